@@ -1,0 +1,345 @@
+"""The layer classes, with the Pascal class names.
+
+A layer holds its buffers (``output``, ``output_raw``, ``output_error``,
+``output_error_deriv``: TNNetVolumes over numpy arrays), its learning rate
+and inertia, and, for the fully-connected classes, its parameters. The
+per-sample arithmetic is not here: ``TNNet`` compiles the chain into the
+kernel program of ``pyneural._dense``. What is here is what the original's
+classes own: shapes, weight initialisation, the structure-string fields and
+the batched (numpy) forward used by ``TNNet.compute_batch``.
+
+Parameter store of a fully-connected layer: one flat float32 array
+``params = [WT | bias]`` where ``WT`` is the (fan_in, neurons) transpose of
+the weight matrix. ``weights`` is its (neurons, fan_in) view, so row ``n`` is
+neuron ``n``'s weights and there is no second copy to keep in sync.
+"""
+import numpy as np
+
+from ._kernels import dense as _dense
+from .volume import TNNetVolume
+
+__all__ = [
+    "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
+    "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
+    "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax", "LAYER_CLASSES",
+]
+
+_F32 = np.float32
+KERNEL_KINDS = _dense.KINDS
+
+
+def _sigmoid(h):
+    return (0.5 * (1 + np.tanh(0.5 * h))).astype(_F32)
+
+
+def _softmax_rows(h):
+    # The original's volume SoftMax, row by row, quirk included: a row whose
+    # elements are all equal comes out as zeros.
+    h = h - h.max(axis=1, keepdims=True)
+    lo = h.min(axis=1, keepdims=True)
+    h = np.where(lo < -1000, h * (-1000 / np.where(lo < -1000, lo, -1)), h)
+    e = np.exp(np.clip(h, -4000, 4000))
+    return np.where(lo == 0, 0, e / e.sum(axis=1, keepdims=True)).astype(_F32)
+
+
+class TNNetLayer:
+    """Base class: buffers, learning rate, inertia and structure fields."""
+
+    kind = None               # the kernel's name for this class
+    has_weights = False
+    activation = None         # "relu", "tanh", "sigmoid", "identity", "softmax"
+
+    def __init__(self, ints=(0,) * 8):
+        self._ints = tuple(int(i) for i in ints) + (0,) * (8 - len(ints))
+        self._hyper = np.array([0.01, 0.9], dtype=_F32)
+        self.index = None
+        self.output = None
+        self.output_raw = None
+        self.output_error = None
+        self.output_error_deriv = None
+
+    # -- hyper-parameters (read by the kernels through self._hyper) -------
+    @property
+    def learning_rate(self):
+        return float(self._hyper[0])
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._hyper[0] = value
+
+    @property
+    def inertia(self):
+        return float(self._hyper[1])
+
+    @inertia.setter
+    def inertia(self, value):
+        self._hyper[1] = value
+
+    # -- structure ---------------------------------------------------------
+    @property
+    def class_name(self):
+        return type(self).__name__
+
+    def struct_ints(self):
+        """The 8 structure integers of the `.nn` text."""
+        return self._ints
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        """Build the layer as the original's loader does from 8 structure ints."""
+        return cls()
+
+    def _output_shape(self, prev_shape):
+        return prev_shape
+
+    def _error_size(self, size):
+        return size
+
+    def _attach(self, prev, index, rng):
+        """Size the buffers after ``prev`` (None for the first layer)."""
+        self.index = index
+        shape = self._output_shape(prev.output.shape if prev is not None else None)
+        size = shape[0] * shape[1] * shape[2]
+        self.output = TNNetVolume(*shape)
+        self.output_raw = TNNetVolume(*shape)
+        self.output_error = TNNetVolume(self._error_size(size))
+        self.output_error_deriv = TNNetVolume(*shape)
+
+    def _kernel_spec(self, prev):
+        flag = self._kernel_flag()
+        push = int(prev is not None and prev.output_error.size == prev.output.size)
+        return (KERNEL_KINDS[self.kind], flag, push,
+                prev.output.size if prev is not None else 0, self.output.size,
+                None, None, self.output.data, self.output_raw.data,
+                self.output_error.data, self.output_error_deriv.data, self._hyper)
+
+    def _kernel_flag(self):
+        return 0
+
+    def _batch_forward(self, h):
+        return h
+
+    def __repr__(self):
+        return f"{self.class_name}({', '.join(str(i) for i in self._ints[:4])})"
+
+
+class TNNetInput(TNNetLayer):
+    """The input layer: ``TNNetInput(size_x, size_y=1, depth=1, collect_error=0)``."""
+
+    kind = "input"
+
+    def __init__(self, size_x, size_y=1, depth=1, collect_error=0):
+        if min(size_x, size_y, depth) < 1:
+            raise ValueError(f"TNNetInput sizes must be >= 1, got {size_x}x{size_y}x{depth}")
+        super().__init__((size_x, size_y, depth, collect_error))
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        return cls(*ints[:4])
+
+    def _output_shape(self, prev_shape):
+        return self._ints[:3]
+
+    def _error_size(self, size):
+        # Without error collection the input's error buffer is 1x1x1, so the
+        # first weighted layer never computes an input gradient.
+        return size if self._ints[3] else 1
+
+    def _kernel_flag(self):
+        return int(bool(self._ints[3]))
+
+
+class _FullConnect(TNNetLayer):
+    """Fully-connected layer: ``Class(size_x, size_y=1, depth=1, suppress_bias=0)``.
+
+    The number of neurons is ``size_x * size_y * depth``; each sees the whole
+    flattened output of the previous layer.
+    """
+
+    has_weights = True
+
+    def __init__(self, size_x, size_y=1, depth=1, suppress_bias=0):
+        if min(size_x, size_y, depth) < 1:
+            raise ValueError(f"{type(self).__name__} needs at least one neuron, got {size_x}x{size_y}x{depth}")
+        super().__init__((size_x, size_y, depth, suppress_bias))
+        self.params = None
+        self.momentum = None
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        return cls(*ints[:4])
+
+    @property
+    def neurons(self):
+        return self._ints[0] * self._ints[1] * self._ints[2]
+
+    @property
+    def fan_in(self):
+        return self.params.size // self.neurons - 1
+
+    @property
+    def suppress_bias(self):
+        return bool(self._ints[3])
+
+    def _output_shape(self, prev_shape):
+        return self._ints[:3]
+
+    def _kernel_flag(self):
+        return int(self.suppress_bias)
+
+    def _attach(self, prev, index, rng):
+        super()._attach(prev, index, rng)
+        fan_in = prev.output.size
+        n = self.neurons
+        self.params = TNNetVolume(fan_in * n + n)
+        self.momentum = TNNetVolume(fan_in * n + n)
+        self.init_default(rng)
+
+    def init_default(self, rng):
+        """Glorot uniform as the original: draws neuron-major
+        ``(Random(10000) - 5000) / 5000`` (divided in double), then scales
+        the layer by ``sqrt(6 / (fan_in + neurons))`` in float32."""
+        n, fan_in = self.neurons, self.fan_in
+        k = rng.random_ints(10000, n * fan_in)
+        w = ((k - 5000) / 5000.0).astype(_F32).reshape(n, fan_in)
+        scale = np.sqrt(_F32(6) / (_F32(fan_in) + _F32(n)), dtype=_F32)
+        self.weights[:] = w * scale
+        self.bias[:] = 0
+        self.momentum.fill(0)
+
+    @property
+    def weights(self):
+        """The (neurons, fan_in) weight matrix: a writable view of ``params``."""
+        n = self.neurons
+        return self.params.data[: self.params.size - n].reshape(-1, n).T
+
+    @property
+    def bias(self):
+        """The bias vector: a writable view of ``params``."""
+        return self.params.data[self.params.size - self.neurons:]
+
+    def weights_t(self):
+        """The contiguous (fan_in, neurons) transpose the kernels use (a view)."""
+        n = self.neurons
+        return self.params.data[: self.params.size - n].reshape(-1, n)
+
+    def clear_momentum(self):
+        self.momentum.fill(0)
+
+    def _kernel_spec(self, prev):
+        spec = list(super()._kernel_spec(prev))
+        spec[5], spec[6] = self.params.data, self.momentum.data
+        return tuple(spec)
+
+    def _batch_forward(self, h):
+        z = h @ self.weights_t()
+        if not self.suppress_bias:
+            z += self.bias
+        return _ACTIVATIONS[self.activation](z)
+
+    def __repr__(self):
+        return f"{self.class_name}({self.neurons})"
+
+
+class TNNetFullConnectLinear(_FullConnect):
+    """Fully connected, no activation."""
+    kind = "fc_linear"
+    activation = "identity"
+
+
+class TNNetFullConnectReLU(_FullConnect):
+    """Fully connected with ReLU."""
+    kind = "fc_relu"
+    activation = "relu"
+
+
+class TNNetFullConnect(_FullConnect):
+    """Fully connected with the original's tanh."""
+    kind = "fc_tanh"
+    activation = "tanh"
+
+
+class TNNetFullConnectSigmoid(_FullConnect):
+    """Fully connected with sigmoid."""
+    kind = "fc_sigmoid"
+    activation = "sigmoid"
+
+
+class _Activation(TNNetLayer):
+    def __init__(self, *ints):
+        super().__init__(ints)
+
+    def _batch_forward(self, h):
+        return _ACTIVATIONS[self.activation](h)
+
+
+class TNNetReLU(_Activation):
+    """Element-wise ReLU (passes x where x >= 0)."""
+    kind = "relu"
+    activation = "relu"
+
+    def __init__(self):
+        super().__init__()
+
+
+class TNNetSigmoid(_Activation):
+    """Element-wise sigmoid."""
+    kind = "sigmoid"
+    activation = "sigmoid"
+
+    def __init__(self):
+        super().__init__()
+
+
+class TNNetHyperbolicTangent(_Activation):
+    """Element-wise tanh (the original's, clamped to +-10 inside)."""
+    kind = "tanh"
+    activation = "tanh"
+
+    def __init__(self):
+        super().__init__()
+
+
+class TNNetIdentity(_Activation):
+    """Passes its input through."""
+    kind = "identity"
+    activation = "identity"
+
+    def __init__(self):
+        super().__init__()
+
+
+class TNNetSoftMax(_Activation):
+    """Softmax over the whole volume: ``TNNetSoftMax(skip_backprop_derivative=0)``.
+
+    With the default the backward pass applies the full softmax Jacobian to
+    the error ``y - t`` (an MSE loss through softmax, as the original).
+    """
+    kind = "softmax"
+    activation = "softmax"
+
+    def __init__(self, skip_backprop_derivative=0):
+        super().__init__(skip_backprop_derivative)
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        # The original rebuilds it from the first integer only, so a
+        # NoForward flag in the text is not restored.
+        return cls(ints[0])
+
+    def _kernel_flag(self):
+        return int(bool(self._ints[0]))
+
+
+_ACTIVATIONS = {
+    "identity": lambda h: h,
+    "relu": lambda h: np.maximum(h, 0),
+    "tanh": lambda h: np.tanh(np.clip(h, -10, 10)),
+    "sigmoid": _sigmoid,
+    "softmax": _softmax_rows,
+}
+
+LAYER_CLASSES = {cls.__name__: cls for cls in (
+    TNNetInput, TNNetFullConnectLinear, TNNetFullConnectReLU, TNNetFullConnect,
+    TNNetFullConnectSigmoid, TNNetReLU, TNNetSigmoid, TNNetHyperbolicTangent,
+    TNNetIdentity, TNNetSoftMax)}

@@ -1,0 +1,343 @@
+"""TNNet: the layer list, per-sample compute / backpropagate, text I/O and
+whole-net weight snapshots.
+
+``compute`` and ``backpropagate`` run in the compiled kernel program (one
+call for the whole chain), bit-exact with the original. ``compute_batch``
+runs a numpy GEMM chain for many inputs at once (agrees to ~1e-6), or the
+exact per-sample kernel over every row with ``exact=True``.
+"""
+import numpy as np
+
+from . import rng as _rng
+from ._kernels import dense as _dense
+from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
+from .nnformat import (LayerSpec, NNFormatError, format_data_block, format_structure,
+                       parse_data, parse_structure, split_net)
+from .volume import TNNetVolume, as_f32_vector
+
+__all__ = ["TNNet", "ArchitectureError"]
+
+
+class ArchitectureError(ValueError):
+    """Weights or a snapshot that do not fit this net's layers."""
+
+
+class TNNet:
+    """A feed-forward chain of layers (Pascal ``TNNet``).
+
+    Parameters
+    ----------
+    generator : pyneural.rng.FPCRandom, optional
+        Where weight initialisation draws from. Default: the global
+        generator, as in Pascal (``rng.set_seed(n)`` is ``RandSeed := n``).
+    """
+
+    def __init__(self, generator=None):
+        self.layers = []
+        self._program = None
+        self._generator = generator
+
+    @property
+    def generator(self):
+        return self._generator if self._generator is not None else _rng.default
+
+    # ----------------------------------------------------------- building --
+    def add_layer(self, layer):
+        """Append ``layer`` after the last one and initialise its weights
+        (drawing from the generator, as the original's AddLayer). Returns it."""
+        if not isinstance(layer, TNNetLayer):
+            raise TypeError(f"add_layer() needs a layer, got {type(layer).__name__}")
+        if layer.index is not None:
+            raise ValueError(f"{layer.class_name} already belongs to a net (layer {layer.index})")
+        first = not self.layers
+        if first != isinstance(layer, TNNetInput):
+            raise ValueError("the first layer must be a TNNetInput, and only the first"
+                             f" (got {layer.class_name} as layer {len(self.layers)})")
+        layer._attach(self.layers[-1] if self.layers else None, len(self.layers), self.generator)
+        self.layers.append(layer)
+        self._program = None
+        return layer
+
+    def _prog(self):
+        if self._program is None:
+            if len(self.layers) < 2:
+                raise ValueError("the net needs an input layer and at least one more layer")
+            specs = [layer._kernel_spec(self.layers[i - 1] if i else None)
+                     for i, layer in enumerate(self.layers)]
+            self._program = _dense.Program(specs)
+        return self._program
+
+    def get_last_layer(self):
+        return self.layers[-1]
+
+    def count_layers(self):
+        return len(self.layers)
+
+    def count_weights(self):
+        """Number of weights, biases excluded (as the original's CountWeights)."""
+        return sum(l.neurons * l.fan_in for l in self.trainable_layers())
+
+    def count_parameters(self):
+        """Weights plus biases."""
+        return sum(l.params.size for l in self.trainable_layers())
+
+    def trainable_layers(self):
+        """The layers that own weights, in order."""
+        return [l for l in self.layers if l.has_weights]
+
+    def set_learning_rate(self, learning_rate, inertia):
+        """Pascal ``SetLearningRate``: on every layer that exists now."""
+        for layer in self.layers:
+            layer.learning_rate = learning_rate
+            layer.inertia = inertia
+
+    def init_weights(self):
+        """Pascal ``InitWeights``: re-draw every layer's weights, last layer
+        first (so the draw order is reversed), and clear all momentum."""
+        for layer in reversed(self.trainable_layers()):
+            layer.init_default(self.generator)
+
+    def clear_momentum(self):
+        for layer in self.trainable_layers():
+            layer.clear_momentum()
+
+    # ------------------------------------------------------------ running --
+    @property
+    def input_size(self):
+        return self.layers[0].output.size
+
+    @property
+    def output_size(self):
+        return self.layers[-1].output.size
+
+    def compute(self, x):
+        """Forward one sample; returns the last layer's output volume (live:
+        it changes at the next compute; ``.copy()`` it to keep it).
+
+        ``x`` is a TNNetVolume or an array-like of ``input_size`` numbers; a
+        contiguous float32 array is used without copying.
+        """
+        prog = self._prog()
+        if type(x) is TNNetVolume and x.size == self.layers[0].output.size:
+            prog.forward(x.data)
+        else:
+            prog.forward(as_f32_vector(x, self.input_size, "compute() input"))
+        return self.layers[-1].output
+
+    def backpropagate(self, target):
+        """Pascal ``Backpropagate``: error ``output - target`` at the last
+        layer, then every layer's online update (SGD with inertia)."""
+        prog = self._prog()
+        if type(target) is TNNetVolume and target.size == self.output_size:
+            prog.backward(target.data)
+        else:
+            prog.backward(as_f32_vector(target, self.output_size, "backpropagate() target"))
+
+    def get_output(self, volume=None):
+        """A copy of the last output (into ``volume`` when given)."""
+        out = self.layers[-1].output
+        if volume is None:
+            return out.copy()
+        volume.copy_from(out)
+        return volume
+
+    def _rows(self, X, n, what):
+        X = np.asarray(X)
+        if X.dtype == object or X.dtype.kind not in "biuf":
+            raise TypeError(f"{what} must be numeric, got dtype {X.dtype}")
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.ndim == 1 and X.size == n:
+            X = X.reshape(1, n)
+        if X.ndim != 2 or X.shape[1] != n:
+            raise ValueError(f"{what} must have shape (samples, {n}), got {np.shape(X)}")
+        return X
+
+    def compute_batch(self, X, exact=False):
+        """Outputs for every row of ``X`` (shape ``(samples, input_size)``).
+
+        Parameters
+        ----------
+        X : array-like
+        exact : bool
+            False (default): a float32 numpy/BLAS chain, fast for many rows,
+            equal to per-sample ``compute`` within ~1e-6. True: the compiled
+            per-sample forward over each row, bit-identical to ``compute``.
+
+        Returns
+        -------
+        ndarray, shape ``(samples, output_size)``, float32.
+        """
+        X = self._rows(X, self.input_size, "compute_batch() input")
+        if exact:
+            Y = np.empty((X.shape[0], self.output_size), np.float32)
+            if X.shape[0]:
+                self._prog().forward_many(X, Y)
+            return Y
+        h = X
+        for layer in self.layers[1:]:
+            h = layer._batch_forward(h)
+        return np.ascontiguousarray(h, dtype=np.float32).reshape(X.shape[0], -1)
+
+    def fit_samples(self, X, Y):
+        """Per-sample training over the rows of X / Y in order, in one kernel
+        call: exactly ``compute(x); backpropagate(y)`` for each row."""
+        X = self._rows(X, self.input_size, "fit_samples() inputs")
+        Y = self._rows(Y, self.output_size, "fit_samples() targets")
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"{X.shape[0]} inputs but {Y.shape[0]} targets")
+        if X.shape[0]:
+            self._prog().train_many(X, Y)
+
+    # ----------------------------------------------------------- snapshots --
+    def param_volumes(self):
+        """The live parameter volume of every layer (size 0 without weights)."""
+        return [l.params if l.has_weights else TNNetVolume(0) for l in self.layers]
+
+    def snapshot(self):
+        """A copy of every layer's parameters (a list of TNNetVolume)."""
+        return [v.copy() for v in self.param_volumes()]
+
+    def restore(self, snapshot):
+        """Put the parameters of ``snapshot()`` (or ``snapshot_from_string``)
+        back, bit-for-bit. Momentum is left alone."""
+        self._check_snapshot(snapshot)
+        for live, saved in zip(self.param_volumes(), snapshot):
+            live.data[:] = saved.data
+
+    def _check_snapshot(self, snapshot):
+        vols = self.param_volumes()
+        if len(snapshot) != len(vols):
+            raise ArchitectureError(f"snapshot has {len(snapshot)} layers, the net {len(vols)}")
+        for i, (live, saved) in enumerate(zip(vols, snapshot)):
+            if saved.size != live.size:
+                raise ArchitectureError(
+                    f"layer {i} ({self.layers[i].class_name}): snapshot has "
+                    f"{saved.size} parameters, the net {live.size}")
+
+    def interpolate(self, snap_a, snap_b, alpha):
+        """Set the weights to ``A * (1 - alpha) + B * alpha`` in float32, as
+        the original's ``MulMulAdd(1 - alpha, alpha, B)`` on a copy of A."""
+        a32 = np.float32(alpha)
+        keep = np.float32(1) - a32
+        for live, a, b in zip(self.param_volumes(), snap_a, snap_b):
+            if live.size:
+                live.data[:] = a.data
+                live.mul_mul_add(keep, a32, b)
+
+    def snapshot_from_string(self, data_text):
+        """Parse ``save_data_to_string()`` text into a snapshot of this
+        architecture, without touching the live weights.
+
+        Raises
+        ------
+        NNFormatError
+            Malformed text (names the layer and the token).
+        ArchitectureError
+            Text of another architecture (names the layer and both shapes).
+        """
+        blocks = parse_data(data_text)
+        if len(blocks) != len(self.layers):
+            raise ArchitectureError(
+                f"data has {len(blocks)} layers, the net has {len(self.layers)}")
+        snap = []
+        for i, (layer, neurons) in enumerate(zip(self.layers, blocks)):
+            if not layer.has_weights:
+                if neurons:
+                    raise ArchitectureError(f"layer {i} ({layer.class_name}) has no weights, "
+                                            f"but the data gives {len(neurons)} neurons")
+                snap.append(TNNetVolume(0))
+                continue
+            fan_ins = {w.size for _, _, w in neurons}
+            if len(neurons) != layer.neurons or fan_ins != {layer.fan_in}:
+                got = f"{len(neurons)}x{sorted(fan_ins)[0] if len(fan_ins) == 1 else sorted(fan_ins)}"
+                raise ArchitectureError(
+                    f"layer {i} ({layer.class_name}): the net has {layer.neurons}x{layer.fan_in}"
+                    f" (neurons x fan_in), the data {got}")
+            vol = TNNetVolume(layer.params.size)
+            n = layer.neurons
+            vol.data[: vol.size - n].reshape(-1, n).T[:] = np.stack([w for _, _, w in neurons])
+            vol.data[vol.size - n:] = [b for b, _, _ in neurons]
+            snap.append(vol)
+        return snap
+
+    # --------------------------------------------------------------- text --
+    def save_structure_to_string(self):
+        return format_structure(
+            LayerSpec(i - 1, l.class_name, l.struct_ints()) for i, l in enumerate(self.layers))
+
+    def save_data_to_string(self):
+        return "!".join(
+            format_data_block(l.bias, l.weights) if l.has_weights else ""
+            for l in self.layers)
+
+    def save_to_string(self):
+        """Pascal ``SaveToString``: structure ``>`` data, one line."""
+        return self.save_structure_to_string() + ">" + self.save_data_to_string()
+
+    def load_data_from_string(self, data_text):
+        """Load weights saved by ``save_data_to_string`` into this net (same
+        architecture) and clear momentum, as the original. On error nothing
+        is changed."""
+        self.restore(self.snapshot_from_string(data_text))
+        self.clear_momentum()
+
+    def load_structure_from_string(self, structure_text):
+        """Rebuild the layers from a structure string (drawing initial
+        weights, as the original's loader does)."""
+        specs = parse_structure(structure_text)
+        layers = []
+        for i, spec in enumerate(specs):
+            cls = LAYER_CLASSES.get(spec.class_name)
+            if cls is None:
+                raise NNFormatError("unknown layer class", i, spec.class_name)
+            if spec.prev != i - 1:
+                raise NNFormatError(f"only chains are supported: layer {i} must follow "
+                                    f"layer {i - 1}", i, f"{spec.prev})")
+            try:
+                layers.append(cls.from_struct_ints(spec.ints))
+            except ValueError as exc:
+                raise NNFormatError(str(exc), i, spec.class_name) from None
+        built = TNNet(self._generator)
+        for i, layer in enumerate(layers):
+            try:
+                built.add_layer(layer)
+            except ValueError as exc:
+                raise NNFormatError(str(exc), i, specs[i].class_name) from None
+        self.layers, self._program = built.layers, None
+
+    def load_from_string(self, text):
+        """Pascal ``LoadFromString``: new layers from the structure, then the data."""
+        structure, data = split_net(text)
+        saved = self.layers
+        self.load_structure_from_string(structure)
+        try:
+            self.load_data_from_string(data)
+        except ValueError:
+            self.layers, self._program = saved, None
+            raise
+
+    @classmethod
+    def from_string(cls, text, generator=None):
+        """A new net from ``save_to_string()`` text."""
+        net = cls(generator)
+        net.load_from_string(text)
+        return net
+
+    def save_to_file(self, path):
+        """Pascal ``SaveToFile``: structure and data on two lines."""
+        with open(path, "w", newline="\n") as f:
+            f.write(self.save_structure_to_string() + "\n" + self.save_data_to_string() + "\n")
+
+    def load_from_file(self, path):
+        """Load a net saved by ``save_to_file`` or a one-line ``save_to_string``."""
+        with open(path) as f:
+            self.load_from_string(f.read())
+
+    @classmethod
+    def from_file(cls, path, generator=None):
+        net = cls(generator)
+        net.load_from_file(path)
+        return net
+
+    def __repr__(self):
+        return "TNNet(" + " -> ".join(repr(l) for l in self.layers) + ")"

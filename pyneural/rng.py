@@ -1,0 +1,119 @@
+"""Free Pascal 3.2.2's `Random` / `RandSeed`, draw for draw.
+
+The RTL generator is MT19937 seeded with the reference ``init_genrand`` (the
+same seeding as numpy's legacy ``RandomState``), with one twist: reseeding
+is lazy. Assigning ``RandSeed`` draws nothing; the next draw notices that the
+seed changed, reseeds, and stores ``not seed`` back into ``RandSeed``. So
+assigning the same seed again restarts the stream, while
+``RandSeed := RandSeed`` does not.
+
+The module keeps one global generator, as Pascal does (``set_seed``,
+``random``, ``random_int``, ``get_seed``); ``FPCRandom`` instances are
+independent generators with the same behaviour.
+"""
+import numpy as np
+
+__all__ = ["FPCRandom", "set_seed", "get_seed", "random", "random_int", "default"]
+
+_MASK32 = 0xFFFFFFFF
+_BLOCK = 256
+
+
+class FPCRandom:
+    """One FPC-compatible generator (its own ``RandSeed`` and state)."""
+
+    def __init__(self, seed=0):
+        self._seed = int(seed) & _MASK32
+        self._old_seed = 0
+        self._fresh = True
+        self._state = np.random.RandomState()
+        self._buf = []
+        self._pos = 0
+
+    @property
+    def seed(self):
+        """The Pascal ``RandSeed`` as it reads now (``not seed`` after a draw)."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, value):
+        self._seed = int(value) & _MASK32
+
+    def set_seed(self, value):
+        """Pascal ``RandSeed := value``; takes effect at the next draw."""
+        self.seed = value
+
+    def _reseed_if_needed(self):
+        if self._fresh or self._seed != self._old_seed:
+            self._state.seed(self._seed)
+            self._seed = ~self._seed & _MASK32
+            self._old_seed = self._seed
+            self._fresh = False
+            self._buf = []
+            self._pos = 0
+
+    def _u32(self):
+        self._reseed_if_needed()
+        if self._pos == len(self._buf):
+            # Drawing a block at a time is ~20x cheaper than one numpy call
+            # per draw; the stream is the same.
+            self._buf = self._state.randint(0, 1 << 32, size=_BLOCK, dtype=np.uint32).tolist()
+            self._pos = 0
+        u = self._buf[self._pos]
+        self._pos += 1
+        return u
+
+    def raw_u32s(self, count):
+        """``count`` successive raw 32-bit outputs as a uint64 array."""
+        self._reseed_if_needed()
+        left = self._buf[self._pos:self._pos + count]
+        self._pos += len(left)
+        rest = self._state.randint(0, 1 << 32, size=count - len(left), dtype=np.uint32)
+        return np.concatenate([np.array(left, dtype=np.uint64), rest.astype(np.uint64)])
+
+    def raw_u32(self):
+        """One raw 32-bit output of the generator."""
+        return self._u32()
+
+    def random(self):
+        """Pascal ``Random``: a float in [0, 1) with 32-bit resolution."""
+        return self._u32() / 4294967296.0
+
+    def random_int(self, n):
+        """Pascal ``Random(n)`` for a longint: ``floor(u32 * n / 2**32)``.
+
+        Negative ``n`` is first moved one towards zero, as the RTL does, so
+        ``random_int(-10)`` lies in (-10, 0]. ``random_int(0)`` is 0 and still
+        consumes a draw.
+        """
+        n = int(n)
+        if n < 0:
+            n += 1
+        return (self._u32() * n) >> 32
+
+    def random_ints(self, n, count):
+        """``count`` successive ``Random(n)`` draws (0 < n < 2**31) as int64."""
+        return ((self.raw_u32s(count) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
+
+
+default = FPCRandom()
+
+
+def set_seed(value):
+    """Pascal ``RandSeed := value`` on the global generator."""
+    default.set_seed(value)
+
+
+def get_seed():
+    """Pascal ``RandSeed`` (read) on the global generator."""
+    return default.seed
+
+
+def random():
+    """Pascal ``Random`` on the global generator."""
+    return default.random()
+
+
+def random_int(n):
+    """Pascal ``Random(n)`` on the global generator."""
+    return default.random_int(n)

@@ -1,0 +1,280 @@
+"""TNNetVolume, TNNetVolumePair and TNNetVolumePairList.
+
+A volume is a flat float32 numpy array (the Pascal ``FData``) with sizes
+``(size_x, size_y, depth)``. Element (x, y, d) sits at
+``data[(y * size_x + x) * depth + d]``: depth varies fastest, then x, then y.
+The arithmetic runs in the compiled kernels of ``pyneural._volume``, one
+rounded binary32 operation per element, as the original.
+"""
+import numpy as np
+
+from . import _kernels
+from .nnformat import format_volume, parse_volume
+
+__all__ = ["TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList", "as_f32_vector"]
+
+_vk = _kernels.volume
+
+
+def as_f32_vector(x, size=None, what="input"):
+    """A contiguous 1-D float32 view of ``x`` (no copy when it already is one).
+
+    Accepts a TNNetVolume or anything numpy turns into numbers. Raises
+    ValueError when ``size`` is given and does not match, or when ``x`` has
+    no numeric meaning; TypeError for object arrays.
+    """
+    if isinstance(x, TNNetVolume):
+        a = x.data
+    else:
+        a = np.asarray(x)
+        if a.dtype == object or a.dtype.kind not in "biuf":
+            raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    if size is not None and a.size != size:
+        raise ValueError(f"{what} has {a.size} values, expected {size}")
+    return a
+
+
+class TNNetVolume:
+    """A 3-D float32 volume with Pascal memory order.
+
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        Dimensions (Pascal ``Create(SizeX, SizeY, Depth, c)``). Alternatively
+        pass one array-like as ``size_x``: the volume becomes a copy of it,
+        shaped ``(len, 1, 1)``.
+    c : float
+        Initial value of every element.
+    """
+
+    __slots__ = ("_data", "_sx", "_sy", "_d")
+
+    def __init__(self, size_x=1, size_y=1, depth=1, c=0.0):
+        if not np.isscalar(size_x):
+            a = as_f32_vector(size_x, what="volume data").copy()
+            self._set(a, a.size, 1, 1)
+            return
+        sx, sy, d = (int(v) for v in (size_x, size_y, depth))
+        if min(sx, sy, d) < 0:
+            raise ValueError(f"volume sizes must be >= 0, got {sx}x{sy}x{d}")
+        self._set(np.full(sx * sy * d, c, dtype=np.float32), sx, sy, d)
+
+    @classmethod
+    def wrap(cls, data, size_x=None, size_y=1, depth=1):
+        """A volume over an existing contiguous 1-D float32 array (zero-copy)."""
+        if not (isinstance(data, np.ndarray) and data.dtype == np.float32
+                and data.ndim == 1 and data.flags.c_contiguous):
+            raise TypeError("wrap() needs a contiguous 1-D float32 array")
+        v = cls.__new__(cls)
+        v._set(data, data.size if size_x is None else size_x, size_y, depth)
+        return v
+
+    def _set(self, data, sx, sy, d):
+        if data.size != sx * sy * d:
+            raise ValueError(f"{data.size} values do not fill a {sx}x{sy}x{d} volume")
+        self._data, self._sx, self._sy, self._d = data, sx, sy, d
+
+    # -- shape and data ---------------------------------------------------
+    @property
+    def data(self):
+        """The flat float32 array (Pascal ``FData``); writes go to the volume."""
+        return self._data
+
+    @property
+    def size(self):
+        return self._data.size
+
+    @property
+    def size_x(self):
+        return self._sx
+
+    @property
+    def size_y(self):
+        return self._sy
+
+    @property
+    def depth(self):
+        return self._d
+
+    @property
+    def shape(self):
+        """``(size_x, size_y, depth)``."""
+        return (self._sx, self._sy, self._d)
+
+    def as_array(self):
+        """A zero-copy ``(size_x, size_y, depth)`` view: ``a[x, y, d]``."""
+        s = self._data.itemsize
+        return np.lib.stride_tricks.as_strided(
+            self._data, shape=self.shape,
+            strides=(self._d * s, self._sx * self._d * s, s))
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.as_array()
+        return a if dtype is None else a.astype(dtype)
+
+    def __len__(self):
+        return self._data.size
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self.as_array()[key]
+        return self._data[key]
+
+    def __setitem__(self, key, value):
+        if isinstance(key, tuple):
+            self.as_array()[key] = value
+        else:
+            self._data[key] = value
+
+    def __repr__(self):
+        return f"TNNetVolume({self._sx}x{self._sy}x{self._d}, {self._data!r})"
+
+    def __eq__(self, other):
+        """Same sizes and the same bits in every element."""
+        if not isinstance(other, TNNetVolume):
+            return NotImplemented
+        return self.shape == other.shape and self.same_bits(other)
+
+    __hash__ = None
+
+    def same_bits(self, other):
+        """True when every element has the same bit pattern (NaNs included)."""
+        o = as_f32_vector(other)
+        return o.size == self.size and bool(np.all(self._data.view(np.uint32) == o.view(np.uint32)))
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8):
+        o = as_f32_vector(other)
+        return o.size == self.size and bool(np.allclose(self._data, o, rtol=rtol, atol=atol))
+
+    # -- size changes -------------------------------------------------------
+    def resize(self, size_x, size_y=1, depth=1):
+        """Pascal ``ReSize``: new dimensions; the array is replaced (zeroed)
+        only when the total size changes."""
+        n = size_x * size_y * depth
+        data = self._data if n == self._data.size else np.zeros(n, np.float32)
+        self._set(data, size_x, size_y, depth)
+
+    def copy_from(self, other):
+        """Pascal ``Copy``: take ``other``'s values (and its sizes when the
+        total size differs; equal totals keep this volume's shape)."""
+        if not isinstance(other, TNNetVolume):
+            other = TNNetVolume(other)
+        if other.size == 0:
+            return
+        if other.size != self.size:
+            self._set(np.empty(other.size, np.float32), *other.shape)
+        self._data[:] = other.data
+
+    def copy(self):
+        """A new volume with the same sizes and values."""
+        v = TNNetVolume(*self.shape)
+        v.data[:] = self._data
+        return v
+
+    # -- arithmetic (compiled kernels) ------------------------------------
+    def _operand(self, v, what):
+        return as_f32_vector(v, self.size, what)
+
+    def fill(self, c=0.0):
+        _vk.fill(self._data, c)
+
+    def add(self, v):
+        """self += v (volume, array or scalar)."""
+        if np.isscalar(v):
+            _vk.add_scalar(self._data, v)
+        else:
+            _vk.add(self._data, self._operand(v, "add operand"))
+
+    def sub(self, v):
+        """self -= v (volume, array or scalar)."""
+        if np.isscalar(v):
+            _vk.sub_scalar(self._data, v)
+        else:
+            _vk.sub(self._data, self._operand(v, "sub operand"))
+
+    def mul(self, v):
+        """self *= v element-wise (volume, array or scalar)."""
+        if np.isscalar(v):
+            _vk.mul_scalar(self._data, v)
+        else:
+            _vk.mul(self._data, self._operand(v, "mul operand"))
+
+    def divi(self, c):
+        """self /= c for a scalar c (a true division, as Pascal)."""
+        _vk.divi_scalar(self._data, c)
+
+    def mul_add(self, a, b):
+        """Pascal ``MulAdd``: ``self += b * a`` for a scalar ``a`` and volume
+        ``b``, or ``self += a * b`` element-wise for two volumes."""
+        if np.isscalar(a):
+            _vk.mul_add_scalar(self._data, a, self._operand(b, "mul_add operand"))
+        else:
+            _vk.mul_add(self._data, self._operand(a, "mul_add operand"),
+                        self._operand(b, "mul_add operand"))
+
+    def mul_mul_add(self, v1, v2, other):
+        """Pascal ``MulMulAdd``: ``self = self * v1 + other * v2`` (v1, v2 scalars)."""
+        _vk.mul_mul_add(self._data, v1, v2, self._operand(other, "mul_mul_add operand"))
+
+    def dot_product(self, other):
+        """Sequential binary32 sum of products, as a Python float of float32 value."""
+        return float(_vk.dot_product(self._data, self._operand(other, "dot_product operand")))
+
+    def softmax(self):
+        """Pascal ``SoftMax`` in place (quirk kept: all-equal -> zeros); returns the total."""
+        return float(_vk.softmax(self._data))
+
+    # -- text ----------------------------------------------------------------
+    def save_to_string(self):
+        return format_volume(self.shape, self._data)
+
+    def load_from_string(self, text):
+        sizes, values = parse_volume(text)
+        self._set(values, *sizes)
+
+    @classmethod
+    def from_string(cls, text):
+        v = cls(0)
+        v.load_from_string(text)
+        return v
+
+
+class TNNetVolumePair:
+    """An (input, output) pair of volumes: Pascal ``TNNetVolumePair.Create(I, O)``.
+
+    Array-likes are copied into new volumes.
+    """
+
+    __slots__ = ("i", "o")
+
+    def __init__(self, i, o):
+        self.i = i if isinstance(i, TNNetVolume) else TNNetVolume(i)
+        self.o = o if isinstance(o, TNNetVolume) else TNNetVolume(o)
+
+    def __iter__(self):
+        return iter((self.i, self.o))
+
+    def __repr__(self):
+        return f"TNNetVolumePair({self.i!r}, {self.o!r})"
+
+
+class TNNetVolumePairList(list):
+    """A list of TNNetVolumePair with the Pascal ``Add`` / ``Count``."""
+
+    def add(self, pair):
+        """Append a pair (or an ``(i, o)`` tuple); returns its index."""
+        if not isinstance(pair, TNNetVolumePair):
+            pair = TNNetVolumePair(*pair)
+        self.append(pair)
+        return len(self) - 1
+
+    def count(self, *args):
+        """Pascal ``Count`` with no argument; ``list.count(x)`` with one."""
+        return len(self) if not args else super().count(*args)
+
+    def to_arrays(self):
+        """``(X, Y)`` float32 matrices, one row per pair."""
+        if not self:
+            return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+        return (np.stack([p.i.data for p in self]), np.stack([p.o.data for p in self]))
