@@ -1,7 +1,7 @@
 """pyneural: CAI Neural API's dense nets in Python, bit-exact with the
 Pascal original, with weight-space diagnostics (mode connectivity and
 permutation alignment)."""
-from . import rng
+from . import rng, toy
 from .layers import (TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
                      TNNetFullConnectSigmoid, TNNetHyperbolicTangent, TNNetIdentity,
                      TNNetInput, TNNetLayer, TNNetReLU, TNNetSigmoid, TNNetSoftMax)
@@ -12,7 +12,7 @@ from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
 __version__ = "0.1.0"
 
 __all__ = [
-    "rng", "TNNet", "TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList",
+    "rng", "toy", "TNNet", "TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList",
     "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
     "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax",
