@@ -178,6 +178,24 @@ class TNNet:
             h = layer._batch_forward(h)
         return np.ascontiguousarray(h, dtype=np.float32).reshape(X.shape[0], -1)
 
+    def layer_outputs(self, X, exact=False):
+        """Every layer's output for every row of ``X``: a list with one
+        ``(samples, layer size)`` float32 array per layer (the input first).
+        ``exact`` as in ``compute_batch``."""
+        X = self._rows(X, self.input_size, "layer_outputs() input")
+        if not exact:
+            outs = [X]
+            for layer in self.layers[1:]:
+                outs.append(np.ascontiguousarray(layer._batch_forward(outs[-1]), dtype=np.float32))
+            return outs
+        outs = [np.empty((len(X), layer.output.size), np.float32) for layer in self.layers]
+        prog = self._prog()
+        for r, x in enumerate(X):
+            prog.forward(x)
+            for layer, out in zip(self.layers, outs):
+                out[r] = layer.output.data
+        return outs
+
     def fit_samples(self, X, Y):
         """Per-sample training over the rows of X / Y in order, in one kernel
         call: exactly ``compute(x); backpropagate(y)`` for each row."""
@@ -341,3 +359,23 @@ class TNNet:
 
     def __repr__(self):
         return "TNNet(" + " -> ".join(repr(l) for l in self.layers) + ")"
+
+    # ------------------------------------------------------------ reports --
+    def mode_connectivity_report(self, snapshot_b, samples, k=10, **options):
+        """Loss along the straight line from this net (A) to ``snapshot_b``.
+
+        See ``pyneural.reports.mode_connectivity.mode_connectivity_report``.
+        Returns a ModeConnectivityResult; ``print(result)`` prints the report.
+        """
+        from .reports.mode_connectivity import mode_connectivity_report
+        return mode_connectivity_report(self, snapshot_b, samples, k, **options)
+
+    def permutation_align_report(self, snapshot_b, samples, score_mode=0, k=10, **options):
+        """Align ``snapshot_b``'s hidden units to this net's (Git Re-Basin)
+        and measure the barrier before and after.
+
+        See ``pyneural.reports.permutation_align.permutation_align_report``.
+        Returns a PermutationAlignResult; ``print(result)`` prints the report.
+        """
+        from .reports.permutation_align import permutation_align_report
+        return permutation_align_report(self, snapshot_b, samples, score_mode, k, **options)

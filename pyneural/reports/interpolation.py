@@ -1,0 +1,153 @@
+"""The whole-net linear path theta(alpha) = (1 - alpha) * A + alpha * B.
+
+One implementation serves every report: the loss and accuracy at K+1
+evenly spaced alphas, and the barrier ``max L(alpha) - max(L(0), L(1))``
+(Frankle et al. 2020). Numbers follow the original: alphas ``i / K`` in
+float32 (first and last exactly 0 and 1), weights blended in float32 by the
+volume kernel, per-sample loss ``0.5 * sum((out - t)^2) / n_outputs`` summed
+in order in float32, accuracy = argmax agreement.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+# Below this many multiply-adds per pass the exact per-sample kernel is
+# cheap; above it the numpy GEMM chain (equal to ~1e-6) keeps big reports fast.
+EXACT_WORK_LIMIT = 4e7
+
+_F32 = np.float32
+
+
+def use_exact(net, n_samples, exact="auto"):
+    """Resolve ``exact="auto"`` for a net and a sample count."""
+    if exact == "auto":
+        return net.count_weights() * n_samples <= EXACT_WORK_LIMIT
+    return bool(exact)
+
+
+def outputs(net, X, exact):
+    """The net's outputs on every row of X (exact per-sample, or batched)."""
+    return net.compute_batch(X, exact=exact)
+
+
+def loss_per_sample(out, Y):
+    """``0.5 * sum_j (out_j - y_j)^2 / n_outputs`` per row, in float32,
+    summing the outputs of a sample in order."""
+    d = (out - Y).astype(_F32)
+    sq = d * d
+    s = np.zeros(len(Y), _F32)
+    for j in range(Y.shape[1]):
+        s += sq[:, j]
+    return _F32(0.5) * s / _F32(Y.shape[1])
+
+
+def mean_loss(out, Y):
+    """The average of ``loss_per_sample``, summed over samples in order."""
+    per = loss_per_sample(out, Y)
+    return float(np.cumsum(per, dtype=_F32)[-1] / _F32(len(per)))
+
+
+def accuracy(out, Y):
+    """Fraction of rows whose largest output is the largest target (first max)."""
+    return float(np.mean(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
+
+
+def alphas(k):
+    """``i / K`` in float32 for i = 0..K, the last exactly 1."""
+    a = np.arange(k + 1, dtype=_F32) / _F32(k)
+    a[0], a[-1] = 0, 1
+    return a
+
+
+@dataclass
+class Curve:
+    """Loss and accuracy along the path. ``losses[i]`` is L(alphas[i])."""
+    alphas: np.ndarray
+    losses: np.ndarray
+    accuracies: np.ndarray
+
+    @property
+    def finite(self):
+        return bool(np.all(np.isfinite(self.losses)))
+
+    @property
+    def endpoint_max(self):
+        """max(L(0), L(1))."""
+        return float(max(self.losses[0], self.losses[-1]))
+
+    @property
+    def peak_index(self):
+        """Index of the first largest loss."""
+        return int(np.argmax(self.losses))
+
+    @property
+    def peak(self):
+        return float(self.losses[self.peak_index])
+
+    @property
+    def barrier(self):
+        """max L - max(L(0), L(1)), in float32 like the original."""
+        return float(_F32(self.losses.max()) - _F32(self.endpoint_max))
+
+    def to_dict(self):
+        return {"alphas": self.alphas.tolist(), "losses": self.losses.tolist(),
+                "accuracies": self.accuracies.tolist(), "barrier": self.barrier,
+                "endpoint_max": self.endpoint_max}
+
+
+def sweep(net, snap_a, snap_b, X, Y, k, exact=True, endpoint_outputs=False):
+    """Evaluate the path from ``snap_a`` to ``snap_b`` on (X, Y) at K+1 alphas.
+
+    The live net's weights are overwritten: the caller restores them.
+
+    Returns
+    -------
+    Curve, or (Curve, out0, out1) with the outputs at alpha 0 and 1 when
+    ``endpoint_outputs``.
+    """
+    al = alphas(k)
+    losses = np.empty(len(al), np.float64)
+    accs = np.empty(len(al), np.float64)
+    ends = {}
+    for i, a in enumerate(al):
+        net.interpolate(snap_a, snap_b, a)
+        out = outputs(net, X, exact)
+        losses[i], accs[i] = mean_loss(out, Y), accuracy(out, Y)
+        if i in (0, len(al) - 1):
+            ends[i] = out
+    curve = Curve(al, losses, accs)
+    if endpoint_outputs:
+        return curve, ends[0], ends[len(al) - 1]
+    return curve
+
+
+
+def endpoint_snapshot(net, b):
+    """Endpoint B as a snapshot of ``net``'s architecture.
+
+    ``b`` may be ``save_data_to_string()`` text (as in Pascal), a whole
+    ``save_to_string()`` text, another TNNet, or a snapshot list. Raises
+    ArchitectureError (a ValueError) naming the first layer that differs.
+    """
+    if isinstance(b, str):
+        data = b.partition(">")[2] if ">" in b else b
+        return net.snapshot_from_string(data.strip())
+    if hasattr(b, "snapshot") and hasattr(b, "layers"):
+        return net.snapshot_from_string(b.save_data_to_string())
+    snap = list(b)
+    net._check_snapshot(snap)
+    return snap
+
+
+def non_finite_layers(snap):
+    """Indices of the layers whose parameters hold NaN or infinity."""
+    return [i for i, v in enumerate(snap) if v.size and not np.all(np.isfinite(v.data))]
+
+
+def describe_non_finite(snap_a, snap_b):
+    """'A has NaN/Inf weights in layer 2; ...' or '' when all are finite."""
+    parts = [f"{name} has NaN/Inf weights in layer{'s' if len(bad) > 1 else ''} "
+             + ", ".join(map(str, bad))
+             for name, bad in (("A", non_finite_layers(snap_a)), ("B", non_finite_layers(snap_b)))
+             if bad]
+    return "; ".join(parts)

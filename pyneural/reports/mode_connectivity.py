@@ -1,0 +1,205 @@
+"""ModeConnectivityReport: the loss along the straight line between two nets.
+
+The live net is endpoint A, B a snapshot of the same architecture. The
+report evaluates L(alpha) at K+1 points, the barrier and the verdict, and
+checks that the path reproduces both endpoints.
+"""
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from . import interpolation as interp
+from .samples import as_arrays
+from .text import bar, fixed, fpc_exp, percent
+
+FAITHFUL_TOLERANCE = 1e-5
+
+
+class Connectivity(str, Enum):
+    CONNECTED = "CONNECTED"
+    WEAK_BARRIER = "WEAK BARRIER"
+    SEPARATED = "SEPARATED"
+    NON_FINITE = "NON-FINITE"
+    NO_SAMPLES = "NO SAMPLES"
+
+
+def connectivity_verdict(barrier, endpoint_max):
+    """CONNECTED if barrier <= 5% of E (+1e-6), WEAK BARRIER if <= 20%, else SEPARATED."""
+    if not (np.isfinite(barrier) and np.isfinite(endpoint_max)):
+        return Connectivity.NON_FINITE
+    if barrier <= 0.05 * endpoint_max + 1e-6:
+        return Connectivity.CONNECTED
+    if barrier <= 0.20 * endpoint_max + 1e-6:
+        return Connectivity.WEAK_BARRIER
+    return Connectivity.SEPARATED
+
+
+@dataclass
+class ModeConnectivityResult:
+    """The numbers of a mode-connectivity report; ``str()`` is the printed report.
+
+    Attributes
+    ----------
+    n_samples, k, n_trainable : int
+    curve : Curve or None
+        alphas, losses and accuracies along the path.
+    endpoint_mismatch : float
+        Largest |output| difference between the path's ends and A / B.
+    verdict : Connectivity
+    exact : bool
+        True when losses came from the bit-exact per-sample forward pass.
+    message : str or None
+        Why the report could not run (e.g. no samples).
+    """
+    n_samples: int
+    k: int
+    n_trainable: int
+    curve: interp.Curve = None
+    endpoint_mismatch: float = float("nan")
+    verdict: Connectivity = Connectivity.NO_SAMPLES
+    exact: bool = True
+    message: str = None
+    non_finite: str = ""
+
+    @property
+    def barrier(self):
+        return self.curve.barrier if self.curve else float("nan")
+
+    @property
+    def endpoint_losses(self):
+        return (float(self.curve.losses[0]), float(self.curve.losses[-1])) if self.curve else None
+
+    @property
+    def faithful(self):
+        return bool(self.endpoint_mismatch < FAITHFUL_TOLERANCE)
+
+    @property
+    def relative_barrier(self):
+        e = self.curve.endpoint_max
+        return self.barrier / e if e > 0 else (0.0 if self.barrier == 0 else float("inf"))
+
+    def to_dict(self):
+        return {"report": "mode_connectivity", "n_samples": self.n_samples, "k": self.k,
+                "n_trainable": self.n_trainable, "barrier": self.barrier,
+                "endpoint_losses": self.endpoint_losses,
+                "relative_barrier": self.relative_barrier if self.curve else None,
+                "endpoint_mismatch": self.endpoint_mismatch, "faithful": self.faithful,
+                "verdict": self.verdict.value, "exact": self.exact, "message": self.message,
+                "non_finite": self.non_finite,
+                "curve": self.curve.to_dict() if self.curve else None}
+
+    def plot(self, path=None, ax=None):
+        """Draw the loss curve (see pyneural.reports.plotting)."""
+        from .plotting import plot_mode_connectivity
+        return plot_mode_connectivity(self, path=path, ax=ax)
+
+    def __str__(self):
+        return "\n".join(_render(self)) + "\n"
+
+
+def _render(r):
+    title = "ModeConnectivityReport (linear mode connectivity / loss barrier)"
+    yield title
+    yield "=" * len(title)
+    if r.message:
+        yield r.message
+        return
+    yield f"Probe samples: {r.n_samples}   interpolation points: {r.k + 1} (K={r.k})"
+    yield f"Trainable layers blended: {r.n_trainable}"
+    yield ""
+    c = r.curve
+    yield "Loss along theta(alpha) = (1-alpha)*A + alpha*B:"
+    yield "  alpha   loss         acc        L(alpha)"
+    yield "  " + "-" * 60
+    lo, hi = float(np.nanmin(c.losses)), float(np.nanmax(c.losses))
+    for i, (a, loss, acc) in enumerate(zip(c.alphas, c.losses, c.accuracies)):
+        marks = (" <- peak" if i == c.peak_index else "") + \
+                (" (endpoint)" if i in (0, len(c.alphas) - 1) else "")
+        yield (f"  {a:.3f}   {fixed(loss, 6):<10}   {fixed(acc, 4):<7}   "
+               f"|{bar(loss, lo, hi)}{marks}")
+    yield ""
+    l0, l1 = r.endpoint_losses
+    yield f"Endpoint loss L(0) = {fixed(l0, 6)}   L(1) = {fixed(l1, 6)}"
+    yield f"Max loss on path  = {fixed(c.peak, 6)} at alpha = {c.alphas[c.peak_index]:.3f}"
+    yield f"Barrier height    = max L - max(L(0),L(1)) = {fixed(r.barrier, 6)}"
+    yield f"Relative barrier  = {fixed(r.relative_barrier, 4)} (barrier / endpoint loss)"
+    yield ""
+    ok = "OK (interpolation reproduces A and B)" if r.faithful else \
+        "FAIL (the path's ends do not reproduce A and B)"
+    yield (f"Faithfulness check: endpoint mismatch = {fpc_exp(r.endpoint_mismatch)} "
+           f"{'<' if r.faithful else '>='} 1e-5 -> {ok}.")
+    yield ""
+    yield "Verdict: " + _verdict_text(r)
+
+
+def _verdict_text(r):
+    b = fixed(r.barrier, 6)
+    v = r.verdict
+    if v is Connectivity.CONNECTED:
+        return (f"CONNECTED (barrier {b} <= {percent(0.05)} of endpoint loss): the two "
+                f"solutions sit in the same loss basin / are linearly connected.")
+    if v is Connectivity.WEAK_BARRIER:
+        return (f"WEAK BARRIER (barrier {b}, {percent(0.05)}-{percent(0.20)} of endpoint loss): "
+                f"a shallow bump separates the solutions.")
+    if v is Connectivity.SEPARATED:
+        return (f"SEPARATED (barrier {b} > {percent(0.20)} of endpoint loss): the two "
+                f"solutions sit in DIFFERENT basins.")
+    why = r.non_finite or "a loss on the path is NaN or infinite"
+    return f"NON-FINITE (barrier {b}): {why}; no verdict is possible."
+
+
+def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
+    """Loss along the straight line from the live net (A) to ``snapshot_b`` (B).
+
+    Parameters
+    ----------
+    net : TNNet
+        Endpoint A; its weights are restored bit-for-bit before returning,
+        also when an error is raised.
+    snapshot_b : str, TNNet or snapshot
+        Endpoint B: ``save_data_to_string()`` text as in Pascal, or a net.
+    samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+    k : int
+        Number of intervals; K+1 alphas. ``k < 1`` is bumped to 1.
+    exact : bool or "auto"
+        Use the bit-exact per-sample forward pass ("auto": when cheap).
+
+    Returns
+    -------
+    ModeConnectivityResult
+
+    Raises
+    ------
+    ArchitectureError
+        ``snapshot_b`` belongs to another architecture.
+    ValueError, TypeError
+        Samples that do not fit the net.
+    """
+    k = max(1, int(k))
+    n_trainable = len(net.trainable_layers())
+    snap_b = interp.endpoint_snapshot(net, snapshot_b)
+    X, Y = as_arrays(samples, net.input_size, net.output_size)
+    if X is None:
+        return ModeConnectivityResult(0, k, n_trainable,
+                                      message="ModeConnectivityReport: Samples is nil or empty.")
+    snap_a = net.snapshot()
+    ex = interp.use_exact(net, len(X), exact)
+    try:
+        ref_a = interp.outputs(net, X, ex)
+        net.restore(snap_b)
+        ref_b = interp.outputs(net, X, ex)
+        curve, out0, out1 = interp.sweep(net, snap_a, snap_b, X, Y, k, ex, endpoint_outputs=True)
+    finally:
+        net.restore(snap_a)
+    with np.errstate(invalid="ignore"):
+        mismatch = float(max(np.max(np.abs(out0 - ref_a)), np.max(np.abs(out1 - ref_b))))
+    if not np.isfinite(mismatch):
+        mismatch = float("nan")
+    bad = interp.describe_non_finite(snap_a, snap_b)
+    verdict = connectivity_verdict(curve.barrier, curve.endpoint_max) \
+        if curve.finite and not bad else Connectivity.NON_FINITE
+    if bad:
+        mismatch = float("nan")
+    return ModeConnectivityResult(len(X), k, n_trainable, curve, mismatch, verdict, ex,
+                                  non_finite=bad)

@@ -1,0 +1,372 @@
+"""PermutationAlignReport: Git Re-Basin alignment of B's hidden units to A's.
+
+Hidden layers are aligned front to back: score every (A unit, B unit) pair,
+solve the assignment, permute B's units (rows and biases of the layer, input
+columns of the next trainable layer) and go on to the next layer, whose B
+rows already carry the previous permutation. The barrier of the straight
+path A -> B is measured before and after (one shared sweep,
+``interpolation.sweep``), then three checks and a verdict, in the original's
+words.
+"""
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from . import interpolation as interp
+from . import matching, symmetry
+from .samples import as_arrays
+from .text import bar, fixed, fpc_exp
+
+INVARIANCE_TOLERANCE = 1e-4
+BARRIER_FLOOR = 1e-6
+
+SCORE_MODES = {0: "weight", 1: "activation"}
+
+
+class Alignment(str, Enum):
+    NO_BARRIER = "NO PRE-ALIGNMENT BARRIER"
+    COLLAPSED = "BARRIER COLLAPSED"
+    PARTIAL = "PARTIALLY REDUCED"
+    UNCHANGED = "UNCHANGED"
+    NON_FINITE = "NON-FINITE"
+    NOT_RUN = "NOT RUN"
+
+
+def alignment_verdict(pre, post):
+    """The original's thresholds on the pre/post barriers."""
+    if not (np.isfinite(pre) and np.isfinite(post)):
+        return Alignment.NON_FINITE
+    if pre <= BARRIER_FLOOR:
+        return Alignment.NO_BARRIER
+    if post <= 0.25 * pre + 1e-6:
+        return Alignment.COLLAPSED
+    if post <= 0.90 * pre:
+        return Alignment.PARTIAL
+    return Alignment.UNCHANGED
+
+
+@dataclass
+class Check:
+    """One check of the report: ``status`` is PASS, FAIL or SKIPPED."""
+    number: int
+    name: str
+    status: str
+    value: float = None
+    detail: str = ""
+
+    @property
+    def passed(self):
+        return self.status == "PASS"
+
+    def line(self):
+        return f"Check {self.number} {self.name}: {self.status} ({self.detail})."
+
+    def to_dict(self):
+        return {"number": self.number, "name": self.name, "status": self.status,
+                "value": self.value, "detail": self.detail}
+
+
+@dataclass
+class LayerAlignment:
+    """What alignment did to one hidden layer."""
+    index: int            # position in net.layers
+    width: int
+    permutation: np.ndarray
+    churn: float
+    objective: float      # sum of matched scores
+
+    def to_dict(self):
+        return {"net_layer": self.index, "width": self.width,
+                "permutation": self.permutation.tolist(), "churn": self.churn,
+                "objective": self.objective}
+
+
+@dataclass
+class PermutationAlignResult:
+    """The numbers of a permutation-alignment report; ``str()`` prints it.
+
+    ``pre`` and ``post`` are the interpolation curves before and after
+    alignment; ``layers`` holds each hidden layer's permutation (``perm[i]``
+    = the B unit placed at A's position i), churn and matched score.
+    """
+    n_samples: int
+    k: int
+    score_mode: str
+    solver: str
+    n_trainable: int
+    layers: list = field(default_factory=list)
+    pre: interp.Curve = None
+    post: interp.Curve = None
+    checks: list = field(default_factory=list)
+    verdict: Alignment = Alignment.NOT_RUN
+    self_mode: bool = False
+    exact: bool = True
+    message: str = None
+    non_finite: str = ""
+
+    @property
+    def permutations(self):
+        return [l.permutation for l in self.layers]
+
+    @property
+    def churn(self):
+        return [l.churn for l in self.layers]
+
+    @property
+    def pre_barrier(self):
+        return self.pre.barrier if self.pre else float("nan")
+
+    @property
+    def post_barrier(self):
+        return self.post.barrier if self.post else float("nan")
+
+    @property
+    def reduction(self):
+        """Fraction of the pre-alignment barrier removed (nan without one)."""
+        pre = self.pre_barrier
+        return (pre - self.post_barrier) / pre if pre > BARRIER_FLOOR else float("nan")
+
+    def check(self, number):
+        return next(c for c in self.checks if c.number == number)
+
+    def to_dict(self):
+        return {"report": "permutation_align", "n_samples": self.n_samples, "k": self.k,
+                "score_mode": self.score_mode, "solver": self.solver,
+                "n_trainable": self.n_trainable, "self_mode": self.self_mode,
+                "layers": [l.to_dict() for l in self.layers],
+                "pre_barrier": self.pre_barrier, "post_barrier": self.post_barrier,
+                "reduction": self.reduction,
+                "pre": self.pre.to_dict() if self.pre else None,
+                "post": self.post.to_dict() if self.post else None,
+                "checks": [c.to_dict() for c in self.checks],
+                "verdict": self.verdict.value, "exact": self.exact, "message": self.message,
+                "non_finite": self.non_finite}
+
+    def plot(self, path=None, ax=None):
+        """Draw the loss curves before and after alignment (needs matplotlib)."""
+        from .plotting import plot_permutation_align
+        return plot_permutation_align(self, path=path, ax=ax)
+
+    def __str__(self):
+        return "\n".join(_render(self)) + "\n"
+
+
+# ------------------------------------------------------------- rendering --
+
+def _render(r):
+    title = "PermutationAlignReport (Git Re-Basin neuron-permutation alignment)"
+    yield title
+    yield "=" * (len(title) + 2)
+    if r.message:
+        yield r.message
+        return
+    yield (f"Probe samples: {r.n_samples}   interpolation points: {r.k + 1} (K={r.k})"
+           f"   score: {r.score_mode}")
+    yield f"Trainable layers: {r.n_trainable}   hidden permutable layers: {len(r.layers)}"
+    if r.self_mode:
+        yield ("Mode: ALIGN-TO-SELF (SnapshotB == A) \u2014 expect identity permutations "
+               "and a flat zero barrier.")
+    yield ""
+    yield "Per-hidden-layer permutation churn (fraction of units moved):"
+    for i, l in enumerate(r.layers):
+        yield f"  layer[{i}] (net layer {l.index}, width {l.width}): churn = {l.churn:.3f}"
+    yield ""
+    pre, post = r.pre_barrier, r.post_barrier
+    top = max(pre, post) if np.isfinite(pre) and np.isfinite(post) else 0.0
+    yield "Loss barrier (linear-interpolation height, max L - max(L0,L1)):"
+    yield f"  before align  {fixed(pre, 6)} |{bar(pre, 0.0, top)}"
+    yield f"  after  align  {fixed(post, 6)} |{bar(post, 0.0, top)}"
+    yield ""
+    yield (f"Pre-alignment  barrier = {fixed(pre, 6)}  (endpoint-loss max "
+           f"{fixed(r.pre.endpoint_max, 6)})")
+    yield (f"Post-alignment barrier = {fixed(post, 6)}  (endpoint-loss max "
+           f"{fixed(r.post.endpoint_max, 6)})")
+    if np.isfinite(r.reduction):
+        yield f"Barrier reduction      = {fixed(100 * r.reduction, 2)}% of the pre-alignment barrier"
+    yield ""
+    for c in r.checks:
+        yield c.line()
+    yield ""
+    yield "Verdict: " + _verdict_text(r)
+
+
+def _verdict_text(r):
+    pre, post = fixed(r.pre_barrier, 6), fixed(r.post_barrier, 6)
+    v = r.verdict
+    if v is Alignment.NO_BARRIER:
+        return (f"NO PRE-ALIGNMENT BARRIER ({pre} <= floor): the two solutions were already "
+                f"linearly connected; nothing to collapse.")
+    if v is Alignment.NON_FINITE:
+        why = r.non_finite or "a loss on a path is NaN or infinite"
+        return f"NON-FINITE (pre {pre}, post {post}): {why}; no verdict is possible."
+    share = fixed(100 * r.post_barrier / r.pre_barrier, 1)
+    head = f"{v.value} (post {post}, {share}% of pre {pre}): "
+    if v is Alignment.COLLAPSED:
+        return head + ("alignment removed most of the barrier: the solutions are linearly "
+                       "connected modulo permutation.")
+    if v is Alignment.PARTIAL:
+        return head + "alignment shrank the barrier but a real bump remains."
+    return head + "alignment did not shrink the barrier."
+
+
+# ---------------------------------------------------------------- checks --
+
+def _check_invariance(drift):
+    ok = drift < INVARIANCE_TOLERANCE
+    return Check(1, "permutation invariance", "PASS" if ok else "FAIL", drift,
+                 f"max output drift {fpc_exp(drift)} {'<' if ok else '>='} "
+                 f"{fpc_exp(INVARIANCE_TOLERANCE, 1)} \u2014 permute+compensate "
+                 + ("preserves B's function" if ok else "CHANGED B's function"))
+
+
+def _check_self(self_mode, layers, post):
+    if not self_mode:
+        return Check(2, "align-to-self", "SKIPPED", None,
+                     "SnapshotB != A; pass SnapshotB:=A to exercise it")
+    identity = all(symmetry.is_identity(l.permutation) for l in layers)
+    ok = identity and abs(post) <= BARRIER_FLOOR
+    detail = ("all permutations identity and post-alignment barrier ~0" if ok else
+              f"{'non-identity permutations' if not identity else 'identity permutations'}"
+              f", post-alignment barrier {fixed(post, 6)}")
+    return Check(2, "align-to-self", "PASS" if ok else "FAIL", post, detail)
+
+
+def _check_monotone(pre, post):
+    if not (np.isfinite(pre) and np.isfinite(post)):
+        return Check(3, "monotonicity", "FAIL", float("nan"),
+                     f"barriers are not finite: pre {fixed(pre, 6)}, post {fixed(post, 6)}")
+    ok = bool(post <= pre + BARRIER_FLOOR)
+    detail = ("post-alignment barrier <= pre-alignment barrier \u2014 alignment can only "
+              "help or tie") if ok else \
+        "post-alignment barrier > pre-alignment barrier \u2014 alignment made the path worse"
+    return Check(3, "monotonicity", "PASS" if ok else "FAIL", post - pre, detail)
+
+
+# ------------------------------------------------------------- alignment --
+
+def resolve_score_mode(score_mode):
+    """A Pascal integer or a name -> the mode's name."""
+    if isinstance(score_mode, str) and score_mode in SCORE_MODES.values():
+        return score_mode
+    if isinstance(score_mode, (int, np.integer)) and not isinstance(score_mode, bool) \
+            and int(score_mode) in SCORE_MODES:
+        return SCORE_MODES[int(score_mode)]
+    names = ", ".join(f"{k} / {v!r}" for k, v in SCORE_MODES.items())
+    raise ValueError(f"unknown score_mode {score_mode!r}; use one of {names}")
+
+
+def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
+    """The score matrix of one hidden layer (A units x B units)."""
+    if mode == "weight":
+        return matching.cosine_scores(symmetry.rows(net, snap_a, hidden.index),
+                                      symmetry.rows(net, snap_b, hidden.index))
+    net.restore(snap_b)
+    acts_b = net.layer_outputs(X, exact)[hidden.index]
+    return matching.cosine_scores(acts_a[hidden.index].T, acts_b.T)
+
+
+def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact):
+    """Permutations of B's hidden units, front to back. Overwrites the live
+    weights (the caller restores them). Returns (layer results, aligned B)."""
+    acts_a = None
+    if mode == "activation":
+        net.restore(snap_a)
+        acts_a = net.layer_outputs(X, exact)
+    solve = matching.SOLVERS[solver]
+    results = []
+    for h in hidden_list:
+        S = layer_scores(net, mode, snap_a, snap_b, h, X, exact, acts_a)
+        perm = solve(S)
+        snap_b = symmetry.permute(net, snap_b, h, perm)
+        results.append(LayerAlignment(h.index, h.width, perm, symmetry.churn(perm),
+                                      matching.objective(S, perm)))
+    return results, snap_b
+
+
+def _max_drift(net, snap_1, snap_2, X, exact):
+    net.restore(snap_1)
+    y1 = interp.outputs(net, X, exact)
+    net.restore(snap_2)
+    y2 = interp.outputs(net, X, exact)
+    with np.errstate(invalid="ignore"):
+        d = float(np.max(np.abs(y1 - y2)))
+    return d if np.isfinite(d) else float("inf")
+
+
+def _same_bits(snap_1, snap_2):
+    return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
+
+
+def permutation_align_report(net, snapshot_b, samples, score_mode=0, k=10, *,
+                             solver="greedy", exact="auto"):
+    """Align B's hidden units to the live net's (A) and measure the barrier
+    before and after.
+
+    Parameters
+    ----------
+    net : TNNet
+        Endpoint A; restored bit-for-bit before returning, also on errors.
+    snapshot_b : str, TNNet or snapshot
+        Endpoint B (``save_data_to_string()`` text, as in Pascal); never modified.
+    samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+        Probes: activations are scored and losses measured on them.
+    score_mode : int or str
+        0 / "weight" (cosine of incoming weight rows), 1 / "activation"
+        (cosine of the layer's outputs over the probes).
+    k : int
+        Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1.
+    solver : "greedy" or "hungarian"
+        "greedy" reproduces the original; "hungarian" is optimal.
+    exact : bool or "auto"
+        Bit-exact per-sample forward passes ("auto": when cheap).
+
+    Returns
+    -------
+    PermutationAlignResult
+
+    Raises
+    ------
+    ArchitectureError
+        ``snapshot_b`` has another architecture (names the layer and shapes).
+    ValueError
+        Unknown score mode or solver; samples that do not fit the net.
+    """
+    mode = resolve_score_mode(score_mode)
+    if solver not in matching.SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(matching.SOLVERS)}")
+    k = max(1, int(k))
+    hidden_list = symmetry.hidden_layers(net)
+    result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
+    snap_b = interp.endpoint_snapshot(net, snapshot_b)
+    X, Y = as_arrays(samples, net.input_size, net.output_size)
+    if X is None:
+        result.message = "PermutationAlignReport: Samples is nil or empty."
+        return result
+    if not hidden_list:
+        result.message = ("PermutationAlignReport: the net has no hidden trainable layer "
+                          "(a trainable layer followed by another); nothing to permute.")
+        return result
+    result.n_samples = len(X)
+    result.exact = ex = interp.use_exact(net, len(X), exact)
+    snap_a = net.snapshot()
+    result.self_mode = _same_bits(snap_a, snap_b)
+    try:
+        result.pre = interp.sweep(net, snap_a, snap_b, X, Y, k, ex)
+        result.layers, aligned = align(net, mode, solver, snap_a, snap_b, hidden_list, X, ex)
+        result.post = interp.sweep(net, snap_a, aligned, X, Y, k, ex)
+        drift = _max_drift(net, snap_b, aligned, X, ex)
+    finally:
+        net.restore(snap_a)
+    pre, post = result.pre_barrier, result.post_barrier
+    result.non_finite = interp.describe_non_finite(snap_a, snap_b)
+    finite = result.pre.finite and result.post.finite and not result.non_finite
+    result.checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers, post),
+                     _check_monotone(pre, post)]
+    if not finite:
+        why = result.non_finite or "a loss is NaN or infinite"
+        for c in result.checks:
+            if c.status == "PASS":
+                c.status, c.detail = "FAIL", f"{why}: {c.detail}"
+    result.verdict = alignment_verdict(pre, post) if finite else Alignment.NON_FINITE
+    return result

@@ -1,0 +1,82 @@
+"""Loss-curve plots of the reports (matplotlib, an optional extra).
+
+``pip install pyneural[plot]`` installs matplotlib; without it, plotting
+raises an ImportError that says so. Nothing else in pyneural needs it.
+"""
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt   # falls back to Agg without a display
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install 'pyneural[plot]'") from None
+    return plt
+
+
+def _axes(ax):
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    return plt, ax
+
+
+def _curve(ax, curve, label, color):
+    ax.plot(curve.alphas, curve.losses, "-o", color=color, label=label, markersize=3)
+    ax.plot([curve.alphas[0], curve.alphas[-1]], [curve.losses[0], curve.losses[-1]], "s",
+            color=color, markersize=7)
+    peak = curve.peak_index
+    ax.annotate(f"barrier {curve.barrier:.6f}", (curve.alphas[peak], curve.losses[peak]),
+                textcoords="offset points", xytext=(0, 8), ha="center", color=color, fontsize=8)
+
+
+def _finish(plt, ax, title, path):
+    ax.set_xlabel("alpha  (theta = (1 - alpha) A + alpha B)")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    if path is not None:
+        ax.figure.tight_layout()
+        ax.figure.savefig(path, dpi=120)
+        plt.close(ax.figure)
+    return ax
+
+
+def plot_mode_connectivity(result, path=None, ax=None):
+    """The loss along the path, endpoints marked, barrier annotated.
+
+    Parameters
+    ----------
+    result : ModeConnectivityResult
+    path : str or path-like, optional
+        Save the figure there (PNG by extension) and close it.
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+
+    Returns
+    -------
+    The matplotlib Axes.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed.
+    ValueError
+        The report did not run (no curve to draw).
+    """
+    if result.curve is None:
+        raise ValueError(f"nothing to plot: {result.message}")
+    plt, ax = _axes(ax)
+    _curve(ax, result.curve, f"A -> B ({result.verdict.value})", "tab:blue")
+    return _finish(plt, ax, "Mode connectivity: loss along the linear path", path)
+
+
+def plot_permutation_align(result, path=None, ax=None):
+    """Loss curves before and after alignment on one axes (see
+    ``plot_mode_connectivity`` for the parameters)."""
+    if result.pre is None:
+        raise ValueError(f"nothing to plot: {result.message}")
+    plt, ax = _axes(ax)
+    _curve(ax, result.pre, "before alignment", "tab:red")
+    _curve(ax, result.post, f"after alignment ({result.score_mode}, {result.solver})", "tab:green")
+    return _finish(plt, ax, f"Permutation alignment: {result.verdict.value}", path)

@@ -1,0 +1,49 @@
+"""Probe samples in any of the accepted forms, as two float32 matrices."""
+import numpy as np
+
+from ..volume import TNNetVolumePair
+
+
+def as_arrays(samples, n_in, n_out, what="samples"):
+    """``(X, Y)`` float32 matrices from a TNNetVolumePairList, a sequence of
+    pairs, or a pair of arrays ``(X, Y)``.
+
+    Returns ``(None, None)`` for None or an empty collection (the reports
+    then say "nil or empty", as the original). Raises ValueError when the
+    sizes do not fit the net, TypeError for something that is not samples.
+    """
+    if samples is None:
+        return None, None
+    if (isinstance(samples, tuple) and len(samples) == 2
+            and all(isinstance(a, np.ndarray) for a in samples)):
+        X, Y = samples
+    else:
+        try:
+            pairs = list(samples)
+        except TypeError:
+            raise TypeError(f"{what} must be a TNNetVolumePairList, a sequence of "
+                            f"(input, target) pairs or a tuple of arrays (X, Y)") from None
+        if not pairs:
+            return None, None
+        try:
+            X = np.stack([_vector(p.i if isinstance(p, TNNetVolumePair) else p[0]) for p in pairs])
+            Y = np.stack([_vector(p.o if isinstance(p, TNNetVolumePair) else p[1]) for p in pairs])
+        except (TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"{what}: every item must be an (input, target) pair of equal "
+                             f"sizes ({exc})") from None
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    Y = np.ascontiguousarray(Y, dtype=np.float32)
+    if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
+        raise ValueError(f"{what}: X and Y must be matrices with one row per sample, got "
+                         f"shapes {X.shape} and {Y.shape}")
+    if len(X) == 0:
+        return None, None
+    if X.shape[1] != n_in or Y.shape[1] != n_out:
+        raise ValueError(f"{what}: inputs of {X.shape[1]} and targets of {Y.shape[1]} values, "
+                         f"but the net takes {n_in} and gives {n_out}")
+    return X, Y
+
+
+def _vector(v):
+    data = getattr(v, "data", v)
+    return np.asarray(data, dtype=np.float32).reshape(-1)

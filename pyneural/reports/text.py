@@ -1,0 +1,36 @@
+"""Number formatting and '#' bars shared by the printed reports.
+
+The reports reproduce the original's text, so a Pascal user's log parsers
+keep working: FPC's ``%e`` style (``1.94E-007``), fixed decimals, and bars
+of at most 40 '#'.
+"""
+import math
+
+BAR_WIDTH = 40
+
+
+def fpc_exp(value, decimals=2):
+    """FPC ``Format('%.Ne')``: ``1.94E-007``, ``0.00E+000`` (3-digit exponent)."""
+    if not math.isfinite(value):
+        return "Nan" if value != value else ("+Inf" if value > 0 else "-Inf")
+    mantissa, exp = f"{value:.{decimals}E}".split("E")
+    return f"{mantissa}E{exp[0]}{int(exp[1:]):03d}"
+
+
+def fixed(value, decimals):
+    """``%.Nf``, with the original's spelling of non-finite values."""
+    if not math.isfinite(value):
+        return "Nan" if value != value else ("+Inf" if value > 0 else "-Inf")
+    return f"{value:.{decimals}f}"
+
+
+def bar(value, low, high, width=BAR_WIDTH):
+    """``round(width * (value - low) / (high - low))`` '#' (none when the range is empty)."""
+    span = high - low
+    if not (span > 0) or not math.isfinite(value):
+        return ""
+    return "#" * max(0, min(width, round(width * (value - low) / span)))
+
+
+def percent(value, decimals=2):
+    return fixed(100.0 * value, decimals) + "%"
