@@ -12,14 +12,63 @@ from . import rng as _rng
 from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
 from .nnformat import (LayerSpec, NNFormatError, format_data_block, format_structure,
-                       parse_data, parse_structure, split_net)
-from .volume import TNNetVolume, as_f32_vector
+                       parse_data, parse_structure, require_str, split_net)
+from .volume import TNNetVolume, as_f32_scalar, as_f32_vector
 
 __all__ = ["TNNet", "ArchitectureError"]
 
 
 class ArchitectureError(ValueError):
     """Weights or a snapshot that do not fit this net's layers."""
+
+
+# A `.nn` text may ask for at most this many output elements (over all its
+# layers) beyond its own length: a weightless layer's size is not backed by
+# any data, so without a bound a 40-character typo could allocate gigabytes.
+_LOAD_OUTPUT_ALLOWANCE = 1 << 24
+
+
+def _plan_layers(specs, data_chars=None, text_chars=0):
+    """Unattached layers for the specs of a structure string, checked (class,
+    chain, structure integers, sizes) before anything is allocated.
+
+    With ``data_chars`` (structure and data loaded together) the layers'
+    parameters must fit in that many characters of data text (each value
+    takes a character and a separator), and their outputs must stay within
+    the allowance above: a short text cannot make the loader allocate
+    gigabytes.
+    """
+    layers, shape = [], None
+    params_total = outputs_total = 0
+    for i, spec in enumerate(specs):
+        cls = LAYER_CLASSES.get(spec.class_name)
+        if cls is None:
+            raise NNFormatError("unknown layer class", i, spec.class_name)
+        if spec.prev != i - 1:
+            raise NNFormatError(f"only chains are supported: layer {i} must follow "
+                                f"layer {i - 1}", i, f"{spec.prev})")
+        if (i == 0) != issubclass(cls, TNNetInput):
+            raise NNFormatError("the first layer must be a TNNetInput, and only the first",
+                                i, spec.class_name)
+        try:
+            layer = cls.from_struct_ints(spec.ints)
+            shape, params = layer._plan(shape)
+        except ValueError as exc:
+            raise NNFormatError(str(exc), i, spec.class_name) from None
+        if data_chars is not None:
+            params_total += params
+            outputs_total += shape[0] * shape[1] * shape[2]
+            if params_total > data_chars:
+                raise NNFormatError(
+                    f"{spec.class_name} has {params} parameters: more than the data text"
+                    f" ({data_chars} characters) can hold", i, spec.class_name)
+            if outputs_total > text_chars + _LOAD_OUTPUT_ALLOWANCE:
+                raise NNFormatError(
+                    f"{spec.class_name} output {shape[0]}x{shape[1]}x{shape[2]}: the layers"
+                    f" would hold {outputs_total} values, more than a {text_chars}-character"
+                    " text may ask for", i, spec.class_name)
+        layers.append(layer)
+    return layers
 
 
 class TNNet:
@@ -104,10 +153,14 @@ class TNNet:
     # ------------------------------------------------------------ running --
     @property
     def input_size(self):
+        if not self.layers:
+            raise ValueError("the net has no layers")
         return self.layers[0].output.size
 
     @property
     def output_size(self):
+        if not self.layers:
+            raise ValueError("the net has no layers")
         return self.layers[-1].output.size
 
     def compute(self, x):
@@ -117,20 +170,22 @@ class TNNet:
         ``x`` is a TNNetVolume or an array-like of ``input_size`` numbers; a
         contiguous float32 array is used without copying.
         """
-        prog = self._prog()
-        if type(x) is TNNetVolume and x.size == self.layers[0].output.size:
-            prog.forward(x.data)
-        else:
+        prog = self._program
+        if prog is None:
+            prog = self._prog()
+        # Fast path (no conversion, no copy): a volume's array or a float32
+        # ndarray of the right size is read in place by the kernel.
+        if not prog.forward_vec(x._data if type(x) is TNNetVolume else x):
             prog.forward(as_f32_vector(x, self.input_size, "compute() input"))
         return self.layers[-1].output
 
     def backpropagate(self, target):
         """Pascal ``Backpropagate``: error ``output - target`` at the last
         layer, then every layer's online update (SGD with inertia)."""
-        prog = self._prog()
-        if type(target) is TNNetVolume and target.size == self.output_size:
-            prog.backward(target.data)
-        else:
+        prog = self._program
+        if prog is None:
+            prog = self._prog()
+        if not prog.backward_vec(target._data if type(target) is TNNetVolume else target):
             prog.backward(as_f32_vector(target, self.output_size, "backpropagate() target"))
 
     def get_output(self, volume=None):
@@ -138,10 +193,14 @@ class TNNet:
         out = self.layers[-1].output
         if volume is None:
             return out.copy()
+        if not isinstance(volume, TNNetVolume):
+            raise TypeError(f"get_output() needs a TNNetVolume, got {type(volume).__name__}")
         volume.copy_from(out)
         return volume
 
     def _rows(self, X, n, what):
+        if isinstance(X, TNNetVolume):
+            X = X.data          # its flat memory order, not the (x, y, d) view
         X = np.asarray(X)
         if X.dtype == object or X.dtype.kind not in "biuf":
             raise TypeError(f"{what} must be numeric, got dtype {X.dtype}")
@@ -217,29 +276,50 @@ class TNNet:
 
     def restore(self, snapshot):
         """Put the parameters of ``snapshot()`` (or ``snapshot_from_string``)
-        back, bit-for-bit. Momentum is left alone."""
-        self._check_snapshot(snapshot)
-        for live, saved in zip(self.param_volumes(), snapshot):
-            live.data[:] = saved.data
+        back, bit-for-bit. Momentum is left alone. On error (ArchitectureError
+        for sizes, TypeError for non-numbers) nothing is changed."""
+        arrays = self._check_snapshot(snapshot)
+        for live, saved in zip(self.param_volumes(), arrays):
+            live.data[:] = saved
 
-    def _check_snapshot(self, snapshot):
+    def _check_snapshot(self, snapshot, what="snapshot"):
+        """The snapshot's per-layer parameters as flat float32 arrays (no copy
+        for volumes), checked against this net. A snapshot is a sequence with
+        one TNNetVolume (or array-like) per layer, as ``snapshot()`` returns."""
         vols = self.param_volumes()
-        if len(snapshot) != len(vols):
-            raise ArchitectureError(f"snapshot has {len(snapshot)} layers, the net {len(vols)}")
-        for i, (live, saved) in enumerate(zip(vols, snapshot)):
-            if saved.size != live.size:
-                raise ArchitectureError(
-                    f"layer {i} ({self.layers[i].class_name}): snapshot has "
-                    f"{saved.size} parameters, the net {live.size}")
+        if isinstance(snapshot, (str, bytes, TNNetVolume, np.ndarray)):
+            raise TypeError(f"{what} must be a list with one volume per layer, "
+                            f"got {type(snapshot).__name__}")
+        try:
+            items = list(snapshot)
+        except TypeError:
+            raise TypeError(f"{what} must be a list with one volume per layer, "
+                            f"got {type(snapshot).__name__}") from None
+        if len(items) != len(vols):
+            raise ArchitectureError(f"{what} has {len(items)} layers, the net {len(vols)}")
+        arrays = []
+        for i, (live, saved) in enumerate(zip(vols, items)):
+            name = f"{what} layer {i} ({self.layers[i].class_name})"
+            a = as_f32_vector(saved, what=name)
+            if a.size != live.size:
+                raise ArchitectureError(f"layer {i} ({self.layers[i].class_name}): {what} has "
+                                        f"{a.size} parameters, the net {live.size}")
+            arrays.append(a)
+        return arrays
 
     def interpolate(self, snap_a, snap_b, alpha):
         """Set the weights to ``A * (1 - alpha) + B * alpha`` in float32, as
-        the original's ``MulMulAdd(1 - alpha, alpha, B)`` on a copy of A."""
-        a32 = np.float32(alpha)
+        the original's ``MulMulAdd(1 - alpha, alpha, B)`` on a copy of A.
+        Both snapshots are checked first: on error nothing is changed."""
+        arrays_a = self._check_snapshot(snap_a, "snap_a")
+        arrays_b = self._check_snapshot(snap_b, "snap_b")
+        a32 = np.float32(as_f32_scalar(alpha, "alpha"))
         keep = np.float32(1) - a32
-        for live, a, b in zip(self.param_volumes(), snap_a, snap_b):
+        for live, a, b in zip(self.param_volumes(), arrays_a, arrays_b):
             if live.size:
-                live.data[:] = a.data
+                if np.may_share_memory(b, live.data):
+                    b = b.copy()          # B is read after A is copied in
+                live.data[:] = a
                 live.mul_mul_add(keep, a32, b)
 
     def snapshot_from_string(self, data_text):
@@ -302,32 +382,27 @@ class TNNet:
     def load_structure_from_string(self, structure_text):
         """Rebuild the layers from a structure string (drawing initial
         weights, as the original's loader does)."""
-        specs = parse_structure(structure_text)
-        layers = []
-        for i, spec in enumerate(specs):
-            cls = LAYER_CLASSES.get(spec.class_name)
-            if cls is None:
-                raise NNFormatError("unknown layer class", i, spec.class_name)
-            if spec.prev != i - 1:
-                raise NNFormatError(f"only chains are supported: layer {i} must follow "
-                                    f"layer {i - 1}", i, f"{spec.prev})")
-            try:
-                layers.append(cls.from_struct_ints(spec.ints))
-            except ValueError as exc:
-                raise NNFormatError(str(exc), i, spec.class_name) from None
+        self._build(_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
+
+    def _build(self, layers):
+        """Attach planned layers into a new chain (drawing their initial
+        weights) and take it; on error this net is unchanged."""
         built = TNNet(self._generator)
         for i, layer in enumerate(layers):
             try:
                 built.add_layer(layer)
             except ValueError as exc:
-                raise NNFormatError(str(exc), i, specs[i].class_name) from None
+                raise NNFormatError(str(exc), i, layer.class_name) from None
         self.layers, self._program = built.layers, None
 
     def load_from_string(self, text):
-        """Pascal ``LoadFromString``: new layers from the structure, then the data."""
-        structure, data = split_net(text)
+        """Pascal ``LoadFromString``: new layers from the structure, then the
+        data. On error (NNFormatError or ArchitectureError, both ValueErrors)
+        the net is unchanged."""
+        structure, data = split_net(require_str(text, "net text"))
+        layers = _plan_layers(parse_structure(structure), len(data), len(text))
         saved = self.layers
-        self.load_structure_from_string(structure)
+        self._build(layers)
         try:
             self.load_data_from_string(data)
         except ValueError:
@@ -370,7 +445,7 @@ class TNNet:
         from .reports.mode_connectivity import mode_connectivity_report
         return mode_connectivity_report(self, snapshot_b, samples, k, **options)
 
-    def permutation_align_report(self, snapshot_b, samples, score_mode=0, k=10, **options):
+    def permutation_align_report(self, snapshot_b, samples, score_mode=None, k=10, **options):
         """Align ``snapshot_b``'s hidden units to this net's (Git Re-Basin)
         and measure the barrier before and after.
 

@@ -133,7 +133,9 @@ def endpoint_snapshot(net, b):
         data = b.partition(">")[2] if ">" in b else b
         return net.snapshot_from_string(data.strip())
     if hasattr(b, "snapshot") and hasattr(b, "layers"):
-        return net.snapshot_from_string(b.save_data_to_string())
+        snap = b.snapshot()
+        net._check_snapshot(snap)
+        return snap
     snap = list(b)
     net._check_snapshot(snap)
     return snap

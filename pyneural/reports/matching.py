@@ -9,12 +9,11 @@ placed at A's position i) that makes ``sum_i S[i, perm[i]]`` large:
 - ``hungarian``: the optimal assignment (scipy's ``linear_sum_assignment``).
 """
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 _F32 = np.float32
 # Up to this many multiply-adds the cosine is summed in the original's
 # sequential float32 order (so near-ties break as in Pascal); above it BLAS.
-SEQUENTIAL_LIMIT = 2e7
+SEQUENTIAL_LIMIT = 1e6
 
 
 def _sequential_dots(A, B):
@@ -68,6 +67,9 @@ def greedy(S):
 
 def hungarian(S):
     """The assignment that maximises ``sum_i S[i, perm[i]]`` (NaN counts as -inf)."""
+    # Imported here: scipy.optimize takes ~0.75 s to import, which every
+    # pyneural import would otherwise pay.
+    from scipy.optimize import linear_sum_assignment
     S = np.nan_to_num(np.asarray(S, np.float64), nan=-1e9, posinf=1e9, neginf=-1e9)
     rows, cols = linear_sum_assignment(S, maximize=True)
     perm = np.empty(S.shape[0], np.int64)
@@ -81,3 +83,94 @@ SOLVERS = {"greedy": greedy, "hungarian": hungarian}
 def objective(S, perm):
     """``sum_i S[i, perm[i]]`` (float64)."""
     return float(np.sum(np.asarray(S, np.float64)[np.arange(len(perm)), perm]))
+
+
+# ------------------------------------------------------- weight matching --
+
+def _layer_rows(net, snap, index, normalize):
+    """[W | b] of one trainable layer, rows unit-normalised on request
+    (a row's norm does not depend on how its columns are permuted)."""
+    n = net.layers[index].neurons
+    data = snap[index].data
+    R = np.concatenate([data[: data.size - n].reshape(-1, n).T,
+                        data[data.size - n:, None]], axis=1).astype(np.float64)
+    if normalize:
+        R /= np.linalg.norm(R, axis=1, keepdims=True) + 1e-12
+    return R
+
+
+class WeightMatching:
+    """Git Re-Basin weight matching (Ainsworth et al. 2022, algorithm 1).
+
+    Maximises ``sum_t <A_t, P_t B_t P_{t-1}^T>`` over the hidden layers'
+    permutations P (t runs over every trainable layer, bias included) by
+    coordinate descent: one layer at a time, in a seeded random order, the
+    assignment of that layer given its neighbours' current permutations,
+    solved optimally. It stops when a whole pass improves no layer.
+
+    The paper starts from identity permutations; we start from front-to-back
+    matching of the incoming rows alone, because from identity the descent
+    can stall in a local optimum (it recovered only 83% of a planted
+    permutation on the example nets; from this start, 100%).
+
+    Attributes after ``run``: ``perms``, ``history`` (the objective after
+    each pass, never decreasing), ``iterations``, ``reason``.
+    """
+
+    def __init__(self, net, snap_a, snap_b, hidden_list, normalize=False, seed=0,
+                 max_iter=100, solver=None):
+        chain = [h.index for h in hidden_list] + [hidden_list[-1].next_index]
+        self._A = [_layer_rows(net, snap_a, i, normalize) for i in chain]
+        self._B = [_layer_rows(net, snap_b, i, normalize) for i in chain]
+        self.perms = [np.arange(h.width) for h in hidden_list]
+        self._rng = np.random.default_rng(seed)
+        self._max_iter = max_iter
+        self._solve = solver or hungarian
+        for l in range(len(self.perms)):
+            self.perms[l] = self._solve(self._A[l] @ self._incoming(l).T)
+        self.history = []
+        self.iterations = 0
+        self.reason = ""
+
+    def _incoming(self, t):
+        """Layer t of B with its input columns permuted by P_{t-1} (bias last)."""
+        B = self._B[t]
+        if t == 0:
+            return B
+        return np.concatenate([B[:, :-1][:, self.perms[t - 1]], B[:, -1:]], axis=1)
+
+    def scores(self, l):
+        """The score matrix of hidden layer l given its neighbours."""
+        S = self._A[l] @ self._incoming(l).T
+        nxt = self._B[l + 1][:, :-1]                 # next layer's weights, columns = units of l
+        if l + 1 < len(self.perms):
+            nxt = nxt[self.perms[l + 1], :]
+        return S + self._A[l + 1][:, :-1].T @ nxt
+
+    def objective(self):
+        total = 0.0
+        for t in range(len(self._A)):
+            B = self._incoming(t)
+            if t < len(self.perms):
+                B = B[self.perms[t], :]
+            total += float(np.sum(self._A[t] * B))
+        return total
+
+    def run(self):
+        self.history = [self.objective()]
+        for it in range(1, self._max_iter + 1):
+            improved = False
+            for l in self._rng.permutation(len(self.perms)):
+                S = self.scores(l)
+                old = objective(S, self.perms[l])
+                perm = self._solve(S)
+                if objective(S, perm) > old + 1e-12 * max(1.0, abs(old)):
+                    self.perms[l] = perm
+                    improved = True
+            self.history.append(self.objective())
+            self.iterations = it
+            if not improved:
+                self.reason = "converged (a whole pass improved no layer)"
+                return self
+        self.reason = f"stopped at max_iter={self._max_iter}"
+        return self

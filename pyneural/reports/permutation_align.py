@@ -15,13 +15,23 @@ import numpy as np
 
 from . import interpolation as interp
 from . import matching, symmetry
+from .refinement import RefinementStats, refine_permutations
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp
 
 INVARIANCE_TOLERANCE = 1e-4
 BARRIER_FLOOR = 1e-6
 
-SCORE_MODES = {0: "weight", 1: "activation"}
+# Pascal's integers first; the new modes get new integers.
+SCORE_MODES = {0: "weight", 1: "activation", 2: "weight_matching",
+               3: "weight_matching_cosine", 4: "auto"}
+# "auto" aligns with each of these, refines each, and keeps the one with the
+# lower barrier on the samples. Measured (benchmarks/alignment.py) it is the
+# best default: either start alone gets stuck in a local optimum on some pairs.
+AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
+DEFAULT_SCORE_MODE = "auto"
+DEFAULT_SOLVER = "hungarian"
+DEFAULT_REFINE = True
 
 
 class Alignment(str, Enum):
@@ -104,6 +114,11 @@ class PermutationAlignResult:
     exact: bool = True
     message: str = None
     non_finite: str = ""
+    eval_set: str = ""                 # "" when the barriers come from the samples
+    n_eval: int = 0
+    matching_info: str = ""            # weight matching: passes and why it stopped
+    refinement: RefinementStats = None
+    scaled: interp.Curve = None        # scale_align: the third variant
 
     @property
     def permutations(self):
@@ -141,7 +156,15 @@ class PermutationAlignResult:
                 "post": self.post.to_dict() if self.post else None,
                 "checks": [c.to_dict() for c in self.checks],
                 "verdict": self.verdict.value, "exact": self.exact, "message": self.message,
-                "non_finite": self.non_finite}
+                "non_finite": self.non_finite, "eval_set": self.eval_set or "samples",
+                "n_eval": self.n_eval or self.n_samples, "matching_info": self.matching_info,
+                "refinement": self.refinement.to_dict() if self.refinement else None,
+                "scaled_barrier": self.scaled_barrier,
+                "scaled": self.scaled.to_dict() if self.scaled else None}
+
+    @property
+    def scaled_barrier(self):
+        return self.scaled.barrier if self.scaled else None
 
     def plot(self, path=None, ax=None):
         """Draw the loss curves before and after alignment (needs matplotlib)."""
@@ -164,6 +187,7 @@ def _render(r):
     yield (f"Probe samples: {r.n_samples}   interpolation points: {r.k + 1} (K={r.k})"
            f"   score: {r.score_mode}")
     yield f"Trainable layers: {r.n_trainable}   hidden permutable layers: {len(r.layers)}"
+    yield from _render_options(r)
     if r.self_mode:
         yield ("Mode: ALIGN-TO-SELF (SnapshotB == A) \u2014 expect identity permutations "
                "and a flat zero barrier.")
@@ -177,11 +201,16 @@ def _render(r):
     yield "Loss barrier (linear-interpolation height, max L - max(L0,L1)):"
     yield f"  before align  {fixed(pre, 6)} |{bar(pre, 0.0, top)}"
     yield f"  after  align  {fixed(post, 6)} |{bar(post, 0.0, top)}"
+    if r.scaled is not None:
+        yield f"  after  scale  {fixed(r.scaled_barrier, 6)} |{bar(r.scaled_barrier, 0.0, top)}"
     yield ""
     yield (f"Pre-alignment  barrier = {fixed(pre, 6)}  (endpoint-loss max "
            f"{fixed(r.pre.endpoint_max, 6)})")
     yield (f"Post-alignment barrier = {fixed(post, 6)}  (endpoint-loss max "
            f"{fixed(r.post.endpoint_max, 6)})")
+    if r.scaled is not None:
+        yield (f"Scale-aligned  barrier = {fixed(r.scaled_barrier, 6)}  (ReLU units rescaled to "
+               f"A's norms: {_scale_effect(r)})")
     if np.isfinite(r.reduction):
         yield f"Barrier reduction      = {fixed(100 * r.reduction, 2)}% of the pre-alignment barrier"
     yield ""
@@ -189,6 +218,30 @@ def _render(r):
         yield c.line()
     yield ""
     yield "Verdict: " + _verdict_text(r)
+
+
+def _render_options(r):
+    """Lines for what the original does not have; none in its own mode."""
+    if r.solver != "greedy":
+        yield f"Solver: {r.solver} (optimal assignment)"
+    if r.matching_info:
+        yield f"Matching: {r.matching_info}"
+    if r.refinement is not None:
+        st = r.refinement
+        yield (f"Refinement: {st.accepted} swaps accepted of {st.tried} tried, "
+               f"{st.evaluations} loss evaluations, {st.passes} passes; {st.reason}; barrier on "
+               f"samples {fixed(st.barrier_before, 6)} -> {fixed(st.barrier_after, 6)}")
+    if r.eval_set:
+        yield (f"Barriers measured on {r.eval_set} ({r.n_eval} samples); alignment"
+               f"{' and refinement' if r.refinement is not None else ''} used only the "
+               f"{r.n_samples} probe samples")
+
+
+def _scale_effect(r):
+    d = r.scaled_barrier - r.post_barrier
+    if abs(d) <= BARRIER_FLOOR:
+        return "no change"
+    return f"{'lower' if d < 0 else 'HIGHER'} by {fixed(abs(d), 6)} than permutation alone"
 
 
 def _verdict_text(r):
@@ -243,10 +296,58 @@ def _check_monotone(pre, post):
     return Check(3, "monotonicity", "PASS" if ok else "FAIL", post - pre, detail)
 
 
+def _check_scale(net, snap_b, hidden_list, X, exact, seed):
+    g = np.random.default_rng(seed)
+    factors, skipped = [], []
+    for h in hidden_list:
+        f = np.ones(h.width, np.float32)
+        if h.positive_scale:
+            f = np.exp(g.uniform(-np.log(2), np.log(2), h.width)).astype(np.float32)
+        if h.sign_flip:
+            f *= g.choice(np.array([-1, 1], np.float32), h.width)
+        if not (h.positive_scale or h.sign_flip):
+            skipped.append(f"net layer {h.index} ({'/'.join(h.activations)})")
+        factors.append(f)
+    if len(skipped) == len(hidden_list):
+        return Check(4, "scale invariance", "SKIPPED", None,
+                     "no hidden layer has a scale symmetry: " + ", ".join(skipped)
+                     + " (sigmoid and softmax are neither homogeneous nor odd)")
+    scaled = snap_b
+    for h, f in zip(hidden_list, factors):
+        scaled = symmetry.scale(net, scaled, h, f)
+    net.restore(snap_b)
+    ref = interp.outputs(net, X, exact)
+    drift = _max_drift(net, snap_b, scaled, X, exact)
+    tol = INVARIANCE_TOLERANCE * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+    ok = drift < tol
+    note = f"; skipped {', '.join(skipped)}" if skipped else ""
+    return Check(4, "scale invariance", "PASS" if ok else "FAIL", drift,
+                 f"random positive scales (and sign flips where odd) with compensation: max "
+                 f"output drift {fpc_exp(drift)} {'<' if ok else '>='} {fpc_exp(tol, 1)}{note}")
+
+
+def _check_recovery(net, mode, solver, snap_a, hidden_list, X, exact, seed):
+    g = np.random.default_rng(seed + 1)
+    planted = symmetry.random_permutations(hidden_list, g)
+    shuffled = symmetry.permute_all(net, snap_a, hidden_list, planted)
+    found, _, _ = align(net, AUTO_STARTS[0] if mode == "auto" else mode, solver, snap_a,
+                        shuffled, hidden_list, X, exact, seed)
+    fractions = [float(np.mean(l.permutation == symmetry.inverse(p)))
+                 for l, p in zip(found, planted)]
+    ok = all(f == 1.0 for f in fractions)
+    per = ", ".join(f"{100 * f:.1f}%" for f in fractions)
+    return Check(5, "planted-permutation recovery", "PASS" if ok else "FAIL",
+                 float(np.mean(fractions)),
+                 f"A shuffled by a known random permutation and aligned back with {mode}: "
+                 f"units recovered exactly per layer {per}")
+
+
 # ------------------------------------------------------------- alignment --
 
 def resolve_score_mode(score_mode):
-    """A Pascal integer or a name -> the mode's name."""
+    """A Pascal integer or a name (None: the default) -> the mode's name."""
+    if score_mode is None:
+        return DEFAULT_SCORE_MODE
     if isinstance(score_mode, str) and score_mode in SCORE_MODES.values():
         return score_mode
     if isinstance(score_mode, (int, np.integer)) and not isinstance(score_mode, bool) \
@@ -266,9 +367,19 @@ def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
     return matching.cosine_scores(acts_a[hidden.index].T, acts_b.T)
 
 
-def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact):
-    """Permutations of B's hidden units, front to back. Overwrites the live
-    weights (the caller restores them). Returns (layer results, aligned B)."""
+def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
+    """Permutations of B's hidden units. Overwrites the live weights (the
+    caller restores them). Returns (layer results, aligned B, matching info)."""
+    if mode.startswith("weight_matching"):
+        wm = matching.WeightMatching(net, snap_a, snap_b, hidden_list,
+                                     normalize=mode.endswith("cosine"), seed=seed,
+                                     solver=matching.SOLVERS[solver]).run()
+        results = [LayerAlignment(h.index, h.width, p, symmetry.churn(p),
+                                  matching.objective(wm.scores(l), p))
+                   for l, (h, p) in enumerate(zip(hidden_list, wm.perms))]
+        info = (f"weight matching {wm.iterations} passes, objective {wm.history[0]:.4f} -> "
+                f"{wm.history[-1]:.4f}, {wm.reason}")
+        return results, symmetry.permute_all(net, snap_b, hidden_list, wm.perms), info
     acts_a = None
     if mode == "activation":
         net.restore(snap_a)
@@ -281,7 +392,7 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact):
         snap_b = symmetry.permute(net, snap_b, h, perm)
         results.append(LayerAlignment(h.index, h.width, perm, symmetry.churn(perm),
                                       matching.objective(S, perm)))
-    return results, snap_b
+    return results, snap_b, ""
 
 
 def _max_drift(net, snap_1, snap_2, X, exact):
@@ -298,8 +409,58 @@ def _same_bits(snap_1, snap_2):
     return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
 
 
-def permutation_align_report(net, snapshot_b, samples, score_mode=0, k=10, *,
-                             solver="greedy", exact="auto"):
+def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, exact, seed,
+                      refine, budget, progress):
+    """One start: matching, then (optionally) refinement. Returns (layers,
+    aligned B, matching info, refinement stats, barrier on the samples)."""
+    layers, aligned, info = align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed)
+    if not refine:
+        barrier = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
+        return layers, aligned, info, None, barrier
+    perms, stats = refine_permutations(net, snap_a, snap_b, hidden_list,
+                                       [l.permutation for l in layers], X, Y, k,
+                                       budget=budget, progress=progress)
+    for l, p in zip(layers, perms):
+        l.permutation, l.churn = p, symmetry.churn(p)
+    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, stats,
+            stats.barrier_after)
+
+
+def _continue_refinement(net, start, snap_a, snap_b, hidden_list, X, Y, k, budget, progress):
+    """Go on refining the best start with the rest of the budget."""
+    layers, _, info, first, _ = start
+    perms, more = refine_permutations(net, snap_a, snap_b, hidden_list,
+                                      [l.permutation for l in layers], X, Y, k,
+                                      budget=budget, progress=progress)
+    for l, p in zip(layers, perms):
+        l.permutation, l.churn = p, symmetry.churn(p)
+    more.accepted += first.accepted
+    more.tried += first.tried
+    more.evaluations += first.evaluations
+    more.passes += first.passes
+    more.barrier_before = first.barrier_before
+    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, more,
+            more.barrier_after)
+
+
+def match_norms(net, snap_a, snap_b, hidden_list):
+    """Rescale B's positively homogeneous units (ReLU) so each incoming
+    [weights | bias] row has the norm of A's unit at the same position, with
+    compensation: an exact symmetry of B. Front to back, because rescaling
+    one layer changes the next layer's rows."""
+    for h in hidden_list:
+        if h.positive_scale:
+            na = np.linalg.norm(matching._layer_rows(net, snap_a, h.index, False), axis=1)
+            nb = np.linalg.norm(matching._layer_rows(net, snap_b, h.index, False), axis=1)
+            f = np.where((na > 0) & (nb > 0), na / np.where(nb > 0, nb, 1), 1.0)
+            snap_b = symmetry.scale(net, snap_b, h, f.astype(np.float32))
+    return snap_b
+
+
+def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
+                             solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE, refine_budget=2000,
+                             eval_samples=None, scale_align=False, check_scale=True,
+                             check_recovery=False, seed=0, exact="auto", progress=None):
     """Align B's hidden units to the live net's (A) and measure the barrier
     before and after.
 
@@ -310,16 +471,40 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=0, k=10, *,
     snapshot_b : str, TNNet or snapshot
         Endpoint B (``save_data_to_string()`` text, as in Pascal); never modified.
     samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
-        Probes: activations are scored and losses measured on them.
-    score_mode : int or str
-        0 / "weight" (cosine of incoming weight rows), 1 / "activation"
-        (cosine of the layer's outputs over the probes).
+        Probes: activations are scored, refinement searches and (without
+        ``eval_samples``) barriers are measured on them.
+    score_mode : int or str, optional
+        0 / "weight": cosine of incoming weight rows (the original's mode 0);
+        1 / "activation": cosine of the layer's outputs over the probes (mode 1);
+        2 / "weight_matching": Git Re-Basin weight matching, coordinate descent;
+        3 / "weight_matching_cosine": the same on unit-normalised rows.
+        Default: "activation".
     k : int
         Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1.
-    solver : "greedy" or "hungarian"
-        "greedy" reproduces the original; "hungarian" is optimal.
+    solver : "hungarian" (default, optimal) or "greedy" (the original's).
+    refine : bool
+        Barrier-aware swap refinement after matching (default True).
+    refine_budget : int
+        Most loss evaluations the refinement may spend (in "auto", across
+        all starts: each gets a share, then the best one the rest).
+    eval_samples : samples, optional
+        Measure every barrier here instead (held-out data); alignment and
+        refinement only ever see ``samples``.
+    scale_align : bool
+        Also report the barrier after rescaling B's ReLU units to A's norms.
+    check_scale : bool
+        Run check 4: random scale (and sign) symmetries of B, compensated.
+    check_recovery : bool
+        Run check 5: shuffle A by a known permutation and align it back.
+    seed : int
+        Seeds weight matching's layer order and checks 4 and 5.
     exact : bool or "auto"
         Bit-exact per-sample forward passes ("auto": when cheap).
+    progress : bool, optional
+        Progress line for the refinement on stderr (default: when a TTY).
+
+    ``score_mode=0 or 1, solver="greedy", refine=False, check_scale=False``
+    is the original's report, number for number.
 
     Returns
     -------
@@ -340,29 +525,59 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=0, k=10, *,
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
     X, Y = as_arrays(samples, net.input_size, net.output_size)
+    EX, EY = as_arrays(eval_samples, net.input_size, net.output_size, "eval_samples")
     if X is None:
         result.message = "PermutationAlignReport: Samples is nil or empty."
+        return result
+    if eval_samples is not None and EX is None:
+        result.message = "PermutationAlignReport: eval_samples is nil or empty."
         return result
     if not hidden_list:
         result.message = ("PermutationAlignReport: the net has no hidden trainable layer "
                           "(a trainable layer followed by another); nothing to permute.")
         return result
+    if EX is None:
+        EX, EY = X, Y
+    else:
+        result.eval_set, result.n_eval = "held-out eval_samples", len(EX)
     result.n_samples = len(X)
-    result.exact = ex = interp.use_exact(net, len(X), exact)
+    result.exact = ex = interp.use_exact(net, max(len(X), len(EX)), exact)
     snap_a = net.snapshot()
     result.self_mode = _same_bits(snap_a, snap_b)
     try:
-        result.pre = interp.sweep(net, snap_a, snap_b, X, Y, k, ex)
-        result.layers, aligned = align(net, mode, solver, snap_a, snap_b, hidden_list, X, ex)
-        result.post = interp.sweep(net, snap_a, aligned, X, Y, k, ex)
+        result.pre = interp.sweep(net, snap_a, snap_b, EX, EY, k, ex)
+        starts = AUTO_STARTS if mode == "auto" else (mode,)
+        share = refine_budget // (2 * len(starts)) if len(starts) > 1 else refine_budget
+        tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, ex,
+                                   seed, refine, share, progress) for m in starts]
+        best = min(tried, key=lambda t: t[-1])
+        if refine and len(starts) > 1 and best[3].reason.startswith("evaluation budget"):
+            best = _continue_refinement(net, best, snap_a, snap_b, hidden_list, X, Y, k,
+                                        refine_budget - share * len(starts), progress)
+            tried = [best if t[0] is best[0] else t for t in tried]
+        result.layers, aligned, result.matching_info, result.refinement, _ = best
+        if mode == "auto":
+            result.matching_info = "auto, each start refined: " + ", ".join(
+                f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
+                for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
+        result.post = interp.sweep(net, snap_a, aligned, EX, EY, k, ex)
+        if scale_align:
+            result.scaled = interp.sweep(net, snap_a, match_norms(net, snap_a, aligned, hidden_list),
+                                         EX, EY, k, ex)
         drift = _max_drift(net, snap_b, aligned, X, ex)
+        checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers,
+                                                        result.post_barrier),
+                  _check_monotone(result.pre_barrier, result.post_barrier)]
+        if check_scale:
+            checks.append(_check_scale(net, snap_b, hidden_list, X, ex, seed))
+        if check_recovery:
+            checks.append(_check_recovery(net, mode, solver, snap_a, hidden_list, X, ex, seed))
     finally:
         net.restore(snap_a)
     pre, post = result.pre_barrier, result.post_barrier
     result.non_finite = interp.describe_non_finite(snap_a, snap_b)
     finite = result.pre.finite and result.post.finite and not result.non_finite
-    result.checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers, post),
-                     _check_monotone(pre, post)]
+    result.checks = checks
     if not finite:
         why = result.non_finite or "a loss is NaN or infinite"
         for c in result.checks:

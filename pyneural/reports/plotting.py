@@ -35,6 +35,7 @@ def _finish(plt, ax, title, path):
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
+    ax.margins(y=0.12)
     if path is not None:
         ax.figure.tight_layout()
         ax.figure.savefig(path, dpi=120)

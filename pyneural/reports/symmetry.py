@@ -63,6 +63,11 @@ def rows(net, snap, index):
     return _split(net, snap, index)[0].T
 
 
+def bias(net, snap, index):
+    """The bias vector of a layer in a snapshot (a view)."""
+    return _split(net, snap, index)[1]
+
+
 def _with_replaced(net, snap, hidden):
     out = list(snap)
     for index in (hidden.index, hidden.next_index):

@@ -1,0 +1,175 @@
+"""The improved alignment: optimal solvers, weight matching, refinement,
+held-out evaluation, scale symmetry, planted-permutation recovery."""
+import numpy as np
+import pytest
+
+import pyneural as pn
+from pyneural import rng, toy
+from pyneural.reports import matching, permutation_align, symmetry
+from pyneural.reports.refinement import refine_permutations
+
+
+@pytest.fixture
+def held_out():
+    return toy.build_probes(seed=4242, per_class=40)
+
+
+def _snaps(a, b):
+    return a.snapshot(), a.snapshot_from_string(b.save_data_to_string())
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_weight_matching_objective_never_decreases(example_nets, normalize):
+    a, b = example_nets
+    sa, sb = _snaps(a, b)
+    hidden = symmetry.hidden_layers(a)
+    wm = matching.WeightMatching(a, sa, sb, hidden, normalize=normalize, seed=3).run()
+    assert len(wm.history) == wm.iterations + 1 >= 2
+    assert all(later >= earlier - 1e-9 for earlier, later in zip(wm.history, wm.history[1:]))
+    assert wm.reason.startswith("converged")
+    for p in wm.perms:
+        assert sorted(p) == list(range(12))
+
+
+def test_weight_matching_objective_matches_its_definition(example_nets):
+    a, b = example_nets
+    sa, sb = _snaps(a, b)
+    hidden = symmetry.hidden_layers(a)
+    wm = matching.WeightMatching(a, sa, sb, hidden).run()
+    aligned = symmetry.permute_all(a, sb, hidden, wm.perms)
+    direct = sum(float(np.dot(sa[i].data.astype(np.float64), aligned[i].data))
+                 for i in (1, 2, 3))
+    assert wm.history[-1] == pytest.approx(direct, rel=1e-9)
+
+
+def test_refinement_never_increases_the_barrier_on_samples(example_nets, probes):
+    a, b = example_nets
+    X, Y = probes.to_arrays()
+    sa, sb = _snaps(a, b)
+    hidden = symmetry.hidden_layers(a)
+    g = np.random.default_rng(0)
+    for start in ([np.arange(12), np.arange(12)], [g.permutation(12), g.permutation(12)]):
+        perms, stats = refine_permutations(a, sa, sb, hidden, start, X, Y, 10, budget=300,
+                                           progress=False)
+        assert stats.barrier_after <= stats.barrier_before
+        assert stats.accepted > 0 and stats.evaluations <= 300 + 9
+    a.restore(sa)
+
+
+def test_refine_false_is_the_original_and_refinement_lowers_the_barrier(example_nets, probes):
+    a, b = example_nets
+    plain = a.permutation_align_report(b, probes, 1, solver="greedy", refine=False, check_scale=False)
+    assert round(plain.post_barrier, 6) == 0.024957 and plain.refinement is None
+    refined = a.permutation_align_report(b, probes, 1, solver="greedy", refine=True)
+    assert refined.post_barrier < plain.post_barrier / 4
+    assert refined.refinement.accepted > 0 and "swaps accepted" in str(refined)
+
+
+def test_eval_samples_are_only_used_for_measuring(example_nets, probes, held_out):
+    a, b = example_nets
+    on_probes = a.permutation_align_report(b, probes, "activation", refine_budget=200)
+    held = a.permutation_align_report(b, probes, "activation", refine_budget=200,
+                                      eval_samples=held_out)
+    assert [p.tolist() for p in held.permutations] == [p.tolist() for p in on_probes.permutations]
+    assert held.pre_barrier != on_probes.pre_barrier
+    assert held.n_eval == 120 and "held-out eval_samples (120 samples)" in str(held)
+    X, Y = held_out.to_arrays()
+    direct = a.mode_connectivity_report(b, held_out)
+    assert held.pre_barrier == direct.barrier
+
+
+def test_default_collapses_the_example_barrier_on_held_out_data(example_nets, probes, held_out):
+    a, b = example_nets
+    r = a.permutation_align_report(b, probes, eval_samples=held_out)
+    assert r.score_mode == "auto" and r.solver == "hungarian" and r.refinement is not None
+    assert r.verdict is permutation_align.Alignment.COLLAPSED
+    assert "(kept)" in r.matching_info
+
+
+def _tanh_net(seed):
+    rng.set_seed(seed)
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(2))
+    net.add_layer(pn.TNNetFullConnect(8))
+    net.add_layer(pn.TNNetFullConnectLinear(6))
+    net.add_layer(pn.TNNetHyperbolicTangent())
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    return net
+
+
+def test_scale_check_passes_on_relu_and_tanh_nets(example_nets, probes):
+    a, b = example_nets
+    r = a.permutation_align_report(b, probes, refine=False)
+    assert r.check(4).status == "PASS" and r.check(4).value < 1e-5
+    t1, t2 = _tanh_net(1), _tanh_net(2)
+    r = t1.permutation_align_report(t2, probes, refine=False)
+    assert r.check(4).status == "PASS" and r.check(1).status == "PASS"
+
+
+def test_scale_check_is_skipped_with_the_reason_for_sigmoid():
+    rng.set_seed(4)
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(2))
+    net.add_layer(pn.TNNetFullConnectSigmoid(5))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    r = net.permutation_align_report(net, toy.build_probes(), refine=False)
+    assert r.check(4).status == "SKIPPED" and "sigmoid" in r.check(4).detail
+
+
+def test_broken_compensation_makes_checks_1_and_4_fail(example_nets, probes, monkeypatch):
+    a, b = example_nets
+    real_permute, real_scale = symmetry.permute, symmetry.scale
+
+    def permute_without_compensation(net, snap, hidden, perm):
+        out = real_permute(net, snap, hidden, perm)
+        out[hidden.next_index] = snap[hidden.next_index]     # next layer left as it was
+        return out
+
+    def scale_without_compensation(net, snap, hidden, factors):
+        out = real_scale(net, snap, hidden, factors)
+        out[hidden.next_index] = snap[hidden.next_index]
+        return out
+
+    monkeypatch.setattr(symmetry, "permute", permute_without_compensation)
+    monkeypatch.setattr(symmetry, "scale", scale_without_compensation)
+    r = a.permutation_align_report(b, probes, 0, refine=False)
+    assert r.check(1).status == "FAIL" and "CHANGED" in r.check(1).detail
+    assert r.check(4).status == "FAIL"
+
+
+@pytest.mark.parametrize("mode", ["weight", "weight_matching", "weight_matching_cosine"])
+def test_planted_permutations_are_recovered_by_weight_modes(example_nets, probes, mode):
+    a, b = example_nets
+    r = a.permutation_align_report(b, probes, mode, refine=False, check_recovery=True)
+    assert r.check(5).status == "PASS" and r.check(5).value == 1.0
+
+
+def test_scale_align_reports_a_third_row(example_nets, probes):
+    a, b = example_nets
+    r = a.permutation_align_report(b, probes, refine=False, scale_align=True)
+    text = str(r)
+    assert "after  scale" in text and "Scale-aligned  barrier" in text
+    assert r.scaled_barrier is not None and np.isfinite(r.scaled_barrier)
+    sa, sb = _snaps(a, b)
+    hidden = symmetry.hidden_layers(a)
+    aligned = symmetry.permute_all(a, sb, hidden, r.permutations)
+    scaled = permutation_align.match_norms(a, sa, aligned, hidden)
+    X, _ = probes.to_arrays()
+    a.restore(aligned)
+    before = a.compute_batch(X, exact=True)
+    a.restore(scaled)                                       # an exact symmetry of B
+    assert np.allclose(a.compute_batch(X, exact=True), before, atol=1e-5)
+    rows_a = np.linalg.norm(symmetry.rows(a, sa, 1), axis=1)
+    rows_s = np.linalg.norm(np.hstack([symmetry.rows(a, scaled, 1),
+                                       symmetry.bias(a, scaled, 1)[:, None]]), axis=1)
+    full_a = np.linalg.norm(np.hstack([symmetry.rows(a, sa, 1),
+                                       symmetry.bias(a, sa, 1)[:, None]]), axis=1)
+    assert np.allclose(rows_s, full_a, rtol=1e-5) and rows_a.shape == (12,)
+
+
+def test_score_modes_accept_pascal_integers_and_names(example_nets, probes):
+    a, b = example_nets
+    for number, name in permutation_align.SCORE_MODES.items():
+        r = a.permutation_align_report(b, probes, number, refine=False)
+        assert r.score_mode == name
+    assert a.permutation_align_report(b, probes, "weight_matching", refine=False).matching_info
