@@ -10,12 +10,212 @@ transposed, `WT[j, n]` = weight j of neuron n, so the forward dot products
 run across neurons in contiguous memory while each neuron still sums its
 products in the original order j = 0, 1, ... (vectorising across neurons
 changes no bits; reassociating within one neuron would).
+
+Speed (see benchmarks/):
+* The three O(n_in * n_out) loops of a fully-connected layer (forward
+  sums, momentum/weight update, error push) are C functions compiled twice,
+  for plain x86-64 (SSE2) and for AVX2, and picked at import by a CPU check
+  (`simd_level()`; `set_simd_level("generic")` forces the plain build). No
+  -march: the same binary runs everywhere. Both builds do the same binary32
+  operations in the same order (vectorised across neurons only, never FMA:
+  -ffp-contract=off), so they give the same bits; tests check this.
+* `forward_vec` / `backward_vec` take a float32 ndarray through the numpy
+  C API (a few pointer checks) instead of a typed memoryview, which costs
+  more than the whole forward of a small net.
+* The GIL is released only when a pass does enough work to pay for it.
 """
 
+cimport numpy as cnp
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 
 include "_activations.pxi"
+
+cnp.import_array()
+
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+    PyThreadState* PyEval_SaveThread()
+    void PyEval_RestoreThread(PyThreadState*)
+
+cdef extern from *:
+    """
+    /* The hot loops of a fully-connected layer. Each body is written once
+       (always inlined) and instantiated for the baseline target and, on
+       x86 with GCC/Clang, for AVX2; pn_select() picks one set at run time.
+       WT is (n_in, n_out) row-major: row j holds weight j of every neuron.
+       Every accumulator keeps the original's sequential order over j. */
+    #include <stddef.h>
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #  define PN_X86_DISPATCH 1
+    #  define PN_AVX2 __attribute__((target("avx2")))
+    #else
+    #  define PN_X86_DISPATCH 0
+    #endif
+    #if defined(__GNUC__)
+    #  define PN_INLINE static inline __attribute__((always_inline))
+    #else
+    #  define PN_INLINE static inline
+    #endif
+    #define PN_R __restrict
+
+    /* acc[n] = sum_j WT[j, n] * x[j], from +0, j = 0, 1, ... */
+    PN_INLINE void pn_accum_body(const float* PN_R wt, const float* PN_R x,
+                                 float* PN_R acc, Py_ssize_t n_in, Py_ssize_t n_out) {
+        Py_ssize_t j, n;
+        for (n = 0; n < n_out; n++) acc[n] = 0.0f;
+        for (j = 0; j < n_in; j++) {
+            const float xj = x[j];
+            const float* PN_R row = wt + j * n_out;
+            for (n = 0; n < n_out; n++) acc[n] = acc[n] + row[n] * xj;
+        }
+    }
+
+    /* Online update of every neuron: M = M*mu + x[j]*v[n]; W = W + M. */
+    PN_INLINE void pn_update_body(float* PN_R wt, float* PN_R mwt, const float* PN_R x,
+                                  const float* PN_R v, float mu,
+                                  Py_ssize_t n_in, Py_ssize_t n_out) {
+        Py_ssize_t j, n;
+        for (j = 0; j < n_in; j++) {
+            const float xj = x[j];
+            float* PN_R w = wt + j * n_out;
+            float* PN_R m = mwt + j * n_out;
+            for (n = 0; n < n_out; n++) {
+                m[n] = m[n] * mu + xj * v[n];
+                w[n] = w[n] + m[n];
+            }
+        }
+    }
+
+    /* prev_err[j] += WT[j, idx[t]] * val[t] for t = 0..k-1, in that order.
+       Each j is its own sequential chain; eight chains run side by side so
+       the adds do not wait on each other (same order within each chain). */
+    PN_INLINE void pn_push_body(const float* PN_R wt, const Py_ssize_t* PN_R idx,
+                                const float* PN_R val, Py_ssize_t k,
+                                float* PN_R prev_err, Py_ssize_t n_in, Py_ssize_t n_out) {
+        Py_ssize_t j = 0, t;
+        for (; j + 8 <= n_in; j += 8) {
+            const float* PN_R r = wt + j * n_out;
+            float a0 = prev_err[j], a1 = prev_err[j + 1], a2 = prev_err[j + 2],
+                  a3 = prev_err[j + 3], a4 = prev_err[j + 4], a5 = prev_err[j + 5],
+                  a6 = prev_err[j + 6], a7 = prev_err[j + 7];
+            for (t = 0; t < k; t++) {
+                const float* PN_R c = r + idx[t];
+                const float v = val[t];
+                a0 = a0 + c[0] * v;
+                a1 = a1 + c[n_out] * v;
+                a2 = a2 + c[2 * n_out] * v;
+                a3 = a3 + c[3 * n_out] * v;
+                a4 = a4 + c[4 * n_out] * v;
+                a5 = a5 + c[5 * n_out] * v;
+                a6 = a6 + c[6 * n_out] * v;
+                a7 = a7 + c[7 * n_out] * v;
+            }
+            prev_err[j] = a0; prev_err[j + 1] = a1; prev_err[j + 2] = a2;
+            prev_err[j + 3] = a3; prev_err[j + 4] = a4; prev_err[j + 5] = a5;
+            prev_err[j + 6] = a6; prev_err[j + 7] = a7;
+        }
+        for (; j < n_in; j++) {
+            const float* PN_R r = wt + j * n_out;
+            float a = prev_err[j];
+            for (t = 0; t < k; t++) a = a + r[idx[t]] * val[t];
+            prev_err[j] = a;
+        }
+    }
+
+    #define PN_INSTANCE(SFX, ATTR) \
+    ATTR static void pn_accum_##SFX(const float* wt, const float* x, float* acc, \
+                                    Py_ssize_t n_in, Py_ssize_t n_out) { \
+        pn_accum_body(wt, x, acc, n_in, n_out); } \
+    ATTR static void pn_update_##SFX(float* wt, float* mwt, const float* x, \
+                                     const float* v, float mu, Py_ssize_t n_in, Py_ssize_t n_out) { \
+        pn_update_body(wt, mwt, x, v, mu, n_in, n_out); } \
+    ATTR static void pn_push_##SFX(const float* wt, const Py_ssize_t* idx, const float* val, \
+                                   Py_ssize_t k, float* prev_err, Py_ssize_t n_in, Py_ssize_t n_out) { \
+        pn_push_body(wt, idx, val, k, prev_err, n_in, n_out); }
+
+    PN_INSTANCE(generic, )
+    #if PN_X86_DISPATCH
+    PN_INSTANCE(avx2, PN_AVX2)
+    #endif
+
+    typedef void (*pn_accum_fn)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t);
+    typedef void (*pn_update_fn)(float*, float*, const float*, const float*, float,
+                                 Py_ssize_t, Py_ssize_t);
+    typedef void (*pn_push_fn)(const float*, const Py_ssize_t*, const float*, Py_ssize_t,
+                               float*, Py_ssize_t, Py_ssize_t);
+    static pn_accum_fn pn_accum = pn_accum_generic;
+    static pn_update_fn pn_update = pn_update_generic;
+    static pn_push_fn pn_push = pn_push_generic;
+
+    static int pn_avx2_available(void) {
+    #if PN_X86_DISPATCH
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") ? 1 : 0;
+    #else
+        return 0;
+    #endif
+    }
+
+    /* 1: AVX2 (if the CPU has it), 0: baseline. Returns the level in use. */
+    static int pn_select(int want_avx2) {
+    #if PN_X86_DISPATCH
+        if (want_avx2 && pn_avx2_available()) {
+            pn_accum = pn_accum_avx2; pn_update = pn_update_avx2; pn_push = pn_push_avx2;
+            return 1;
+        }
+    #endif
+        pn_accum = pn_accum_generic; pn_update = pn_update_generic; pn_push = pn_push_generic;
+        return 0;
+    }
+    """
+    int pn_avx2_available() nogil
+    int pn_select(int want_avx2) nogil
+    void pn_accum(const float* wt, const float* x, float* acc,
+                  Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    void pn_update(float* wt, float* mwt, const float* x, const float* v, float mu,
+                   Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    void pn_push(const float* wt, const Py_ssize_t* idx, const float* val, Py_ssize_t k,
+                 float* prev_err, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+
+cdef int _simd = pn_select(1)
+
+
+def simd_level():
+    """The instruction set the dense loops run on: "avx2" or "generic"."""
+    return "avx2" if _simd else "generic"
+
+
+def set_simd_level(level):
+    """Force "generic" (baseline x86-64 / any CPU) or "avx2" (if the CPU has
+    it). Both give the same bits; this exists for tests and benchmarks."""
+    global _simd
+    if level not in ("avx2", "generic"):
+        raise ValueError(f"unknown SIMD level {level!r}; use 'avx2' or 'generic'")
+    if level == "avx2" and not pn_avx2_available():
+        raise ValueError("this CPU (or build) has no AVX2 kernels")
+    _simd = pn_select(level == "avx2")
+    return simd_level()
+
+
+# Below this many multiply-adds per sample a pass keeps the GIL: releasing
+# and re-taking it costs more than a small net's whole forward.
+cdef enum:
+    _NOGIL_WORK = 4096
+
+
+cdef inline const f32* _vec_ptr(object a, Py_ssize_t n):
+    """Data pointer of a native, aligned, C-contiguous 1-D float32 ndarray
+    of n elements; NULL for anything else (the caller takes the slow path)."""
+    cdef cnp.ndarray arr
+    if not cnp.PyArray_Check(a):
+        return NULL
+    arr = <cnp.ndarray>a
+    if (cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or cnp.PyArray_NDIM(arr) != 1
+            or cnp.PyArray_DIM(arr, 0) != n or not cnp.PyArray_ISCARRAY_RO(arr)
+            or not cnp.PyArray_ISNOTSWAPPED(arr)):
+        return NULL
+    return <const f32*>cnp.PyArray_DATA(arr)
 
 # Layer kinds; pyneural.layers maps each class to one of these.
 cdef enum:
@@ -80,9 +280,10 @@ cdef class Program:
     cdef LayerC* L
     cdef Py_ssize_t count
     cdef list keep
+    cdef bint release_gil   # enough work per sample to drop the GIL
 
     def __cinit__(self, list specs):
-        cdef Py_ssize_t i, n, n_in, n_out
+        cdef Py_ssize_t i, n, n_in, n_out, work = 0
         cdef LayerC* c
         self.count = len(specs)
         self.keep = specs
@@ -117,6 +318,8 @@ cdef class Program:
             c.idx = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
             if c.d == NULL or c.val == NULL or c.idx == NULL:
                 raise MemoryError()
+            work += n_in * n_out + n_out
+        self.release_gil = work >= _NOGIL_WORK
 
     def __dealloc__(self):
         cdef Py_ssize_t i
@@ -129,14 +332,53 @@ cdef class Program:
 
     def forward(self, const f32[::1] x):
         """Copy `x` into the input layer and run every layer's forward."""
-        with nogil:
-            memcpy(self.L[0].out, &x[0], self.L[0].n_out * sizeof(f32))
-            self._forward()
+        if x.shape[0] != self.L[0].n_out:
+            raise ValueError(f"input has {x.shape[0]} values, expected {self.L[0].n_out}")
+        self._run_forward(&x[0])
 
     def backward(self, const f32[::1] target):
         """Backpropagate ``output - target`` and update every layer online."""
-        with nogil:
-            self._backward(&target[0])
+        if target.shape[0] != self.L[self.count - 1].n_out:
+            raise ValueError(f"target has {target.shape[0]} values, "
+                             f"expected {self.L[self.count - 1].n_out}")
+        self._run_backward(&target[0])
+
+    def forward_vec(self, x):
+        """`forward` for a native, aligned, C-contiguous 1-D float32 ndarray
+        of the input size, read in place. Returns False, doing nothing, for
+        anything else (then the caller converts and calls `forward`)."""
+        cdef const f32* p = _vec_ptr(x, self.L[0].n_out)
+        if p == NULL:
+            return False
+        self._run_forward(p)
+        return True
+
+    def backward_vec(self, target):
+        """`backward` for a float32 ndarray as in `forward_vec`; False, doing
+        nothing, for anything else."""
+        cdef const f32* p = _vec_ptr(target, self.L[self.count - 1].n_out)
+        if p == NULL:
+            return False
+        self._run_backward(p)
+        return True
+
+    cdef void _run_forward(self, const f32* x):
+        cdef PyThreadState* ts = NULL
+        if self.release_gil:
+            ts = PyEval_SaveThread()
+        if x != self.L[0].out:
+            memcpy(self.L[0].out, x, self.L[0].n_out * sizeof(f32))
+        self._forward()
+        if ts != NULL:
+            PyEval_RestoreThread(ts)
+
+    cdef void _run_backward(self, const f32* target):
+        cdef PyThreadState* ts = NULL
+        if self.release_gil:
+            ts = PyEval_SaveThread()
+        self._backward(target)
+        if ts != NULL:
+            PyEval_RestoreThread(ts)
 
     def forward_many(self, const f32[:, ::1] X, f32[:, ::1] Y):
         """Row by row: the exact per-sample forward of each row of X into Y."""
@@ -184,18 +426,9 @@ cdef inline Py_ssize_t _err_size(LayerC* c) noexcept nogil:
 
 
 cdef void _fc_forward(LayerC* c) noexcept nogil:
-    cdef Py_ssize_t j, n, n_in = c.n_in, n_out = c.n_out
+    cdef Py_ssize_t n, n_out = c.n_out
     cdef f32* acc = c.out if c.kind == K_FC_LINEAR else c.raw
-    cdef const f32* row
-    cdef const f32* x = c.prev_out
-    cdef f32 xj
-    for n in range(n_out):
-        acc[n] = 0
-    for j in range(n_in):
-        xj = x[j]
-        row = c.wt + j * n_out
-        for n in range(n_out):
-            acc[n] = acc[n] + row[n] * xj
+    pn_accum(c.wt, c.prev_out, acc, c.n_in, n_out)
     if not c.flag:
         for n in range(n_out):
             acc[n] = acc[n] + c.bias[n]
@@ -248,19 +481,10 @@ cdef void _fc_update(LayerC* c, bint all_neurons) noexcept nogil:
     cdef f32 one_minus = (<f32>1) - mu
     cdef f32* v = c.val
     cdef const f32* x = c.prev_out
-    cdef f32* w
-    cdef f32* m
-    cdef f32 xj
     for n in range(n_out):
         v[n] = c.d[n] * one_minus
     if all_neurons:
-        for j in range(n_in):
-            xj = x[j]
-            w = c.wt + j * n_out
-            m = c.mwt + j * n_out
-            for n in range(n_out):
-                m[n] = m[n] * mu + xj * v[n]
-                w[n] = w[n] + m[n]
+        pn_update(c.wt, c.mwt, x, v, mu, n_in, n_out)
         for n in range(n_out):
             c.mbias[n] = one_minus * c.d[n] + mu * c.mbias[n]
             c.bias[n] = c.bias[n] + c.mbias[n]
@@ -277,17 +501,9 @@ cdef void _fc_update(LayerC* c, bint all_neurons) noexcept nogil:
 cdef void _fc_push_error(LayerC* c, Py_ssize_t k) noexcept nogil:
     """prev_err[j] += W[n, j] * val for the k listed neurons, in neuron order
     (the updated weights, as the original)."""
-    cdef Py_ssize_t j, t, n_out = c.n_out
-    cdef f32 acc
-    cdef const f32* row
     if k == 0:
         return
-    for j in range(c.n_in):
-        acc = c.prev_err[j]
-        row = c.wt + j * n_out
-        for t in range(k):
-            acc = acc + row[c.idx[t]] * c.val[t]
-        c.prev_err[j] = acc
+    pn_push(c.wt, c.idx, c.val, k, c.prev_err, c.n_in, c.n_out)
 
 
 cdef void _fc_backward(LayerC* c) noexcept nogil:

@@ -16,7 +16,7 @@ neuron ``n``'s weights and there is no second copy to keep in sync.
 import numpy as np
 
 from ._kernels import dense as _dense
-from .volume import TNNetVolume
+from .volume import TNNetVolume, as_f32_scalar
 
 __all__ = [
     "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
@@ -26,6 +26,16 @@ __all__ = [
 
 _F32 = np.float32
 KERNEL_KINDS = _dense.KINDS
+
+# The most elements one layer may have in its output or its parameters: the
+# original's sizes are Integers (32-bit), and beyond this a typo in a `.nn`
+# file would otherwise ask for terabytes.
+MAX_ELEMENTS = 2 ** 31 - 1
+
+
+def _check_elements(count, what):
+    if count > MAX_ELEMENTS:
+        raise ValueError(f"{what}: {count} elements, more than the limit of {MAX_ELEMENTS}")
 
 
 def _sigmoid(h):
@@ -65,7 +75,7 @@ class TNNetLayer:
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._hyper[0] = value
+        self._hyper[0] = as_f32_scalar(value, "learning_rate")
 
     @property
     def inertia(self):
@@ -73,7 +83,7 @@ class TNNetLayer:
 
     @inertia.setter
     def inertia(self, value):
-        self._hyper[1] = value
+        self._hyper[1] = as_f32_scalar(value, "inertia")
 
     # -- structure ---------------------------------------------------------
     @property
@@ -95,10 +105,30 @@ class TNNetLayer:
     def _error_size(self, size):
         return size
 
+    def _param_count(self, fan_in):
+        return 0
+
+    def _plan(self, prev_shape):
+        """``(output shape, parameter count)`` this layer would have after a
+        layer of output shape ``prev_shape`` (None for the first layer),
+        without allocating anything. ValueError, naming the class and the
+        sizes, when either is beyond MAX_ELEMENTS."""
+        shape = tuple(self._output_shape(prev_shape))
+        _check_elements(shape[0] * shape[1] * shape[2],
+                        f"{self.class_name} output {shape[0]}x{shape[1]}x{shape[2]}")
+        fan_in = 0 if prev_shape is None else prev_shape[0] * prev_shape[1] * prev_shape[2]
+        params = self._param_count(fan_in)
+        _check_elements(params, f"{self.class_name} parameters ({fan_in} inputs + bias"
+                                f" for each of {shape[0] * shape[1] * shape[2]} neurons)")
+        return shape, params
+
     def _attach(self, prev, index, rng):
         """Size the buffers after ``prev`` (None for the first layer)."""
+        try:
+            shape, _ = self._plan(prev.output.shape if prev is not None else None)
+        except ValueError as exc:
+            raise ValueError(f"layer {index}: {exc}") from None
         self.index = index
-        shape = self._output_shape(prev.output.shape if prev is not None else None)
         size = shape[0] * shape[1] * shape[2]
         self.output = TNNetVolume(*shape)
         self.output_raw = TNNetVolume(*shape)
@@ -131,6 +161,7 @@ class TNNetInput(TNNetLayer):
     def __init__(self, size_x, size_y=1, depth=1, collect_error=0):
         if min(size_x, size_y, depth) < 1:
             raise ValueError(f"TNNetInput sizes must be >= 1, got {size_x}x{size_y}x{depth}")
+        _check_elements(size_x * size_y * depth, f"TNNetInput {size_x}x{size_y}x{depth}")
         super().__init__((size_x, size_y, depth, collect_error))
 
     @classmethod
@@ -161,6 +192,7 @@ class _FullConnect(TNNetLayer):
     def __init__(self, size_x, size_y=1, depth=1, suppress_bias=0):
         if min(size_x, size_y, depth) < 1:
             raise ValueError(f"{type(self).__name__} needs at least one neuron, got {size_x}x{size_y}x{depth}")
+        _check_elements(size_x * size_y * depth, f"{type(self).__name__} {size_x}x{size_y}x{depth} neurons")
         super().__init__((size_x, size_y, depth, suppress_bias))
         self.params = None
         self.momentum = None
@@ -186,6 +218,9 @@ class _FullConnect(TNNetLayer):
 
     def _kernel_flag(self):
         return int(self.suppress_bias)
+
+    def _param_count(self, fan_in):
+        return fan_in * self.neurons + self.neurons
 
     def _attach(self, prev, index, rng):
         super()._attach(prev, index, rng)

@@ -45,6 +45,13 @@ def _shorten(text, limit=60):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def require_str(text, what="text"):
+    """TypeError unless ``text`` is a str (bytes, None, numbers... are not text)."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, got {type(text).__name__}")
+    return text
+
+
 # --------------------------------------------------------------- floats ---
 
 def float_to_str(value):
@@ -83,31 +90,47 @@ def floats_to_str(values):
     return [float_to_str(v) for v in np.asarray(values, dtype=np.float32).ravel()]
 
 
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only (as the original's StrToFloat / StrToInt): Python's
+# float() and int() would also take other scripts' digits.
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INT_RE = re.compile(r"-?\d+", re.ASCII)
 _SPECIALS = {"Nan": np.nan, "+Inf": np.inf, "Inf": np.inf, "-Inf": -np.inf}
+
+INT_MIN, INT_MAX = -2 ** 31, 2 ** 31 - 1     # the original's Integer
 
 
 def parse_float(token, layer=None):
-    """One float32 from its text (FloatToStr output reads back bit-exactly)."""
+    """One float32 from its text (FloatToStr output reads back bit-exactly).
+
+    Magnitudes beyond float32 become +-Inf (and tiny ones 0), as a float32
+    conversion does.
+    """
     if token in _SPECIALS:
         return np.float32(_SPECIALS[token])
     if not _FLOAT_RE.fullmatch(token):
         raise NNFormatError("not a number", layer, token)
-    return np.float32(float(token))
+    with np.errstate(over="ignore"):
+        return np.float32(float(token))
 
 
 def _parse_floats(tokens, layer):
     try:
         if all(_FLOAT_RE.fullmatch(t) for t in tokens):
-            return np.array(tokens, dtype=np.float64).astype(np.float32)
+            with np.errstate(over="ignore"):
+                return np.array(tokens, dtype=np.float64).astype(np.float32)
     except ValueError:
         pass
     return np.array([parse_float(t, layer) for t in tokens], dtype=np.float32)
 
 
 def _parse_int(token, layer, what):
-    if not re.fullmatch(r"-?\d+", token):
+    """A decimal integer in the original's Integer range (32-bit signed)."""
+    if not _INT_RE.fullmatch(token):
         raise NNFormatError(f"{what} is not an integer", layer, token)
+    # Bound the digit count before int(): Python refuses (ValueError) to
+    # convert more than 4300 digits, and nothing here needs more than 10.
+    if len(token.lstrip("-").lstrip("0")) > 10 or not INT_MIN <= int(token) <= INT_MAX:
+        raise NNFormatError(f"{what} is out of the 32-bit integer range", layer, token)
     return int(token)
 
 
@@ -126,6 +149,7 @@ def parse_volume(text, layer=None):
     Raises NNFormatError when a token is not a number, a size is negative,
     or the value count is not ``sx*sy*d``.
     """
+    require_str(text, "volume text")
     tokens = text.split(";")
     if len(tokens) < 4:
         raise NNFormatError("volume needs version;sx;sy;depth", layer, text)
@@ -164,11 +188,12 @@ def format_structure(specs):
     return "#".join(parts)
 
 
-_LAYER_RE = re.compile(r"(-?\d+)\)([A-Za-z_][A-Za-z0-9_]*)")
+_LAYER_RE = re.compile(r"(-?\d+)\)([A-Za-z_][A-Za-z0-9_]*)", re.ASCII)
 
 
 def parse_structure(text):
     """Parse a structure string into a list of LayerSpec (classes unchecked)."""
+    require_str(text, "structure text")
     if not text:
         raise NNFormatError("empty structure", token=text)
     specs = []
@@ -183,12 +208,14 @@ def parse_structure(text):
         floats = tuple(float(parse_float(t, index)) for t in fields[3].split(";"))
         if len(ints) != 8 or len(floats) != 8:
             raise NNFormatError("a layer needs 8 integers and 8 floats", index, part)
-        specs.append(LayerSpec(int(m.group(1)), m.group(2), ints, fields[2], floats))
+        prev = _parse_int(m.group(1), index, "previous-layer index")
+        specs.append(LayerSpec(prev, m.group(2), ints, fields[2], floats))
     return specs
 
 
 def split_net(text):
     """Split a whole-net string (one line, or SaveToFile's two) at '>'."""
+    require_str(text, "net text")
     text = text.strip()
     if "\n" in text and ">" not in text:
         structure, _, data = text.partition("\n")
@@ -210,6 +237,7 @@ def format_data_block(biases, weights):
 
 def parse_data(text):
     """Split data text into per-layer lists of ``(bias, sizes, weights)``."""
+    require_str(text, "data text")
     layers = []
     for index, block in enumerate(text.split("!")):
         neurons = []

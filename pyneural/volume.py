@@ -6,14 +6,59 @@ A volume is a flat float32 numpy array (the Pascal ``FData``) with sizes
 The arithmetic runs in the compiled kernels of ``pyneural._volume``, one
 rounded binary32 operation per element, as the original.
 """
+import numbers
+
 import numpy as np
 
 from . import _kernels
-from .nnformat import format_volume, parse_volume
+from .nnformat import format_volume, parse_volume, require_str
 
-__all__ = ["TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList", "as_f32_vector"]
+__all__ = ["TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList", "as_f32_vector",
+           "as_f32_scalar"]
 
 _vk = _kernels.volume
+
+
+def _is_scalar(v):
+    """A number or a 0-d array (what the arithmetic broadcasts), not a str."""
+    return (isinstance(v, (numbers.Number, np.generic)) and not isinstance(v, (str, bytes))
+            or isinstance(v, np.ndarray) and v.ndim == 0)
+
+
+def as_f32_scalar(c, what="scalar"):
+    """A real number for a float32 parameter, as a Python float.
+
+    Raises TypeError for complex numbers (converting would silently drop the
+    imaginary part), strings and other non-numbers; ValueError for an
+    integer too large for a float.
+    """
+    if type(c) is float:
+        return c
+    if isinstance(c, np.ndarray) and c.ndim == 0:
+        c = c[()]
+    if isinstance(c, (complex, np.complexfloating)):
+        raise TypeError(f"{what} must be a real number, got complex {c!r}")
+    if not isinstance(c, (numbers.Real, np.bool_, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a real number, got {type(c).__name__}")
+    try:
+        return float(c)
+    except OverflowError:
+        raise ValueError(f"{what} {c} is too large for a float") from None
+
+
+def _as_size(v, what):
+    """A volume dimension: a non-negative integer (integral floats allowed)."""
+    if isinstance(v, (numbers.Integral, np.integer)):
+        v = int(v)
+    elif isinstance(v, (numbers.Real, np.floating)):
+        if not float(v).is_integer():
+            raise ValueError(f"{what} must be an integer, got {v!r}")
+        v = int(v)
+    else:
+        raise TypeError(f"{what} must be an integer, got {type(v).__name__}")
+    if v < 0:
+        raise ValueError(f"{what} must be >= 0, got {v}")
+    return v
 
 
 def as_f32_vector(x, size=None, what="input"):
@@ -33,6 +78,10 @@ def as_f32_vector(x, size=None, what="input"):
     if size is not None and a.size != size:
         raise ValueError(f"{what} has {a.size} values, expected {size}")
     return a
+
+
+def _as_sizes(size_x, size_y, depth):
+    return (_as_size(size_x, "size_x"), _as_size(size_y, "size_y"), _as_size(depth, "depth"))
 
 
 class TNNetVolume:
@@ -55,10 +104,9 @@ class TNNetVolume:
             a = as_f32_vector(size_x, what="volume data").copy()
             self._set(a, a.size, 1, 1)
             return
-        sx, sy, d = (int(v) for v in (size_x, size_y, depth))
-        if min(sx, sy, d) < 0:
-            raise ValueError(f"volume sizes must be >= 0, got {sx}x{sy}x{d}")
-        self._set(np.full(sx * sy * d, c, dtype=np.float32), sx, sy, d)
+        sx, sy, d = _as_sizes(size_x, size_y, depth)
+        self._set(np.full(sx * sy * d, as_f32_scalar(c, "fill value c"), dtype=np.float32),
+                  sx, sy, d)
 
     @classmethod
     def wrap(cls, data, size_x=None, size_y=1, depth=1):
@@ -67,10 +115,11 @@ class TNNetVolume:
                 and data.ndim == 1 and data.flags.c_contiguous):
             raise TypeError("wrap() needs a contiguous 1-D float32 array")
         v = cls.__new__(cls)
-        v._set(data, data.size if size_x is None else size_x, size_y, depth)
+        v._set(data, *_as_sizes(data.size if size_x is None else size_x, size_y, depth))
         return v
 
     def _set(self, data, sx, sy, d):
+        # Callers pass checked, non-negative int sizes.
         if data.size != sx * sy * d:
             raise ValueError(f"{data.size} values do not fill a {sx}x{sy}x{d} volume")
         self._data, self._sx, self._sy, self._d = data, sx, sy, d
@@ -151,6 +200,7 @@ class TNNetVolume:
     def resize(self, size_x, size_y=1, depth=1):
         """Pascal ``ReSize``: new dimensions; the array is replaced (zeroed)
         only when the total size changes."""
+        size_x, size_y, depth = _as_sizes(size_x, size_y, depth)
         n = size_x * size_y * depth
         data = self._data if n == self._data.size else np.zeros(n, np.float32)
         self._set(data, size_x, size_y, depth)
@@ -159,6 +209,10 @@ class TNNetVolume:
         """Pascal ``Copy``: take ``other``'s values (and its sizes when the
         total size differs; equal totals keep this volume's shape)."""
         if not isinstance(other, TNNetVolume):
+            if _is_scalar(other) or isinstance(other, (str, bytes)):
+                # TNNetVolume(3) would be a zero volume of size 3.
+                raise TypeError("copy_from() needs a volume or an array-like, "
+                                f"got {type(other).__name__}")
             other = TNNetVolume(other)
         if other.size == 0:
             return
@@ -176,45 +230,51 @@ class TNNetVolume:
     def _operand(self, v, what):
         return as_f32_vector(v, self.size, what)
 
+    # Scalars (numbers and 0-d arrays) broadcast; complex ones are a
+    # TypeError, as are strings and non-numeric arrays. Operands are checked
+    # and converted before any element changes.
     def fill(self, c=0.0):
-        _vk.fill(self._data, c)
+        _vk.fill(self._data, as_f32_scalar(c, "fill value"))
 
     def add(self, v):
         """self += v (volume, array or scalar)."""
-        if np.isscalar(v):
-            _vk.add_scalar(self._data, v)
+        if _is_scalar(v):
+            _vk.add_scalar(self._data, as_f32_scalar(v, "add operand"))
         else:
             _vk.add(self._data, self._operand(v, "add operand"))
 
     def sub(self, v):
         """self -= v (volume, array or scalar)."""
-        if np.isscalar(v):
-            _vk.sub_scalar(self._data, v)
+        if _is_scalar(v):
+            _vk.sub_scalar(self._data, as_f32_scalar(v, "sub operand"))
         else:
             _vk.sub(self._data, self._operand(v, "sub operand"))
 
     def mul(self, v):
         """self *= v element-wise (volume, array or scalar)."""
-        if np.isscalar(v):
-            _vk.mul_scalar(self._data, v)
+        if _is_scalar(v):
+            _vk.mul_scalar(self._data, as_f32_scalar(v, "mul operand"))
         else:
             _vk.mul(self._data, self._operand(v, "mul operand"))
 
     def divi(self, c):
         """self /= c for a scalar c (a true division, as Pascal)."""
-        _vk.divi_scalar(self._data, c)
+        _vk.divi_scalar(self._data, as_f32_scalar(c, "divi operand"))
 
     def mul_add(self, a, b):
         """Pascal ``MulAdd``: ``self += b * a`` for a scalar ``a`` and volume
         ``b``, or ``self += a * b`` element-wise for two volumes."""
-        if np.isscalar(a):
-            _vk.mul_add_scalar(self._data, a, self._operand(b, "mul_add operand"))
+        if _is_scalar(a):
+            _vk.mul_add_scalar(self._data, as_f32_scalar(a, "mul_add factor"),
+                               self._operand(b, "mul_add operand"))
         else:
             _vk.mul_add(self._data, self._operand(a, "mul_add operand"),
                         self._operand(b, "mul_add operand"))
 
     def mul_mul_add(self, v1, v2, other):
         """Pascal ``MulMulAdd``: ``self = self * v1 + other * v2`` (v1, v2 scalars)."""
+        v1 = as_f32_scalar(v1, "mul_mul_add factor v1")
+        v2 = as_f32_scalar(v2, "mul_mul_add factor v2")
         _vk.mul_mul_add(self._data, v1, v2, self._operand(other, "mul_mul_add operand"))
 
     def dot_product(self, other):
@@ -230,7 +290,9 @@ class TNNetVolume:
         return format_volume(self.shape, self._data)
 
     def load_from_string(self, text):
-        sizes, values = parse_volume(text)
+        """Pascal ``LoadFromString``; on error (NNFormatError, a ValueError)
+        the volume is unchanged."""
+        sizes, values = parse_volume(require_str(text, "volume text"))
         self._set(values, *sizes)
 
     @classmethod
