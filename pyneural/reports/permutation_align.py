@@ -409,6 +409,40 @@ def _same_bits(snap_1, snap_2):
     return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
 
 
+def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
+                   refine=DEFAULT_REFINE, refine_budget=2000, k=10, seed=0, exact=False,
+                   progress=None):
+    """The permutations that align B's hidden units to A's, as the report
+    finds them (matching, then refinement; "auto" tries several starts).
+
+    Works on snapshots and (X, Y) float32 arrays; overwrites the live net's
+    weights, so the caller restores them (``net.restore``).
+
+    Returns
+    -------
+    (layers, aligned, info, stats): a LayerAlignment per hidden layer, the
+    aligned B snapshot, a line on the matching (or ""), and the
+    RefinementStats (or None without refinement).
+    """
+    mode = resolve_score_mode(score_mode)
+    hidden_list = symmetry.hidden_layers(net)
+    starts = AUTO_STARTS if mode == "auto" else (mode,)
+    share = refine_budget // (2 * len(starts)) if len(starts) > 1 else refine_budget
+    tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
+                               seed, refine, share, progress) for m in starts]
+    best = min(tried, key=lambda t: t[-1])
+    if refine and len(starts) > 1 and best[3].reason.startswith("evaluation budget"):
+        best = _continue_refinement(net, best, snap_a, snap_b, hidden_list, X, Y, k,
+                                    refine_budget - share * len(starts), progress)
+        tried = [best if t[0] is best[0] else t for t in tried]
+    layers, aligned, info, stats, _ = best
+    if mode == "auto":
+        info = "auto, each start refined: " + ", ".join(
+            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
+            for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
+    return layers, aligned, info, stats
+
+
 def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, exact, seed,
                       refine, budget, progress):
     """One start: matching, then (optionally) refinement. Returns (layers,
@@ -546,20 +580,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
     result.self_mode = _same_bits(snap_a, snap_b)
     try:
         result.pre = interp.sweep(net, snap_a, snap_b, EX, EY, k, ex)
-        starts = AUTO_STARTS if mode == "auto" else (mode,)
-        share = refine_budget // (2 * len(starts)) if len(starts) > 1 else refine_budget
-        tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, ex,
-                                   seed, refine, share, progress) for m in starts]
-        best = min(tried, key=lambda t: t[-1])
-        if refine and len(starts) > 1 and best[3].reason.startswith("evaluation budget"):
-            best = _continue_refinement(net, best, snap_a, snap_b, hidden_list, X, Y, k,
-                                        refine_budget - share * len(starts), progress)
-            tried = [best if t[0] is best[0] else t for t in tried]
-        result.layers, aligned, result.matching_info, result.refinement, _ = best
-        if mode == "auto":
-            result.matching_info = "auto, each start refined: " + ", ".join(
-                f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
-                for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
+        result.layers, aligned, result.matching_info, result.refinement = find_alignment(
+            net, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
+            refine_budget=refine_budget, k=k, seed=seed, exact=ex, progress=progress)
         result.post = interp.sweep(net, snap_a, aligned, EX, EY, k, ex)
         if scale_align:
             result.scaled = interp.sweep(net, snap_a, match_norms(net, snap_a, aligned, hidden_list),
