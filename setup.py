@@ -24,7 +24,7 @@ def kernel(name):
 
 setup(
     ext_modules=cythonize(
-        [kernel("_volume"), kernel("_dense")],
+        [kernel("_volume"), kernel("_dense"), kernel("_text")],
         compiler_directives={"language_level": "3"},
     ),
 )

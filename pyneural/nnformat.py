@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import text as _text
+
 __all__ = [
     "NNFormatError", "float_to_str", "floats_to_str", "parse_float",
     "format_volume", "parse_volume", "LayerSpec", "format_structure",
@@ -59,35 +61,16 @@ def float_to_str(value):
 
     Ten significant digits of the exact binary32 value (round half to even),
     trailing zeros dropped; plain notation for decimal exponents -5..9, else
-    ``d.dddE-n``. Python's ``%e`` is correctly rounded from the exact
-    binary value, which is the rounding the RTL's Grisu code does.
+    ``d.dddE-n``; ``0``, ``Nan``, ``+Inf``, ``-Inf``. Runs in the compiled
+    text kernel (C printf rounds exactly from the binary value, as the
+    RTL's Grisu code does).
     """
-    v = float(np.float32(value))
-    if v != v:
-        return "Nan"
-    if v in (float("inf"), float("-inf")):
-        return "+Inf" if v > 0 else "-Inf"
-    if v == 0:
-        return "0"
-    text = "%.9e" % abs(v)
-    mantissa, exp = text.split("e")
-    e = int(exp)
-    digits = (mantissa[0] + mantissa[2:]).rstrip("0")
-    if -5 <= e <= 9:
-        if e >= 0:
-            whole = digits[: e + 1].ljust(e + 1, "0")
-            frac = digits[e + 1:]
-            body = whole + ("." + frac if frac else "")
-        else:
-            body = "0." + "0" * (-e - 1) + digits
-    else:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "") + "E" + str(e)
-    return "-" + body if v < 0 else body
+    return _text.float_text(np.float32(value))
 
 
-def floats_to_str(values):
-    """FloatToStr of each element, as a list of strings."""
-    return [float_to_str(v) for v in np.asarray(values, dtype=np.float32).ravel()]
+def floats_to_str(values, sep=";"):
+    """FloatToStr of every element, joined by ``sep``."""
+    return _text.join_floats(np.ascontiguousarray(values, dtype=np.float32).ravel(), sep)
 
 
 # ASCII digits only (as the original's StrToFloat / StrToInt): Python's
@@ -113,14 +96,13 @@ def parse_float(token, layer=None):
         return np.float32(float(token))
 
 
-def _parse_floats(tokens, layer):
-    try:
-        if all(_FLOAT_RE.fullmatch(t) for t in tokens):
-            with np.errstate(over="ignore"):
-                return np.array(tokens, dtype=np.float64).astype(np.float32)
-    except ValueError:
-        pass
-    return np.array([parse_float(t, layer) for t in tokens], dtype=np.float32)
+def _parse_floats(text, layer):
+    """The ';'-separated numbers of ``text`` as float32."""
+    values, bad = _text.split_floats(text)
+    if bad < 0:
+        return values
+    # Nan/Inf spellings, or an error that must name the token: the slow path.
+    return np.array([parse_float(t, layer) for t in text.split(";")], dtype=np.float32)
 
 
 def _parse_int(token, layer, what):
@@ -139,8 +121,7 @@ def _parse_int(token, layer, what):
 def format_volume(sizes, values):
     """``1;sx;sy;d;v0;v1;...`` (the leading 1 is the format version)."""
     head = "1;%d;%d;%d" % tuple(sizes)
-    vals = floats_to_str(values)
-    return head + (";" + ";".join(vals) if vals else "")
+    return head + (";" + floats_to_str(values) if np.size(values) else "")
 
 
 def parse_volume(text, layer=None):
@@ -150,14 +131,14 @@ def parse_volume(text, layer=None):
     or the value count is not ``sx*sy*d``.
     """
     require_str(text, "volume text")
-    tokens = text.split(";")
+    tokens = text.split(";", 4)
     if len(tokens) < 4:
         raise NNFormatError("volume needs version;sx;sy;depth", layer, text)
     _parse_int(tokens[0], layer, "volume version")
     sizes = tuple(_parse_int(t, layer, "volume size") for t in tokens[1:4])
     if min(sizes) < 0:
         raise NNFormatError("negative volume size", layer, ";".join(tokens[1:4]))
-    values = _parse_floats(tokens[4:], layer) if len(tokens) > 4 else np.zeros(0, np.float32)
+    values = _parse_floats(tokens[4], layer) if len(tokens) > 4 else np.zeros(0, np.float32)
     expected = sizes[0] * sizes[1] * sizes[2]
     if values.size != expected:
         raise NNFormatError(

@@ -296,7 +296,7 @@ def _check_monotone(pre, post):
     return Check(3, "monotonicity", "PASS" if ok else "FAIL", post - pre, detail)
 
 
-def _check_scale(net, snap_b, hidden_list, X, exact, seed):
+def _check_scale(net, snap_b, ref_b, hidden_list, X, exact, seed):
     g = np.random.default_rng(seed)
     factors, skipped = [], []
     for h in hidden_list:
@@ -315,10 +315,8 @@ def _check_scale(net, snap_b, hidden_list, X, exact, seed):
     scaled = snap_b
     for h, f in zip(hidden_list, factors):
         scaled = symmetry.scale(net, scaled, h, f)
-    net.restore(snap_b)
-    ref = interp.outputs(net, X, exact)
-    drift = _max_drift(net, snap_b, scaled, X, exact)
-    tol = INVARIANCE_TOLERANCE * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+    drift = _max_drift(net, ref_b, scaled, X, exact)
+    tol = INVARIANCE_TOLERANCE * max(1.0, float(np.max(np.abs(ref_b))) if ref_b.size else 1.0)
     ok = drift < tol
     note = f"; skipped {', '.join(skipped)}" if skipped else ""
     return Check(4, "scale invariance", "PASS" if ok else "FAIL", drift,
@@ -395,13 +393,12 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
     return results, snap_b, ""
 
 
-def _max_drift(net, snap_1, snap_2, X, exact):
-    net.restore(snap_1)
-    y1 = interp.outputs(net, X, exact)
-    net.restore(snap_2)
-    y2 = interp.outputs(net, X, exact)
+def _max_drift(net, reference, snap, X, exact):
+    """Largest |output| difference between ``reference`` outputs and the
+    net with ``snap``'s weights (inf when anything is not finite)."""
+    net.restore(snap)
     with np.errstate(invalid="ignore"):
-        d = float(np.max(np.abs(y1 - y2)))
+        d = float(np.max(np.abs(interp.outputs(net, X, exact) - reference)))
     return d if np.isfinite(d) else float("inf")
 
 
@@ -587,12 +584,14 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         if scale_align:
             result.scaled = interp.sweep(net, snap_a, match_norms(net, snap_a, aligned, hidden_list),
                                          EX, EY, k, ex)
-        drift = _max_drift(net, snap_b, aligned, X, ex)
+        net.restore(snap_b)
+        ref_b = interp.outputs(net, X, ex)
+        drift = _max_drift(net, ref_b, aligned, X, ex)
         checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers,
                                                         result.post_barrier),
                   _check_monotone(result.pre_barrier, result.post_barrier)]
         if check_scale:
-            checks.append(_check_scale(net, snap_b, hidden_list, X, ex, seed))
+            checks.append(_check_scale(net, snap_b, ref_b, hidden_list, X, ex, seed))
         if check_recovery:
             checks.append(_check_recovery(net, mode, solver, snap_a, hidden_list, X, ex, seed))
     finally:
