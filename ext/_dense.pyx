@@ -137,6 +137,63 @@ cdef extern from *:
     PN_INSTANCE(generic, )
     #if PN_X86_DISPATCH
     PN_INSTANCE(avx2, PN_AVX2)
+    #include <immintrin.h>
+    /* A narrow layer (n_out <= 32, e.g. a 10-class output) keeps its sums in
+       up to four AVX registers over all j instead of in memory; the last
+       register is masked (masked-off lanes are neither read nor written).
+       Same products, same sequential order per neuron. */
+    PN_AVX2 static void pn_accum_avx2_dispatch(const float* wt, const float* x, float* acc,
+                                               Py_ssize_t n_in, Py_ssize_t n_out) {
+        if (n_out > 32 || n_out < 1) {
+            pn_accum_body(wt, x, acc, n_in, n_out);
+            return;
+        }
+        {
+            const int nb = (int)((n_out + 7) / 8), tail = (int)(n_out - 8 * (nb - 1));
+            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), lane);
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            Py_ssize_t j;
+            for (j = 0; j < n_in; j++) {
+                const float* row = wt + j * n_out;
+                const __m256 xv = _mm256_set1_ps(x[j]);
+                switch (nb) {
+                case 4:
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(row), xv));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(row + 8), xv));
+                    a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(row + 16), xv));
+                    a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_maskload_ps(row + 24, mask), xv));
+                    break;
+                case 3:
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(row), xv));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(row + 8), xv));
+                    a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_maskload_ps(row + 16, mask), xv));
+                    break;
+                case 2:
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(row), xv));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_maskload_ps(row + 8, mask), xv));
+                    break;
+                default:
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_maskload_ps(row, mask), xv));
+                }
+            }
+            switch (nb) {
+            case 4:
+                _mm256_storeu_ps(acc, a0); _mm256_storeu_ps(acc + 8, a1);
+                _mm256_storeu_ps(acc + 16, a2); _mm256_maskstore_ps(acc + 24, mask, a3);
+                break;
+            case 3:
+                _mm256_storeu_ps(acc, a0); _mm256_storeu_ps(acc + 8, a1);
+                _mm256_maskstore_ps(acc + 16, mask, a2);
+                break;
+            case 2:
+                _mm256_storeu_ps(acc, a0); _mm256_maskstore_ps(acc + 8, mask, a1);
+                break;
+            default:
+                _mm256_maskstore_ps(acc, mask, a0);
+            }
+        }
+    }
     #endif
 
     typedef void (*pn_accum_fn)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t);
@@ -161,7 +218,7 @@ cdef extern from *:
     static int pn_select(int want_avx2) {
     #if PN_X86_DISPATCH
         if (want_avx2 && pn_avx2_available()) {
-            pn_accum = pn_accum_avx2; pn_update = pn_update_avx2; pn_push = pn_push_avx2;
+            pn_accum = pn_accum_avx2_dispatch; pn_update = pn_update_avx2; pn_push = pn_push_avx2;
             return 1;
         }
     #endif

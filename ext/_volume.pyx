@@ -5,105 +5,234 @@
 Every operation is one binary32 operation per element, rounded right away,
 exactly as the Pascal loops (no FMA: the build passes -ffp-contract=off).
 Callers (pyneural.volume) have already checked sizes and dtypes; these
-kernels trust their inputs and release the GIL.
+kernels trust their inputs.
+
+A plain float32 ndarray (native byte order, aligned, C-contiguous, 1-D;
+writable for the destination) is read through the numpy C API, which costs
+far less than a typed memoryview; anything else goes through a typed
+memoryview as before, with the same errors. The GIL is released only for
+arrays long enough to pay for it.
 """
+
+cimport numpy as cnp
 
 include "_activations.pxi"
 
+cnp.import_array()
 
-def fill(f32[::1] s, f32 c):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = c
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+    PyThreadState* PyEval_SaveThread()
+    void PyEval_RestoreThread(PyThreadState*)
 
-
-def add(f32[::1] s, const f32[::1] v):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] + v[i]
+cdef enum:
+    _NOGIL_SIZE = 16384     # elements; below this the GIL is kept
 
 
-def sub(f32[::1] s, const f32[::1] v):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] - v[i]
+cdef inline bint _plain(object a, bint writable):
+    cdef cnp.ndarray arr
+    if not cnp.PyArray_Check(a):
+        return False
+    arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == cnp.NPY_FLOAT32 and cnp.PyArray_NDIM(arr) == 1
+            and cnp.PyArray_ISCARRAY_RO(arr) and cnp.PyArray_ISNOTSWAPPED(arr)
+            and (not writable or cnp.PyArray_ISWRITEABLE(arr)))
 
 
-def mul(f32[::1] s, const f32[::1] v):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] * v[i]
+cdef object _dst(object a, f32** p, Py_ssize_t* n):
+    """Pointer and length of the destination array ``a``. Returns what keeps
+    the buffer acquired (None for a plain ndarray, else a memoryview)."""
+    cdef f32[::1] mv
+    if _plain(a, True):
+        p[0] = <f32*>cnp.PyArray_DATA(<cnp.ndarray>a)
+        n[0] = cnp.PyArray_DIM(<cnp.ndarray>a, 0)
+        return None
+    mv = a
+    n[0] = mv.shape[0]
+    p[0] = &mv[0] if n[0] > 0 else NULL
+    return mv
 
 
-def add_scalar(f32[::1] s, f32 c):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] + c
+cdef object _src(object a, const f32** p):
+    """Pointer of a read-only operand (see `_dst`)."""
+    cdef const f32[::1] mv
+    if _plain(a, False):
+        p[0] = <const f32*>cnp.PyArray_DATA(<cnp.ndarray>a)
+        return None
+    mv = a
+    p[0] = &mv[0] if mv.shape[0] > 0 else NULL
+    return mv
 
 
-def sub_scalar(f32[::1] s, f32 c):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] - c
+# -- the GIL ------------------------------------------------------------------
+# Between _release and _restore the code touches no Python object.
+cdef inline PyThreadState* _release(Py_ssize_t n) noexcept:
+    return PyEval_SaveThread() if n >= _NOGIL_SIZE else NULL
 
 
-def mul_scalar(f32[::1] s, f32 c):
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] * c
+cdef inline void _restore(PyThreadState* ts) noexcept:
+    if ts != NULL:
+        PyEval_RestoreThread(ts)
 
 
-def divi_scalar(f32[::1] s, f32 c):
+# -- the API -------------------------------------------------------------------
+def fill(s, f32 c):
+    cdef f32* ps
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = c
+    _restore(ts)
+
+
+def add(s, v):
+    cdef f32* ps
+    cdef const f32* pv
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    keep_v = _src(v, &pv)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] + pv[i]
+    _restore(ts)
+
+
+def sub(s, v):
+    cdef f32* ps
+    cdef const f32* pv
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    keep_v = _src(v, &pv)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] - pv[i]
+    _restore(ts)
+
+
+def mul(s, v):
+    cdef f32* ps
+    cdef const f32* pv
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    keep_v = _src(v, &pv)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] * pv[i]
+    _restore(ts)
+
+
+def add_scalar(s, f32 c):
+    cdef f32* ps
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] + c
+    _restore(ts)
+
+
+def sub_scalar(s, f32 c):
+    cdef f32* ps
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] - c
+    _restore(ts)
+
+
+def mul_scalar(s, f32 c):
+    cdef f32* ps
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] * c
+    _restore(ts)
+
+
+def divi_scalar(s, f32 c):
     # A true division, as Pascal's Divi: multiplying by 1/c rounds differently.
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] / c
+    cdef f32* ps
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] / c
+    _restore(ts)
 
 
-def mul_add_scalar(f32[::1] s, f32 c, const f32[::1] v):
+def mul_add_scalar(s, f32 c, v):
     """s = s + v*c"""
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] + v[i] * c
+    cdef f32* ps
+    cdef const f32* pv
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    keep_v = _src(v, &pv)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] + pv[i] * c
+    _restore(ts)
 
 
-def mul_add(f32[::1] s, const f32[::1] v1, const f32[::1] v2):
+def mul_add(s, v1, v2):
     """s = s + v1*v2"""
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] + v1[i] * v2[i]
+    cdef f32* ps
+    cdef const f32* p1
+    cdef const f32* p2
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    keep_1 = _src(v1, &p1)
+    keep_2 = _src(v2, &p2)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] + p1[i] * p2[i]
+    _restore(ts)
 
 
-def mul_mul_add(f32[::1] s, f32 c1, f32 c2, const f32[::1] v):
+def mul_mul_add(s, f32 c1, f32 c2, v):
     """s = s*c1 + v*c2"""
-    cdef Py_ssize_t i, n = s.shape[0]
-    with nogil:
-        for i in range(n):
-            s[i] = s[i] * c1 + v[i] * c2
+    cdef f32* ps
+    cdef const f32* pv
+    cdef Py_ssize_t i, n
+    keep_s = _dst(s, &ps, &n)
+    keep_v = _src(v, &pv)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        ps[i] = ps[i] * c1 + pv[i] * c2
+    _restore(ts)
 
 
-def dot_product(const f32[::1] s, const f32[::1] v):
+def dot_product(s, v):
     """Strictly sequential binary32 sum from +0 (the order is part of the result)."""
-    cdef Py_ssize_t i, n = s.shape[0]
+    cdef const f32* ps
+    cdef const f32* pv
+    cdef Py_ssize_t i, n
     cdef f32 acc = 0
-    with nogil:
-        for i in range(n):
-            acc = acc + s[i] * v[i]
+    cdef const f32[::1] ms
+    if _plain(s, False):
+        ps = <const f32*>cnp.PyArray_DATA(<cnp.ndarray>s)
+        n = cnp.PyArray_DIM(<cnp.ndarray>s, 0)
+    else:
+        ms = s
+        n = ms.shape[0]
+        ps = &ms[0] if n > 0 else NULL
+    keep_v = _src(v, &pv)
+    cdef PyThreadState* ts = _release(n)
+    for i in range(n):
+        acc = acc + ps[i] * pv[i]
+    _restore(ts)
     return acc
 
 
-def softmax(f32[::1] s):
-    cdef f32 total
-    with nogil:
-        total = softmax_inplace(&s[0], s.shape[0]) if s.shape[0] > 0 else 0
+def softmax(s):
+    cdef f32* ps
+    cdef Py_ssize_t n
+    cdef f32 total = 0
+    keep_s = _dst(s, &ps, &n)
+    cdef PyThreadState* ts = _release(n)
+    if n > 0:
+        total = softmax_inplace(ps, n)
+    _restore(ts)
     return total

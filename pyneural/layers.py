@@ -16,6 +16,7 @@ neuron ``n``'s weights and there is no second copy to keep in sync.
 import numpy as np
 
 from ._kernels import dense as _dense
+from .volume import MAX_ELEMENTS as _MAX_VOLUME_ELEMENTS
 from .volume import TNNetVolume, as_f32_scalar
 
 __all__ = [
@@ -30,7 +31,7 @@ KERNEL_KINDS = _dense.KINDS
 # The most elements one layer may have in its output or its parameters: the
 # original's sizes are Integers (32-bit), and beyond this a typo in a `.nn`
 # file would otherwise ask for terabytes.
-MAX_ELEMENTS = 2 ** 31 - 1
+MAX_ELEMENTS = _MAX_VOLUME_ELEMENTS
 
 
 def _check_elements(count, what):
@@ -98,6 +99,24 @@ class TNNetLayer:
     def from_struct_ints(cls, ints):
         """Build the layer as the original's loader does from 8 structure ints."""
         return cls()
+
+    def signature(self):
+        """What must agree for another net's weights to stand in for this
+        layer's: class and output shape (weighted layers add neurons, fan-in
+        and whether the bias is used)."""
+        sig = (self.class_name, tuple(self.output.shape))
+        if self.has_weights:
+            sig += (self.neurons, self.fan_in, self.suppress_bias)
+        return sig
+
+    def describe(self):
+        """E.g. ``TNNetFullConnectReLU output 12x1x1, 12 neurons x 2 inputs``."""
+        text = f"{self.class_name} output {'x'.join(str(s) for s in self.output.shape)}"
+        if self.has_weights:
+            text += f", {self.neurons} neurons x {self.fan_in} inputs"
+            if self.suppress_bias:
+                text += ", no bias"
+        return text
 
     def _output_shape(self, prev_shape):
         return prev_shape
@@ -270,7 +289,9 @@ class _FullConnect(TNNetLayer):
         z = h @ self.weights_t()
         if not self.suppress_bias:
             z += self.bias
-        return _ACTIVATIONS[self.activation](z)
+        if self.activation == "relu":
+            return np.fmax(z, 0, out=z)         # z is new: no second big array
+        return ACTIVATIONS[self.activation](z)
 
     def __repr__(self):
         return f"{self.class_name}({self.neurons})"
@@ -305,7 +326,7 @@ class _Activation(TNNetLayer):
         super().__init__(ints)
 
     def _batch_forward(self, h):
-        return _ACTIVATIONS[self.activation](h)
+        return ACTIVATIONS[self.activation](h)
 
 
 class TNNetReLU(_Activation):
@@ -366,9 +387,11 @@ class TNNetSoftMax(_Activation):
         return int(bool(self._ints[0]))
 
 
-_ACTIVATIONS = {
+# The batched (numpy) activations by name. ReLU is fmax, not maximum: NaN
+# must map to 0 as in the kernels (NaN > 0 is false), not pass through.
+ACTIVATIONS = {
     "identity": lambda h: h,
-    "relu": lambda h: np.maximum(h, 0),
+    "relu": lambda h: np.fmax(h, 0),
     "tanh": lambda h: np.tanh(np.clip(h, -10, 10)),
     "sigmoid": _sigmoid,
     "softmax": _softmax_rows,

@@ -134,6 +134,19 @@ class TNNet:
         """The layers that own weights, in order."""
         return [l for l in self.layers if l.has_weights]
 
+    def check_same_architecture(self, other, names=("A", "B")):
+        """Raise ArchitectureError naming the first layer where ``other``
+        differs from this net (class, shape, neurons, fan-in, bias use)."""
+        a, b = names
+        for i, (la, lb) in enumerate(zip(self.layers, other.layers)):
+            if la.signature() != lb.signature():
+                raise ArchitectureError(
+                    f"{a} and {b} have different architectures: layer {i} is "
+                    f"{la.describe()} in {a} but {lb.describe()} in {b}")
+        if len(self.layers) != len(other.layers):
+            raise ArchitectureError(f"{a} and {b} have different architectures: "
+                                    f"{len(self.layers)} layers in {a}, {len(other.layers)} in {b}")
+
     def set_learning_rate(self, learning_rate, inertia):
         """Pascal ``SetLearningRate``: on every layer that exists now."""
         for layer in self.layers:
@@ -204,7 +217,8 @@ class TNNet:
         X = np.asarray(X)
         if X.dtype == object or X.dtype.kind not in "biuf":
             raise TypeError(f"{what} must be numeric, got dtype {X.dtype}")
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        with np.errstate(over="ignore"):     # beyond float32: +-Inf, as a cast
+            X = np.ascontiguousarray(X, dtype=np.float32)
         if X.ndim == 1 and X.size == n:
             X = X.reshape(1, n)
         if X.ndim != 2 or X.shape[1] != n:
@@ -233,9 +247,12 @@ class TNNet:
                 self._prog().forward_many(X, Y)
             return Y
         h = X
-        for layer in self.layers[1:]:
-            h = layer._batch_forward(h)
-        return np.ascontiguousarray(h, dtype=np.float32).reshape(X.shape[0], -1)
+        # Overflow and NaN are results here, as in the exact kernels (which
+        # do not warn): no RuntimeWarnings from the numpy chain.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for layer in self.layers[1:]:
+                h = layer._batch_forward(h)
+        return np.ascontiguousarray(h, dtype=np.float32).reshape(X.shape[0], self.output_size)
 
     def layer_outputs(self, X, exact=False):
         """Every layer's output for every row of ``X``: a list with one
@@ -454,3 +471,14 @@ class TNNet:
         """
         from .reports.permutation_align import permutation_align_report
         return permutation_align_report(self, snapshot_b, samples, score_mode, k, **options)
+
+    def merge_with(self, snapshot_b, samples, alpha=0.5, **options):
+        """Merge this net (A) with ``snapshot_b`` (B): align B's hidden units
+        to A's, average ``(1 - alpha) * A + alpha * aligned B``, optionally
+        REPAIR (``repair=True``). This net is not modified.
+
+        See ``pyneural.reports.merge.merge_with``. Returns a MergeResult:
+        ``.net`` is the merged TNNet, ``print(result)`` prints the report.
+        """
+        from .reports.merge import merge_with
+        return merge_with(self, snapshot_b, samples, alpha, **options)

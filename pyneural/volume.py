@@ -64,9 +64,10 @@ def _as_size(v, what):
 def as_f32_vector(x, size=None, what="input"):
     """A contiguous 1-D float32 view of ``x`` (no copy when it already is one).
 
-    Accepts a TNNetVolume or anything numpy turns into numbers. Raises
-    ValueError when ``size`` is given and does not match, or when ``x`` has
-    no numeric meaning; TypeError for object arrays.
+    Accepts a TNNetVolume or anything numpy turns into real numbers (bool,
+    int, float; values beyond float32 become +-Inf, as a cast does). Raises
+    ValueError when ``size`` is given and does not match, or for ragged
+    lists; TypeError for complex, string, object and other non-real dtypes.
     """
     if isinstance(x, TNNetVolume):
         a = x.data
@@ -74,14 +75,24 @@ def as_f32_vector(x, size=None, what="input"):
         a = np.asarray(x)
         if a.dtype == object or a.dtype.kind not in "biuf":
             raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
-        a = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+        if a.dtype != np.float32:
+            with np.errstate(over="ignore"):
+                a = a.astype(np.float32)
+        a = np.ascontiguousarray(a).reshape(-1)
     if size is not None and a.size != size:
         raise ValueError(f"{what} has {a.size} values, expected {size}")
     return a
 
 
+# As many elements as the original's Integer sizes allow.
+MAX_ELEMENTS = 2 ** 31 - 1
+
+
 def _as_sizes(size_x, size_y, depth):
-    return (_as_size(size_x, "size_x"), _as_size(size_y, "size_y"), _as_size(depth, "depth"))
+    sx, sy, d = (_as_size(size_x, "size_x"), _as_size(size_y, "size_y"), _as_size(depth, "depth"))
+    if max(sx, sy, d) > MAX_ELEMENTS or sx * sy * d > MAX_ELEMENTS:
+        raise ValueError(f"a {sx}x{sy}x{d} volume is beyond the limit of {MAX_ELEMENTS} elements")
+    return sx, sy, d
 
 
 class TNNetVolume:

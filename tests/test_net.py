@@ -137,3 +137,26 @@ def test_init_weights_draws_last_layer_first():
     k = rng.FPCRandom(3).random_ints(10000, 3 * 12)
     w = ((k - 5000) / 5000.0).astype(np.float32).reshape(3, 12)
     assert np.array_equal(net.layers[3].weights, w * np.sqrt(np.float32(6) / np.float32(15), dtype=np.float32))
+
+
+def test_nan_through_relu_is_zero_in_both_forward_paths(example_nets):
+    a, _ = example_nets
+    a.layers[1].weights[0, :] = np.nan          # unit 0 of the first ReLU layer: NaN
+    X = np.random.default_rng(3).uniform(-3, 3, (50, 2)).astype(np.float32)
+    exact = a.compute_batch(X, exact=True)
+    assert np.all(np.isfinite(exact))           # the kernel's ReLU maps NaN to 0
+    assert np.allclose(a.compute_batch(X), exact, atol=1e-5)
+
+
+def test_architecture_check_compares_classes_not_only_sizes(example_nets, probes):
+    a, _ = example_nets
+    rng.set_seed(8)
+    tanh = pn.TNNet()
+    tanh.add_layer(pn.TNNetInput(2))
+    tanh.add_layer(pn.TNNetFullConnect(12))
+    tanh.add_layer(pn.TNNetFullConnectReLU(12))
+    tanh.add_layer(pn.TNNetFullConnectLinear(3))
+    with pytest.raises(pn.ArchitectureError, match=r"layer 1 is TNNetFullConnectReLU.*TNNetFullConnect "):
+        a.check_same_architecture(tanh)
+    with pytest.raises(pn.ArchitectureError, match="layer 1"):
+        a.permutation_align_report(tanh, probes)

@@ -195,16 +195,19 @@ def test_layer_fixtures_under_each_simd_level(simd, name):
     test_layer_fixtures.test_regenerate_layer_fixture(name)
 
 
+@pytest.mark.parametrize("sizes", [(19, 77, 130, 9), (13, 32, 24, 17, 33, 8, 1)],
+                         ids=["wide", "narrow"])
 @pytest.mark.parametrize("hidden,last", [
     (pn.TNNetFullConnectReLU, pn.TNNetFullConnectLinear),
     (pn.TNNetFullConnect, pn.TNNetFullConnectSigmoid),
 ])
-def test_simd_levels_give_the_same_bits_on_wide_layers(hidden, last):
-    """Widths that are not multiples of the vector width, fan-ins that are
-    not multiples of the 8 error chains; forward, training and error push."""
+def test_simd_levels_give_the_same_bits_on_wide_layers(hidden, last, sizes):
+    """Widths that are not multiples of the vector width, narrow layers
+    (<= 32 neurons: the register-resident AVX2 sums, full and masked), fan-ins
+    that are not multiples of the 8 error chains; forward, training and
+    error push."""
     if len(LEVELS) < 2:
         pytest.skip("no AVX2 on this CPU: only one build to run")
-    sizes = (19, 77, 130, 9)
     X = np.random.default_rng(5).uniform(-1, 1, (60, sizes[0])).astype(f32)
     Y = np.random.default_rng(6).uniform(0, 1, (60, sizes[-1])).astype(f32)
     results = []
@@ -258,3 +261,46 @@ def test_big_nets_compute_in_threads_as_alone():
     for t in threads:
         t.join()
     assert all(np.array_equal(g, a) for g, a in zip(got, alone))
+
+
+# --------------------------------------------------------------- volumes --
+_VOLUME_OPS = {
+    "add": lambda v, o: v.add(o), "sub": lambda v, o: v.sub(o), "mul": lambda v, o: v.mul(o),
+    "mul_add scalar": lambda v, o: v.mul_add(0.3, o), "mul_add": lambda v, o: v.mul_add(o, o),
+    "mul_mul_add": lambda v, o: v.mul_mul_add(0.3, 0.7, o),
+    "dot_product": lambda v, o: np.float32(v.dot_product(o)),
+}
+
+
+@pytest.mark.parametrize("n", [7, 20000])          # below and above the GIL threshold
+@pytest.mark.parametrize("op", sorted(_VOLUME_OPS))
+def test_volume_ops_give_the_same_bits_for_every_operand_form(op, n):
+    g = np.random.default_rng(9)
+    base = g.uniform(-3, 3, n).astype(f32)
+    operand = g.uniform(-3, 3, n).astype(f32)
+    results = {}
+    for name, form in _input_forms(operand).items():
+        if name == "(1, n) array":
+            continue
+        v = pn.TNNetVolume(base)
+        r = _VOLUME_OPS[op](v, form)
+        results[name] = _bits(v.data) + (_bits(np.atleast_1d(r)) if r is not None else b"")
+    assert len(set(results.values())) == 1, results.keys()
+
+
+def test_volume_kernels_keep_their_errors_for_odd_arrays():
+    vk = _kernels.volume
+    a = np.ones(4, f32)
+    readonly = np.ones(4, f32)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        vk.add(readonly, a)
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        vk.add(np.ones(4), a)
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        vk.add(a, np.ones(4))
+    with pytest.raises(ValueError, match="contiguous"):
+        vk.fill(np.ones(8, f32)[::2], 0)
+    s = np.ones(8, f32)[::2].copy()
+    vk.mul_scalar(s, 2)
+    assert np.array_equal(s, np.full(4, 2, f32))

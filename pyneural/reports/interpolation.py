@@ -133,9 +133,8 @@ def endpoint_snapshot(net, b):
         data = b.partition(">")[2] if ">" in b else b
         return net.snapshot_from_string(data.strip())
     if hasattr(b, "snapshot") and hasattr(b, "layers"):
-        snap = b.snapshot()
-        net._check_snapshot(snap)
-        return snap
+        net.check_same_architecture(b)
+        return b.snapshot()
     snap = list(b)
     net._check_snapshot(snap)
     return snap

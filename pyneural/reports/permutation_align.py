@@ -434,7 +434,7 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         tried = [best if t[0] is best[0] else t for t in tried]
     layers, aligned, info, stats, _ = best
     if mode == "auto":
-        info = "auto, each start refined: " + ", ".join(
+        info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
             f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
             for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
     return layers, aligned, info, stats
@@ -508,8 +508,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         0 / "weight": cosine of incoming weight rows (the original's mode 0);
         1 / "activation": cosine of the layer's outputs over the probes (mode 1);
         2 / "weight_matching": Git Re-Basin weight matching, coordinate descent;
-        3 / "weight_matching_cosine": the same on unit-normalised rows.
-        Default: "activation".
+        3 / "weight_matching_cosine": the same on unit-normalised rows;
+        4 / "auto" (default): activation, weight-matching-cosine and weight
+        starts, each refined, the lowest barrier on the samples kept.
     k : int
         Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1.
     solver : "hungarian" (default, optimal) or "greedy" (the original's).

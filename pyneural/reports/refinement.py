@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layers import ACTIVATIONS
 from . import interpolation as interp
 from . import symmetry
 from .matching import cosine_scores
@@ -58,22 +59,14 @@ class RefinementStats:
 def _act(layers):
     """The elementwise activations a trainable layer's output goes through
     before the next trainable layer (its own, then weightless layers)."""
-    funcs = [layer._batch_forward if not layer.has_weights else
-             (lambda h, f=layer.activation: _ELEMENTWISE[f](h)) for layer in layers]
+    funcs = [layer._batch_forward if not layer.has_weights else ACTIVATIONS[layer.activation]
+             for layer in layers]
 
     def apply(h):
         for f in funcs:
             h = f(h)
         return h
     return apply
-
-
-_ELEMENTWISE = {
-    "identity": lambda h: h,
-    "relu": lambda h: np.maximum(h, 0),
-    "tanh": lambda h: np.tanh(np.clip(h, -10, 10)),
-    "sigmoid": lambda h: (0.5 * (1 + np.tanh(0.5 * h))).astype(_F32),
-}
 
 
 class _Path:

@@ -1,0 +1,7 @@
+"""``python -m pyneural``: the command line (see pyneural.cli)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,535 @@
+"""The ``pyneural`` command line: the two reports, alignment to a file, and
+a net's architecture, on ``.nn`` files and CSV samples.
+
+    pyneural align   A.nn B.nn --samples probes.csv [--score-mode M] [--original] ...
+    pyneural connect A.nn B.nn --samples probes.csv [-k K] [--json] [--plot out.png]
+    pyneural permute B.nn --to A.nn --samples probes.csv -o B_aligned.nn ...
+    pyneural info    A.nn
+
+Exit codes: 0 ok; 2 bad usage or bad input (a missing or unreadable file,
+text that is not a ``.nn`` net, nets of different architectures, a bad CSV),
+with one ``pyneural: error: ...`` line on stderr; 1 anything unexpected (a
+bug: the traceback is printed).
+
+``--json`` prints ``result.to_dict()`` as JSON; numpy values become plain
+numbers and lists, and non-finite numbers (NaN, +-Inf) become ``null``.
+
+Adding a subcommand: write ``_add_NAME_args(parser)`` and ``cmd_NAME(args)``
+(returning the exit code, raising ``InputError`` for bad input) and add a
+row to ``COMMANDS``.
+"""
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+import traceback
+from enum import Enum
+
+import numpy as np
+
+from .net import ArchitectureError, TNNet
+from .nnformat import NNFormatError
+from .rng import FPCRandom
+
+__all__ = ["main", "InputError", "COMMANDS", "load_net", "read_samples", "to_jsonable"]
+
+PROG = "pyneural"
+
+# The Pascal original's report (pyneural's defaults are the improved ones).
+ORIGINAL_OPTIONS = dict(solver="greedy", refine=False, check_scale=False)
+ORIGINAL_SCORE_MODE = 0      # --original without --score-mode: the original's weight mode
+
+
+class InputError(Exception):
+    """Bad input from the user: exit code 2 with the message, no traceback."""
+
+
+# ----------------------------------------------------------------- input --
+
+def _read_text(path, what, encoding="utf-8"):
+    try:
+        with open(path, encoding=encoding) as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path}: is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path}: not a text file") from None
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def load_net(path):
+    """``(net, text)`` from a ``.nn`` file (one-line SaveToString or
+    two-line SaveToFile). InputError when it is missing or not a net."""
+    text = _read_text(path, "net")
+    try:
+        # A private generator: the loader draws initial weights, and a
+        # command must not move the global RandSeed stream.
+        net = TNNet.from_string(text, generator=FPCRandom())
+    except (NNFormatError, ArchitectureError) as exc:
+        raise InputError(f"{path} is not a .nn net: {exc}") from None
+    return net, text
+
+
+def check_same_architecture(net_a, path_a, net_b, path_b):
+    """ArchitectureError naming the first layer where the nets differ."""
+    net_a.check_same_architecture(net_b, names=(path_a, path_b))
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def read_samples(path, net, net_path="the net"):
+    """``(X, Y)`` float32 matrices from a CSV of samples for ``net``.
+
+    Every row has ``n_inputs + n_outputs`` comma-separated numbers: the
+    inputs first, then the targets. A header row is optional: a first row
+    with no number in it is one. Blank lines are skipped. InputError for a
+    missing file, a cell that is not a number, ragged rows, a column count
+    that does not fit the net, or no samples at all.
+    """
+    lines = _read_text(path, "samples", encoding="utf-8-sig").splitlines()
+    n_in, n_out = net.input_size, net.output_size
+    rows, line_numbers, width, first = [], [], None, True
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        if first:
+            first = False
+            if not any(_is_number(c) for c in cells):
+                continue                                  # the header
+        if width is None:
+            width = len(cells)
+            if width != n_in + n_out:
+                raise InputError(
+                    f"{path} has {width} column{'s' if width != 1 else ''}, but {net_path} "
+                    f"needs {n_in + n_out}: {n_in} input{'s' if n_in != 1 else ''} "
+                    f"(the first columns) and {n_out} target{'s' if n_out != 1 else ''} "
+                    f"(the last columns)")
+        elif len(cells) != width:
+            raise InputError(f"{path} line {number}: {len(cells)} columns, the rows above "
+                             f"have {width}")
+        rows.append(cells)
+        line_numbers.append(number)
+    if not rows:
+        raise InputError(f"{path}: no samples (the file is empty or has only a header)")
+    # Through float64, as the .nn loader reads numbers: FloatToStr text
+    # (10 significant digits) comes back bit-exactly.
+    try:
+        data = np.array(rows, dtype=np.float64)
+    except ValueError:
+        for cells, number in zip(rows, line_numbers):
+            for column, cell in enumerate(cells, 1):
+                if not _is_number(cell):
+                    raise InputError(f"{path} line {number}, column {column}: {cell!r} is "
+                                     f"not a number") from None
+        data = np.array([[float(c) for c in cells] for cells in rows], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        data = data.astype(np.float32)
+    return np.ascontiguousarray(data[:, :n_in]), np.ascontiguousarray(data[:, n_in:])
+
+
+def _load_pair(path_a, path_b):
+    net_a, _ = load_net(path_a)
+    net_b, text_b = load_net(path_b)
+    check_same_architecture(net_a, path_a, net_b, path_b)
+    return net_a, net_b, text_b
+
+
+# ---------------------------------------------------------------- output --
+
+def to_jsonable(value):
+    """``value`` with numpy scalars and arrays turned into Python numbers and
+    lists, tuples into lists, enums into their values, and non-finite
+    floats (NaN, +-Inf) into None (JSON null)."""
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, str):
+        return str(value)
+    if value is None:
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def print_json(data):
+    print(json.dumps(to_jsonable(data), allow_nan=False))
+
+
+def _check_plot_possible(path):
+    """Fail before the work when --plot cannot work (no matplotlib)."""
+    if path is None:
+        return
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'pyneural[plot]'") from None
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")             # a command never shows a window
+
+
+def _plot(result, path):
+    if path is None:
+        return
+    try:
+        result.plot(path)
+    except ValueError as exc:             # the report did not run: nothing to draw
+        raise InputError(f"--plot: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"--plot {path}: cannot write it ({exc.strerror or exc})") from None
+    print(f"{PROG}: wrote {path}", file=sys.stderr)
+
+
+def _write_text(path, text):
+    """Write ``text`` to ``path`` atomically (a temporary file beside it,
+    then a rename), with the permissions a plain ``open`` would give."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pyneural-", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
+        raise
+
+
+# ------------------------------------------------------ argument helpers --
+
+def _score_mode(text):
+    """--score-mode: a Pascal integer 0-4 or a mode name."""
+    from .reports.permutation_align import SCORE_MODES
+    t = text.strip().lower()
+    if t.isdigit() and int(t) in SCORE_MODES:
+        return SCORE_MODES[int(t)]
+    if t in SCORE_MODES.values():
+        return t
+    choices = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
+    raise argparse.ArgumentTypeError(f"unknown score mode {text!r} (use one of {choices})")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_samples_arg(p):
+    p.add_argument("--samples", required=True, metavar="CSV",
+                   help="probe samples: a CSV with the inputs first, then the targets "
+                        "(header row optional)")
+
+
+def _add_k_arg(p):
+    p.add_argument("-k", type=_positive_int, default=10, metavar="K",
+                   help="interpolation intervals, K+1 points (default 10)")
+
+
+def _add_output_args(p):
+    p.add_argument("--json", action="store_true",
+                   help="print the result as JSON (non-finite numbers as null)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the loss curve(s) to this file "
+                                                  "(needs matplotlib)")
+
+
+def _add_alignment_args(p):
+    from .reports.matching import SOLVERS
+    from .reports.permutation_align import DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
+    modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
+    p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
+                   help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
+                        f"with --original, {SCORE_MODES[ORIGINAL_SCORE_MODE]})")
+    p.add_argument("--solver", choices=sorted(SOLVERS), default=None,
+                   help=f"assignment solver (default {DEFAULT_SOLVER}; greedy with --original)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                   help="barrier-aware swap refinement after matching (default on; off "
+                        "with --original)")
+    p.add_argument("--refine-budget", type=_positive_int, default=2000, metavar="N",
+                   help="most loss evaluations the refinement may spend (default 2000)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of weight matching's layer order and the random checks")
+    p.add_argument("--original", action="store_true",
+                   help="the Pascal original's settings: greedy solver, no refinement, no "
+                        "scale check, score mode 0 unless given (options given explicitly "
+                        "still win)")
+
+
+def _alignment_settings(args):
+    """score mode, solver, refine and check_scale from the options."""
+    from .reports.permutation_align import (DEFAULT_REFINE, DEFAULT_SCORE_MODE,
+                                            DEFAULT_SOLVER, resolve_score_mode)
+    if args.original:
+        mode = args.score_mode if args.score_mode is not None else ORIGINAL_SCORE_MODE
+        solver, refine = ORIGINAL_OPTIONS["solver"], ORIGINAL_OPTIONS["refine"]
+        check_scale = ORIGINAL_OPTIONS["check_scale"]
+    else:
+        mode = args.score_mode if args.score_mode is not None else DEFAULT_SCORE_MODE
+        solver, refine, check_scale = DEFAULT_SOLVER, DEFAULT_REFINE, True
+    if args.solver is not None:
+        solver = args.solver
+    if args.refine is not None:
+        refine = args.refine
+    if getattr(args, "check_scale", None) is not None:
+        check_scale = args.check_scale
+    return resolve_score_mode(mode), solver, refine, check_scale
+
+
+# ------------------------------------------------------------ subcommands --
+
+def _add_align_args(p):
+    p.add_argument("a", metavar="A.nn", help="endpoint A (the reference)")
+    p.add_argument("b", metavar="B.nn", help="endpoint B (aligned to A)")
+    _add_samples_arg(p)
+    _add_alignment_args(p)
+    p.add_argument("--eval-samples", metavar="CSV",
+                   help="measure the barriers on these samples instead (held out: "
+                        "alignment only sees --samples)")
+    p.add_argument("--scale-align", action="store_true",
+                   help="also report the barrier after rescaling B's ReLU units to A's norms")
+    p.add_argument("--check-scale", action=argparse.BooleanOptionalAction, default=None,
+                   help="check 4, scale invariance (default on; off with --original)")
+    p.add_argument("--check-recovery", action="store_true",
+                   help="check 5: shuffle A by a known permutation and align it back")
+    _add_k_arg(p)
+    _add_output_args(p)
+
+
+def cmd_align(args):
+    _check_plot_possible(args.plot)
+    net_a, net_b, _ = _load_pair(args.a, args.b)
+    samples = read_samples(args.samples, net_a, args.a)
+    held = read_samples(args.eval_samples, net_a, args.a) if args.eval_samples else None
+    mode, solver, refine, check_scale = _alignment_settings(args)
+    result = net_a.permutation_align_report(
+        net_b, samples, mode, args.k, solver=solver, refine=refine,
+        refine_budget=args.refine_budget, eval_samples=held, scale_align=args.scale_align,
+        check_scale=check_scale, check_recovery=args.check_recovery, seed=args.seed,
+        progress=False if args.json else None)
+    _emit(result, args)
+    return 0
+
+
+def _add_connect_args(p):
+    p.add_argument("a", metavar="A.nn", help="endpoint A")
+    p.add_argument("b", metavar="B.nn", help="endpoint B")
+    _add_samples_arg(p)
+    _add_k_arg(p)
+    _add_output_args(p)
+
+
+def cmd_connect(args):
+    _check_plot_possible(args.plot)
+    net_a, net_b, _ = _load_pair(args.a, args.b)
+    samples = read_samples(args.samples, net_a, args.a)
+    result = net_a.mode_connectivity_report(net_b, samples, args.k)
+    _emit(result, args)
+    return 0
+
+
+def _emit(result, args):
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        sys.stdout.write(str(result))
+    sys.stdout.flush()
+    _plot(result, args.plot)
+
+
+def _add_permute_args(p):
+    p.add_argument("b", metavar="B.nn", help="the net to permute")
+    p.add_argument("--to", required=True, metavar="A.nn", dest="a",
+                   help="the reference net B is aligned to")
+    _add_samples_arg(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
+                   help="where to write the permuted B (.nn, one line)")
+    _add_alignment_args(p)
+    _add_k_arg(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def cmd_permute(args):
+    from .reports import interpolation as interp
+    from .reports.permutation_align import find_alignment
+    net_a, net_b, text_b = _load_pair(args.a, args.b)
+    X, Y = read_samples(args.samples, net_a, args.a)
+    mode, solver, refine, _ = _alignment_settings(args)
+    # Resolved as the align report resolves it, so that `permute` writes
+    # the permutations `align` reports with the same options.
+    exact = interp.use_exact(net_a, len(X))
+    snap_a, snap_b = net_a.snapshot(), net_b.snapshot()
+    try:
+        layers, aligned, info, stats = find_alignment(
+            net_a, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
+            refine_budget=args.refine_budget, k=args.k, seed=args.seed, exact=exact,
+            progress=False if args.json else None)
+        before = interp.sweep(net_a, snap_a, snap_b, X, Y, args.k, exact).barrier
+        after = interp.sweep(net_a, snap_a, aligned, X, Y, args.k, exact).barrier
+    finally:
+        net_a.restore(snap_a)
+    out = TNNet.from_string(text_b, generator=FPCRandom())
+    out.restore(aligned)
+    with np.errstate(invalid="ignore"):
+        drift = float(np.max(np.abs(out.compute_batch(X, exact=True)
+                                    - net_b.compute_batch(X, exact=True))))
+    _write_text(args.output, out.save_to_string() + "\n")
+    summary = {"command": "permute", "b": args.b, "a": args.a, "output": args.output,
+               "n_samples": len(X), "k": args.k, "score_mode": mode, "solver": solver,
+               "refine": refine, "matching_info": info,
+               "refinement": stats.to_dict() if stats is not None else None,
+               "layers": [l.to_dict() for l in layers],
+               "barrier_before": before, "barrier_after": after, "max_output_drift": drift,
+               "non_finite": interp.describe_non_finite(snap_a, snap_b)}
+    if args.json:
+        print_json(summary)
+    else:
+        sys.stdout.write(_permute_text(summary))
+    return 0
+
+
+def _permute_text(s):
+    from .reports.text import fixed, fpc_exp
+    lines = [f"Aligned {s['b']} to {s['a']} on {s['n_samples']} samples (K={s['k']}): "
+             f"score {s['score_mode']}, solver {s['solver']}, "
+             f"refinement {'on' if s['refine'] else 'off'}"]
+    if s["matching_info"]:
+        lines.append(f"Matching: {s['matching_info']}")
+    lines.append("Permutation churn (fraction of units moved):")
+    for l in s["layers"]:
+        lines.append(f"  net layer {l['net_layer']} (width {l['width']}): "
+                     f"churn = {l['churn']:.3f}")
+    before, after = s["barrier_before"], s["barrier_after"]
+    line = f"Barrier on the samples: before {fixed(before, 6)}, after {fixed(after, 6)}"
+    if math.isfinite(before) and math.isfinite(after) and before > 1e-6:
+        line += f" ({fixed(100 * (before - after) / before, 2)}% removed)"
+    lines.append(line)
+    lines.append(f"Function check: max output drift B -> permuted B "
+                 f"{fpc_exp(s['max_output_drift'])} on the samples")
+    if s["non_finite"]:
+        lines.append(f"Warning: {s['non_finite']}: the barriers and the alignment are not "
+                     f"meaningful")
+    lines.append(f"Wrote {s['output']}")
+    return "\n".join(lines) + "\n"
+
+
+def _add_info_args(p):
+    p.add_argument("net", metavar="NET.nn", help="the net to describe")
+    p.add_argument("--json", action="store_true", help="print the architecture as JSON")
+
+
+def cmd_info(args):
+    net, _ = load_net(args.net)
+    rows = []
+    for i, layer in enumerate(net.layers):
+        rows.append({"index": i, "class": layer.class_name,
+                     "output": list(layer.output.shape),
+                     "neurons": layer.neurons if layer.has_weights else None,
+                     "fan_in": layer.fan_in if layer.has_weights else None,
+                     "parameters": int(layer.params.size) if layer.has_weights else 0})
+    total, weights = net.count_parameters(), net.count_weights()
+    if args.json:
+        print_json({"net": args.net, "layers": rows, "inputs": net.input_size,
+                    "outputs": net.output_size, "parameters": total, "weights": weights,
+                    "biases": total - weights})
+        return 0
+    print(f"{args.net}: {len(rows)} layers, {net.input_size} inputs -> "
+          f"{net.output_size} outputs")
+    table = [("#", "class", "output", "neurons x fan_in", "parameters")]
+    for r in rows:
+        table.append((str(r["index"]), r["class"], "x".join(map(str, r["output"])),
+                      f"{r['neurons']} x {r['fan_in']}" if r["neurons"] is not None else "-",
+                      str(r["parameters"])))
+    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+    for row in table:
+        print("  " + "  ".join(cell.rjust(w) if c in (0, 4) else cell.ljust(w)
+                               for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    print(f"Parameters: {total} ({weights} weights + {total - weights} biases)")
+    return 0
+
+
+# name, help, adds the arguments, runs (returns the exit code)
+COMMANDS = [
+    ("align", "permutation-alignment report (Git Re-Basin) of B to A",
+     _add_align_args, cmd_align),
+    ("connect", "mode-connectivity report: the loss along the line from A to B",
+     _add_connect_args, cmd_connect),
+    ("permute", "write B with its hidden units permuted to align with A",
+     _add_permute_args, cmd_permute),
+    ("info", "a net's layers and parameter count", _add_info_args, cmd_info),
+]
+
+
+def build_parser():
+    from . import __version__
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Weight-space diagnostics for CAI Neural API (.nn) dense nets.",
+        epilog="Exit codes: 0 ok, 2 bad usage or input, 1 unexpected error.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, help_text, add_args, run in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns
+    the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:            # --help, --version, usage errors (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    try:
+        return args.run(args)
+    except (InputError, NNFormatError, ArchitectureError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:             # a bug: say so, with the traceback
+        traceback.print_exc()
+        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (this is a bug; "
+              f"please report it with the traceback above)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

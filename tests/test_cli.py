@@ -1,0 +1,277 @@
+"""The command line: the same numbers as the Python API, the original's
+report with --original, files the library loads back, and a clear exit 2
+for every kind of bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyneural import TNNet, cli, rng, toy
+from conftest import FIXTURES, fixture_text
+
+EXAMPLE = FIXTURES / "example"
+A, B, C_SELF, PROBES = (str(EXAMPLE / n) for n in ("A.nn", "B.nn", "C_self.nn", "probes.csv"))
+ORIGINAL = dict(solver="greedy", refine=False, check_scale=False)
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def api_nets():
+    return (TNNet.from_string(fixture_text("example", "A.nn")),
+            TNNet.from_string(fixture_text("example", "B.nn")))
+
+
+def test_align_original_prints_the_pascal_run_1_block(capsys):
+    code, out, err = run(capsys, "align", A, B, "--samples", PROBES, "--score-mode", "0",
+                         "--original")
+    assert code == 0 and err == ""
+    pascal = fixture_text("example", "PermutationAlign.out.txt")
+    block = pascal.split("RUN 1 - DIFFERENT inits, WEIGHT matching (align by weight-row "
+                         "cosine).\n", 1)[1].split("\n\n\n")[0] + "\n"
+    assert out == block
+
+
+
+def test_align_original_of_a_net_with_itself_prints_the_pascal_check_block(capsys):
+    code, out, _ = run(capsys, "align", C_SELF, C_SELF, "--samples", PROBES, "--original",
+                       "-k", "8")
+    pascal = fixture_text("example", "PermutationAlign.out.txt")
+    assert code == 0
+    assert out + "\n" == pascal.split("CHECK - align-to-self (SnapshotB := A): identity "
+                                      "perms, zero barrier.\n", 1)[1]
+
+
+@pytest.mark.parametrize("argv, mode, options", [
+    ((), None, {}),
+    (("--score-mode", "activation", "--solver", "greedy", "--no-refine", "-k", "8"),
+     "activation", dict(solver="greedy", refine=False, k=8)),
+    (("--score-mode", "3", "--scale-align", "--check-recovery"),
+     "weight_matching_cosine", dict(scale_align=True, check_recovery=True)),
+])
+def test_align_prints_what_the_api_prints(capsys, probes, argv, mode, options):
+    a, b = api_nets()
+    options = dict(options)
+    k = options.pop("k", 10)
+    expected = str(a.permutation_align_report(b.save_data_to_string(), probes, mode, k,
+                                              **options))
+    code, out, err = run(capsys, "align", A, B, "--samples", PROBES, *argv)
+    assert code == 0 and err == ""
+    assert out == expected
+
+
+def test_score_modes_by_integer_and_by_name_agree(capsys):
+    outs = [run(capsys, "align", A, B, "--samples", PROBES, "--original", "--score-mode", m)
+            for m in ("1", "activation", "ACTIVATION")]
+    assert outs[0][0] == 0 and outs[0][1] == outs[1][1] == outs[2][1]
+    assert "score: activation" in outs[0][1]
+
+
+def test_align_eval_samples_are_held_out(capsys, probes, tmp_path):
+    held = tmp_path / "held.csv"
+    X, Y = toy.make_samples(np.repeat([0, 1, 2], 5), rng.FPCRandom(4242))
+    held.write_text("\n".join(",".join(repr(float(v)) for v in row)
+                              for row in np.hstack([X, Y])) + "\n")        # no header
+    a, b = api_nets()
+    expected = str(a.permutation_align_report(b, probes, 1, 10, eval_samples=(X, Y), **ORIGINAL))
+    code, out, _ = run(capsys, "align", A, B, "--samples", PROBES, "--eval-samples", held,
+                       "--original", "--score-mode", "1")
+    assert code == 0 and out == expected
+    assert "held-out eval_samples (15 samples)" in out
+
+
+def test_align_json_has_the_api_numbers(capsys, probes):
+    a, b = api_nets()
+    api = a.permutation_align_report(b, probes)
+    code, out, err = run(capsys, "align", A, B, "--samples", PROBES, "--json")
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    assert d["report"] == "permutation_align"
+    assert d["pre_barrier"] == api.pre_barrier and d["post_barrier"] == api.post_barrier
+    assert d["post"]["losses"] == api.post.losses.tolist()
+    assert [l["permutation"] for l in d["layers"]] == [p.tolist() for p in api.permutations]
+    assert d["verdict"] == api.verdict.value
+
+
+def test_connect_prints_and_serialises_the_api_report(capsys, probes):
+    a, b = api_nets()
+    api = a.mode_connectivity_report(b, probes, 6)
+    code, out, _ = run(capsys, "connect", A, B, "--samples", PROBES, "-k", "6")
+    assert code == 0 and out == str(api)
+    code, out, _ = run(capsys, "connect", A, B, "--samples", PROBES, "-k", "6", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["barrier"] == api.barrier and d["verdict"] == "SEPARATED"
+
+
+def test_json_turns_numpy_into_python_and_non_finite_into_null():
+    data = {"a": np.float32("nan"), "b": np.arange(3), "c": (np.inf, np.int64(2)),
+            "d": np.bool_(True), "e": [float("-inf"), 0.5]}
+    assert cli.to_jsonable(data) == {"a": None, "b": [0, 1, 2], "c": [None, 2], "d": True,
+                                     "e": [None, 0.5]}
+    json.dumps(cli.to_jsonable(data), allow_nan=False)
+
+
+def test_permute_writes_b_aligned_that_computes_b_and_loads_back(capsys, probes, tmp_path):
+    out_path = tmp_path / "B_aligned.nn"
+    code, out, err = run(capsys, "permute", B, "--to", A, "--samples", PROBES, "-o", out_path)
+    assert code == 0 and err == ""
+    assert "churn" in out and "Barrier on the samples: before 0.095736" in out
+    text = out_path.read_text()
+    assert text.endswith("\n") and text.count("\n") == 1
+    permuted = TNNet.from_string(text)
+    assert permuted.save_to_string() + "\n" == text              # byte-identical round trip
+    b = TNNet.from_string(fixture_text("example", "B.nn"))
+    X = np.stack([p.i.data for p in probes])
+    np.testing.assert_allclose(permuted.compute_batch(X, exact=True),
+                               b.compute_batch(X, exact=True), rtol=0, atol=1e-6)
+    assert permuted.save_data_to_string() != b.save_data_to_string()
+    # The file holds the permutation the align report describes: A -> B_aligned
+    # is the report's post-alignment path.
+    a, _ = api_nets()
+    report = a.permutation_align_report(b, probes)
+    assert a.mode_connectivity_report(permuted, probes).barrier == report.post_barrier
+
+
+def test_permute_json_summary(capsys, tmp_path):
+    out_path = tmp_path / "B2.nn"
+    code, out, _ = run(capsys, "permute", B, "--to", A, "--samples", PROBES, "-o", out_path,
+                       "--original", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["output"] == str(out_path) and d["solver"] == "greedy"
+    assert round(d["barrier_before"], 6) == 0.095736 and round(d["barrier_after"], 6) == 0.033222
+    assert d["max_output_drift"] < 1e-6 and out_path.exists()
+
+
+def test_info_lists_the_layers_and_parameters(capsys):
+    code, out, err = run(capsys, "info", A)
+    assert code == 0 and err == ""
+    assert "TNNetFullConnectReLU" in out and "12 x 12" in out
+    assert out.rstrip().endswith("Parameters: 231 (204 weights + 27 biases)")
+    code, out, _ = run(capsys, "info", A, "--json")
+    d = json.loads(out)
+    assert d["parameters"] == 231 and [l["parameters"] for l in d["layers"]] == [0, 36, 156, 39]
+
+
+def test_python_dash_m_pyneural_info():
+    proc = subprocess.run([sys.executable, "-m", "pyneural", "info", A],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Parameters: 231" in proc.stdout and "TNNetFullConnectLinear" in proc.stdout
+
+
+def test_plot_writes_a_png(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    for cmd, extra in (("connect", ()), ("align", ("--original", "--score-mode", "0"))):
+        png = tmp_path / f"{cmd}.png"
+        code, out, err = run(capsys, cmd, A, B, "--samples", PROBES, "--plot", png, *extra)
+        assert code == 0 and "Verdict:" in out and f"wrote {png}" in err
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_commands_leave_the_global_generator_alone(capsys, tmp_path):
+    rng.set_seed(3)
+    expected = rng.random()
+    rng.set_seed(3)
+    assert run(capsys, "permute", B, "--to", A, "--samples", PROBES, "-o",
+               tmp_path / "x.nn", "--original")[0] == 0
+    assert rng.random() == expected
+
+
+# ------------------------------------------------------------- bad input --
+
+def assert_input_error(capsys, argv, *needles):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert err.startswith("pyneural: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and out == ""
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_missing_file_is_exit_2(capsys, tmp_path):
+    missing = tmp_path / "nope.nn"
+    assert_input_error(capsys, ("align", A, missing, "--samples", PROBES), str(missing),
+                       "no such file")
+    assert_input_error(capsys, ("connect", A, B, "--samples", tmp_path / "nope.csv"),
+                       "nope.csv", "no such file")
+
+
+def test_a_csv_passed_as_a_net_is_exit_2(capsys):
+    assert_input_error(capsys, ("align", A, PROBES, "--samples", PROBES),
+                       "probes.csv is not a .nn net")
+    assert_input_error(capsys, ("info", PROBES), "is not a .nn net")
+
+
+def test_different_architectures_are_exit_2_naming_the_layer(capsys, tmp_path):
+    other = tmp_path / "other.nn"
+    other.write_text(toy.build_net(hidden=(12, 7), generator=rng.FPCRandom(1))
+                     .save_to_string() + "\n")
+    for argv in (("align", A, other, "--samples", PROBES),
+                 ("connect", A, other, "--samples", PROBES),
+                 ("permute", other, "--to", A, "--samples", PROBES, "-o", tmp_path / "o.nn")):
+        assert_input_error(capsys, argv, "different architectures", "layer 2", "7 neurons")
+    assert not (tmp_path / "o.nn").exists()
+
+
+def test_csv_with_the_wrong_number_of_columns_is_exit_2(capsys, tmp_path):
+    bad = tmp_path / "four.csv"
+    bad.write_text("x0,x1,y0,y1\n1,2,0,1\n")
+    assert_input_error(capsys, ("connect", A, B, "--samples", bad),
+                       "four.csv has 4 columns", "needs 5", "2 inputs", "3 targets")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("1,2,0,0,1\n1,2,0,1\n")
+    assert_input_error(capsys, ("connect", A, B, "--samples", ragged), "line 2")
+    word = tmp_path / "word.csv"
+    word.write_text("x0,x1,y0,y1,y2\n1,2,0,0,1\n1,two,0,0,1\n")
+    assert_input_error(capsys, ("connect", A, B, "--samples", word),
+                       "line 3, column 2", "'two' is not a number")
+
+    typo = tmp_path / "typo.csv"                  # a partly numeric first row is data
+    typo.write_text("1,2,x,0,1\n1,2,0,0,1\n")
+    assert_input_error(capsys, ("connect", A, B, "--samples", typo),
+                       "line 1, column 3: 'x' is not a number")
+
+
+@pytest.mark.parametrize("content", ["", "x0,x1,y0,y1,y2\n", "\n\n"])
+def test_empty_csv_is_exit_2(capsys, tmp_path, content):
+    empty = tmp_path / "empty.csv"
+    empty.write_text(content)
+    assert_input_error(capsys, ("align", A, B, "--samples", empty), "no samples")
+
+
+def test_csv_header_is_optional(tmp_path):
+    net, _ = cli.load_net(A)
+    rows = fixture_text("example", "probes.csv").splitlines()
+    bare = tmp_path / "bare.csv"
+    bare.write_text("\n".join(rows[1:]) + "\n")
+    X1, Y1 = cli.read_samples(PROBES, net)
+    X2, Y2 = cli.read_samples(bare, net)
+    assert X1.dtype == np.float32 and X1.shape == (36, 2) and Y1.shape == (36, 3)
+    assert np.array_equal(X1, X2) and np.array_equal(Y1, Y2)
+    bom = tmp_path / "bom.csv"                    # as spreadsheets save it
+    bom.write_bytes(b"\xef\xbb\xbf" + bare.read_bytes().replace(b"\n", b"\r\n"))
+    X3, Y3 = cli.read_samples(bom, net)
+    assert np.array_equal(X1, X3) and np.array_equal(Y1, Y3)
+    probes = toy.build_probes(generator=rng.FPCRandom())
+    assert np.array_equal(X1, np.stack([p.i.data for p in probes]))   # bit-exact read
+
+
+def test_usage_errors_are_exit_2_and_unexpected_errors_exit_1(capsys, monkeypatch):
+    code, _, err = run(capsys, "align", A)
+    assert code == 2 and "required" in err
+    code, _, err = run(capsys, "align", A, B, "--samples", PROBES, "--score-mode", "9")
+    assert code == 2 and "unknown score mode" in err
+    assert run(capsys, "frobnicate")[0] == 2
+    assert run(capsys, "--help")[0] == 0
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+    monkeypatch.setattr(cli, "read_samples", boom)
+    code, _, err = run(capsys, "connect", A, B, "--samples", PROBES)
+    assert code == 1 and "Traceback" in err and "unexpected RuntimeError: kaboom" in err
