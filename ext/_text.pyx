@@ -15,6 +15,11 @@ from libc.math cimport fabs, isinf, isnan
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, strtod
 
+cdef extern from "<locale.h>" nogil:
+    struct lconv:
+        char* decimal_point
+    lconv* localeconv()
+
 ctypedef float f32
 
 
@@ -156,6 +161,9 @@ def split_floats(str text, str sep=";"):
     values = np.empty(count, np.float32)
     cdef f32[::1] out = values
     cdef Py_ssize_t bad = -1
+    # strtod reads the locale's decimal point; the text always has '.', so
+    # hand strtod whatever this process's LC_NUMERIC calls a decimal point.
+    cdef char point = localeconv().decimal_point[0]
     with nogil:
         for i in range(n + 1):
             if i == n or t[i] == s:
@@ -164,7 +172,7 @@ def split_floats(str text, str sep=";"):
                     break
                 if i - start < 63:
                     for j in range(i - start):
-                        tmp[j] = t[start + j]
+                        tmp[j] = point if t[start + j] == b'.' else t[start + j]
                     tmp[i - start] = 0
                     out[k] = <f32>strtod(tmp, NULL)
                 else:

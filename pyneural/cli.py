@@ -5,6 +5,7 @@ a net's architecture, on ``.nn`` files and CSV samples.
     pyneural connect A.nn B.nn --samples probes.csv [-k K] [--json] [--plot out.png]
     pyneural permute B.nn --to A.nn --samples probes.csv -o B_aligned.nn ...
     pyneural info    A.nn
+    pyneural merge   A.nn B.nn [C.nn ...] --samples probes.csv [--repair] -o merged.nn
 
 Exit codes: 0 ok; 2 bad usage or bad input (a missing or unreadable file,
 text that is not a ``.nn`` net, nets of different architectures, a bad CSV),
@@ -230,7 +231,7 @@ def _write_text(path, text):
 
 def _score_mode(text):
     """--score-mode: a Pascal integer 0-4 or a mode name."""
-    from .reports.permutation_align import SCORE_MODES
+    from .reports.alignment import SCORE_MODES
     t = text.strip().lower()
     if t.isdigit() and int(t) in SCORE_MODES:
         return SCORE_MODES[int(t)]
@@ -270,7 +271,7 @@ def _add_output_args(p):
 
 def _add_alignment_args(p):
     from .reports.matching import SOLVERS
-    from .reports.permutation_align import DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
+    from .reports.alignment import DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
     p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
@@ -292,8 +293,8 @@ def _add_alignment_args(p):
 
 def _alignment_settings(args):
     """score mode, solver, refine and check_scale from the options."""
-    from .reports.permutation_align import (DEFAULT_REFINE, DEFAULT_SCORE_MODE,
-                                            DEFAULT_SOLVER, resolve_score_mode)
+    from .reports.alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER,
+                                    resolve_score_mode)
     if args.original:
         mode = args.score_mode if args.score_mode is not None else ORIGINAL_SCORE_MODE
         solver, refine = ORIGINAL_OPTIONS["solver"], ORIGINAL_OPTIONS["refine"]
@@ -385,7 +386,7 @@ def _add_permute_args(p):
 
 def cmd_permute(args):
     from .reports import interpolation as interp
-    from .reports.permutation_align import find_alignment
+    from .reports.alignment import find_alignment
     net_a, net_b, text_b = _load_pair(args.a, args.b)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
@@ -482,6 +483,98 @@ def cmd_info(args):
     return 0
 
 
+def _weights(text):
+    """--weights: comma-separated non-negative numbers with a positive sum."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "numbers") from None
+    if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"weights must be non-negative with a positive sum, "
+                                         f"got {text!r}")
+    return values
+
+
+def _add_merge_args(p):
+    from .reports.matching import SOLVERS
+    from .reports.merge import DEFAULT_REFINE_BUDGET, DEFAULT_ROUNDS, DEFAULT_SCORE_MODE
+    from .reports.alignment import DEFAULT_SOLVER, SCORE_MODES
+    p.add_argument("nets", nargs="+", metavar="NET.nn",
+                   help="the nets to merge: two or more of one architecture (the first is "
+                        "the reference the others are aligned to)")
+    _add_samples_arg(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
+                   help="where to write the merged net (.nn, one line)")
+    p.add_argument("--eval-samples", metavar="CSV",
+                   help="measure every loss and accuracy on these samples instead (held out: "
+                        "alignment and REPAIR only see --samples)")
+    p.add_argument("--repair", action="store_true",
+                   help="REPAIR the merge: reset each hidden unit's pre-activation mean/std "
+                        "to the endpoints' on the samples (folded into weights and biases)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="two nets: B's weight, merged = (1 - alpha) A + alpha B (default 0.5)")
+    p.add_argument("--weights", type=_weights, default=None, metavar="W0,W1,...",
+                   help="each net's weight in the average (normalised; default equal)")
+    modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
+    p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
+                   help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE})")
+    p.add_argument("--solver", choices=sorted(SOLVERS), default=DEFAULT_SOLVER,
+                   help=f"assignment solver (default {DEFAULT_SOLVER})")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                   help="barrier-aware swap refinement after matching (default on)")
+    p.add_argument("--refine-budget", type=_positive_int, default=DEFAULT_REFINE_BUDGET,
+                   metavar="N", help="most loss evaluations each alignment's refinement may "
+                                     f"spend (default {DEFAULT_REFINE_BUDGET})")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
+                   help="three or more nets: MergeMany rounds, each net re-aligned to the "
+                        f"average of the others (default {DEFAULT_ROUNDS})")
+    p.add_argument("--seed", type=int, default=0, help="seed of weight matching's layer order")
+    _add_k_arg(p)
+    _add_output_args(p)
+
+
+def cmd_merge(args):
+    from .reports.merge import merge_many
+    _check_plot_possible(args.plot)
+    paths = args.nets
+    if len(paths) < 2:
+        raise InputError("merge needs at least two nets")
+    if args.alpha is not None:
+        if len(paths) != 2 or args.weights is not None:
+            raise InputError("--alpha is for two nets without --weights; use --weights for more")
+        if not 0.0 <= args.alpha <= 1.0:
+            raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.weights is not None and len(args.weights) != len(paths):
+        raise InputError(f"--weights has {len(args.weights)} values for {len(paths)} nets")
+    if args.rounds < 0:
+        raise InputError(f"--rounds must be at least 0, got {args.rounds}")
+    nets = [load_net(path)[0] for path in paths]
+    for path, net in zip(paths[1:], nets[1:]):
+        check_same_architecture(nets[0], paths[0], net, path)
+    samples = read_samples(args.samples, nets[0], paths[0])
+    held = read_samples(args.eval_samples, nets[0], paths[0]) if args.eval_samples else None
+    options = dict(score_mode=args.score_mode, solver=args.solver, refine=args.refine,
+                   refine_budget=args.refine_budget, repair=args.repair, eval_samples=held,
+                   k=args.k, seed=args.seed, progress=False if args.json else None)
+    if len(nets) == 2:
+        alpha = 0.5 if args.alpha is None else args.alpha
+        if args.weights is not None:
+            alpha = args.weights[1] / sum(args.weights)
+        result = nets[0].merge_with(nets[1], samples, alpha, **options)
+    else:
+        result = merge_many(nets, samples, args.weights, rounds=args.rounds, **options)
+    _write_text(args.output, result.net.save_to_string() + "\n")
+    if args.json:
+        print_json({**result.to_dict(), "output": args.output})
+    else:
+        sys.stdout.write(str(result))
+    sys.stdout.flush()
+    _plot(result, args.plot)
+    print(f"{PROG}: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 # name, help, adds the arguments, runs (returns the exit code)
 COMMANDS = [
     ("align", "permutation-alignment report (Git Re-Basin) of B to A",
@@ -491,6 +584,8 @@ COMMANDS = [
     ("permute", "write B with its hidden units permuted to align with A",
      _add_permute_args, cmd_permute),
     ("info", "a net's layers and parameter count", _add_info_args, cmd_info),
+    ("merge", "merge two or more nets: align, average, optionally REPAIR; write the result",
+     _add_merge_args, cmd_merge),
 ]
 
 
@@ -524,6 +619,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:             # a bug: say so, with the traceback
         traceback.print_exc()
         print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (this is a bug; "

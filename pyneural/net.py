@@ -65,8 +65,9 @@ def _plan_layers(specs, data_chars=None, text_chars=0):
             if outputs_total > text_chars + _LOAD_OUTPUT_ALLOWANCE:
                 raise NNFormatError(
                     f"{spec.class_name} output {shape[0]}x{shape[1]}x{shape[2]}: the layers"
-                    f" would hold {outputs_total} values, more than a {text_chars}-character"
-                    " text may ask for", i, spec.class_name)
+                    f" so far output {outputs_total} values, beyond the"
+                    f" {text_chars + _LOAD_OUTPUT_ALLOWANCE} a {text_chars}-character .nn"
+                    " text may declare", i, spec.class_name)
         layers.append(layer)
     return layers
 

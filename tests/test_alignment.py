@@ -5,7 +5,7 @@ import pytest
 
 import pyneural as pn
 from pyneural import rng, toy
-from pyneural.reports import matching, permutation_align, symmetry
+from pyneural.reports import alignment, matching, permutation_align, symmetry
 from pyneural.reports.refinement import refine_permutations
 
 
@@ -153,7 +153,7 @@ def test_scale_align_reports_a_third_row(example_nets, probes):
     sa, sb = _snaps(a, b)
     hidden = symmetry.hidden_layers(a)
     aligned = symmetry.permute_all(a, sb, hidden, r.permutations)
-    scaled = permutation_align.match_norms(a, sa, aligned, hidden)
+    scaled = alignment.match_norms(a, sa, aligned, hidden)
     X, _ = probes.to_arrays()
     a.restore(aligned)
     before = a.compute_batch(X, exact=True)
@@ -169,7 +169,7 @@ def test_scale_align_reports_a_third_row(example_nets, probes):
 
 def test_score_modes_accept_pascal_integers_and_names(example_nets, probes):
     a, b = example_nets
-    for number, name in permutation_align.SCORE_MODES.items():
+    for number, name in alignment.SCORE_MODES.items():
         r = a.permutation_align_report(b, probes, number, refine=False)
         assert r.score_mode == name
     assert a.permutation_align_report(b, probes, "weight_matching", refine=False).matching_info

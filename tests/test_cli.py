@@ -275,3 +275,12 @@ def test_usage_errors_are_exit_2_and_unexpected_errors_exit_1(capsys, monkeypatc
     monkeypatch.setattr(cli, "read_samples", boom)
     code, _, err = run(capsys, "connect", A, B, "--samples", PROBES)
     assert code == 1 and "Traceback" in err and "unexpected RuntimeError: kaboom" in err
+
+
+def test_output_into_a_closed_pipe_is_not_an_error():
+    cmd = [sys.executable, "-m", "pyneural", "connect", A, B, "--samples", PROBES]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()                       # like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err

@@ -91,3 +91,24 @@ def test_volume_text_round_trip():
     assert v.save_to_string() == "1;2;1;3;0.5;-1.25;3;1.000000012E-7;0.1000000015;7"
     with pytest.raises(NNFormatError, match="needs 6 values"):
         pn.TNNetVolume.from_string("1;2;1;3;0.5")
+
+
+def test_numbers_read_and_write_the_same_under_a_comma_decimal_locale():
+    import locale
+    saved = locale.setlocale(locale.LC_NUMERIC)
+    for name in ("de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "nl_NL.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_NUMERIC, name)
+            break
+        except locale.Error:
+            continue
+    else:
+        pytest.skip("no comma-decimal locale installed")
+    try:
+        assert locale.localeconv()["decimal_point"] == ","
+        v = pn.TNNetVolume.from_string("1;2;1;1;0.5;1.25")
+        assert v.data.tolist() == [0.5, 1.25]
+        text = fixture_text("example", "A.nn")
+        assert pn.TNNet.from_string(text).save_to_string() + "\n" == text
+    finally:
+        locale.setlocale(locale.LC_NUMERIC, saved)

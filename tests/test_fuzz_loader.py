@@ -21,7 +21,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import pyneural as pn
@@ -193,11 +193,14 @@ def _mutate(draw, text):
 def _load_net(text):
     """Load, or check that the error is a loader ValueError; the net or None."""
     try:
-        return TNNet.from_string(text, generator())
+        net = TNNet.from_string(text, generator())
     except LOAD_ERRORS as exc:
         assert isinstance(exc, ValueError)
         assert str(exc)
+        event(type(exc).__name__)        # see --hypothesis-show-statistics
         return None
+    event("loaded")
+    return net
 
 
 @st.composite
@@ -240,8 +243,10 @@ def test_mutated_data_text_loads_into_an_existing_net_or_changes_nothing(case):
         net.load_data_from_string(text)
     except LOAD_ERRORS as exc:
         assert str(exc)
+        event(type(exc).__name__)
         assert net.save_to_string() == before        # nothing half-loaded
         return
+    event("loaded")
     saved = net.save_to_string()
     assert saved.partition(">")[0] == before.partition(">")[0]
     again = TNNet.from_string(saved, generator())
@@ -261,11 +266,13 @@ def test_mutated_volume_text_loads_or_raises_a_value_error(text):
         v = TNNetVolume.from_string(text)
     except NNFormatError as exc:
         assert str(exc)
+        event("NNFormatError")
         existing = TNNetVolume([1.0, 2.0])
         with pytest.raises(NNFormatError):
             existing.load_from_string(text)
         assert existing.shape == (2, 1, 1) and list(existing.data) == [1.0, 2.0]
         return
+    event("loaded")
     saved = v.save_to_string()
     again = TNNetVolume.from_string(saved)
     assert again.save_to_string() == saved

@@ -14,25 +14,16 @@ from enum import Enum
 import numpy as np
 
 from . import interpolation as interp
-from . import matching, symmetry
-from .refinement import RefinementStats, refine_permutations
+from . import symmetry
+from .alignment import (AUTO_STARTS, DEFAULT_REFINE, DEFAULT_SOLVER, align,
+                        find_alignment, match_norms, resolve_score_mode)
+from .matching import SOLVERS
+from .refinement import RefinementStats
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp
 
 INVARIANCE_TOLERANCE = 1e-4
 BARRIER_FLOOR = 1e-6
-
-# Pascal's integers first; the new modes get new integers.
-SCORE_MODES = {0: "weight", 1: "activation", 2: "weight_matching",
-               3: "weight_matching_cosine", 4: "auto"}
-# "auto" aligns with each of these, refines each, and keeps the one with the
-# lower barrier on the samples. Measured (benchmarks/alignment.py) it is the
-# best default: either start alone gets stuck in a local optimum on some pairs.
-AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
-DEFAULT_SCORE_MODE = "auto"
-DEFAULT_SOLVER = "hungarian"
-DEFAULT_REFINE = True
-
 
 class Alignment(str, Enum):
     NO_BARRIER = "NO PRE-ALIGNMENT BARRIER"
@@ -75,21 +66,6 @@ class Check:
     def to_dict(self):
         return {"number": self.number, "name": self.name, "status": self.status,
                 "value": self.value, "detail": self.detail}
-
-
-@dataclass
-class LayerAlignment:
-    """What alignment did to one hidden layer."""
-    index: int            # position in net.layers
-    width: int
-    permutation: np.ndarray
-    churn: float
-    objective: float      # sum of matched scores
-
-    def to_dict(self):
-        return {"net_layer": self.index, "width": self.width,
-                "permutation": self.permutation.tolist(), "churn": self.churn,
-                "objective": self.objective}
 
 
 @dataclass
@@ -342,57 +318,6 @@ def _check_recovery(net, mode, solver, snap_a, hidden_list, X, exact, seed):
 
 # ------------------------------------------------------------- alignment --
 
-def resolve_score_mode(score_mode):
-    """A Pascal integer or a name (None: the default) -> the mode's name."""
-    if score_mode is None:
-        return DEFAULT_SCORE_MODE
-    if isinstance(score_mode, str) and score_mode in SCORE_MODES.values():
-        return score_mode
-    if isinstance(score_mode, (int, np.integer)) and not isinstance(score_mode, bool) \
-            and int(score_mode) in SCORE_MODES:
-        return SCORE_MODES[int(score_mode)]
-    names = ", ".join(f"{k} / {v!r}" for k, v in SCORE_MODES.items())
-    raise ValueError(f"unknown score_mode {score_mode!r}; use one of {names}")
-
-
-def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
-    """The score matrix of one hidden layer (A units x B units)."""
-    if mode == "weight":
-        return matching.cosine_scores(symmetry.rows(net, snap_a, hidden.index),
-                                      symmetry.rows(net, snap_b, hidden.index))
-    net.restore(snap_b)
-    acts_b = net.layer_outputs(X, exact)[hidden.index]
-    return matching.cosine_scores(acts_a[hidden.index].T, acts_b.T)
-
-
-def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
-    """Permutations of B's hidden units. Overwrites the live weights (the
-    caller restores them). Returns (layer results, aligned B, matching info)."""
-    if mode.startswith("weight_matching"):
-        wm = matching.WeightMatching(net, snap_a, snap_b, hidden_list,
-                                     normalize=mode.endswith("cosine"), seed=seed,
-                                     solver=matching.SOLVERS[solver]).run()
-        results = [LayerAlignment(h.index, h.width, p, symmetry.churn(p),
-                                  matching.objective(wm.scores(l), p))
-                   for l, (h, p) in enumerate(zip(hidden_list, wm.perms))]
-        info = (f"weight matching {wm.iterations} passes, objective {wm.history[0]:.4f} -> "
-                f"{wm.history[-1]:.4f}, {wm.reason}")
-        return results, symmetry.permute_all(net, snap_b, hidden_list, wm.perms), info
-    acts_a = None
-    if mode == "activation":
-        net.restore(snap_a)
-        acts_a = net.layer_outputs(X, exact)
-    solve = matching.SOLVERS[solver]
-    results = []
-    for h in hidden_list:
-        S = layer_scores(net, mode, snap_a, snap_b, h, X, exact, acts_a)
-        perm = solve(S)
-        snap_b = symmetry.permute(net, snap_b, h, perm)
-        results.append(LayerAlignment(h.index, h.width, perm, symmetry.churn(perm),
-                                      matching.objective(S, perm)))
-    return results, snap_b, ""
-
-
 def _max_drift(net, reference, snap, X, exact):
     """Largest |output| difference between ``reference`` outputs and the
     net with ``snap``'s weights (inf when anything is not finite)."""
@@ -404,88 +329,6 @@ def _max_drift(net, reference, snap, X, exact):
 
 def _same_bits(snap_1, snap_2):
     return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
-
-
-def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
-                   refine=DEFAULT_REFINE, refine_budget=2000, k=10, seed=0, exact=False,
-                   progress=None):
-    """The permutations that align B's hidden units to A's, as the report
-    finds them (matching, then refinement; "auto" tries several starts).
-
-    Works on snapshots and (X, Y) float32 arrays; overwrites the live net's
-    weights, so the caller restores them (``net.restore``).
-
-    Returns
-    -------
-    (layers, aligned, info, stats): a LayerAlignment per hidden layer, the
-    aligned B snapshot, a line on the matching (or ""), and the
-    RefinementStats (or None without refinement).
-    """
-    mode = resolve_score_mode(score_mode)
-    hidden_list = symmetry.hidden_layers(net)
-    starts = AUTO_STARTS if mode == "auto" else (mode,)
-    share = refine_budget // (2 * len(starts)) if len(starts) > 1 else refine_budget
-    tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
-                               seed, refine, share, progress) for m in starts]
-    best = min(tried, key=lambda t: t[-1])
-    if refine and len(starts) > 1 and best[3].reason.startswith("evaluation budget"):
-        best = _continue_refinement(net, best, snap_a, snap_b, hidden_list, X, Y, k,
-                                    refine_budget - share * len(starts), progress)
-        tried = [best if t[0] is best[0] else t for t in tried]
-    layers, aligned, info, stats, _ = best
-    if mode == "auto":
-        info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
-            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
-            for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
-    return layers, aligned, info, stats
-
-
-def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, exact, seed,
-                      refine, budget, progress):
-    """One start: matching, then (optionally) refinement. Returns (layers,
-    aligned B, matching info, refinement stats, barrier on the samples)."""
-    layers, aligned, info = align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed)
-    if not refine:
-        barrier = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
-        return layers, aligned, info, None, barrier
-    perms, stats = refine_permutations(net, snap_a, snap_b, hidden_list,
-                                       [l.permutation for l in layers], X, Y, k,
-                                       budget=budget, progress=progress)
-    for l, p in zip(layers, perms):
-        l.permutation, l.churn = p, symmetry.churn(p)
-    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, stats,
-            stats.barrier_after)
-
-
-def _continue_refinement(net, start, snap_a, snap_b, hidden_list, X, Y, k, budget, progress):
-    """Go on refining the best start with the rest of the budget."""
-    layers, _, info, first, _ = start
-    perms, more = refine_permutations(net, snap_a, snap_b, hidden_list,
-                                      [l.permutation for l in layers], X, Y, k,
-                                      budget=budget, progress=progress)
-    for l, p in zip(layers, perms):
-        l.permutation, l.churn = p, symmetry.churn(p)
-    more.accepted += first.accepted
-    more.tried += first.tried
-    more.evaluations += first.evaluations
-    more.passes += first.passes
-    more.barrier_before = first.barrier_before
-    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, more,
-            more.barrier_after)
-
-
-def match_norms(net, snap_a, snap_b, hidden_list):
-    """Rescale B's positively homogeneous units (ReLU) so each incoming
-    [weights | bias] row has the norm of A's unit at the same position, with
-    compensation: an exact symmetry of B. Front to back, because rescaling
-    one layer changes the next layer's rows."""
-    for h in hidden_list:
-        if h.positive_scale:
-            na = np.linalg.norm(matching._layer_rows(net, snap_a, h.index, False), axis=1)
-            nb = np.linalg.norm(matching._layer_rows(net, snap_b, h.index, False), axis=1)
-            f = np.where((na > 0) & (nb > 0), na / np.where(nb > 0, nb, 1), 1.0)
-            snap_b = symmetry.scale(net, snap_b, h, f.astype(np.float32))
-    return snap_b
 
 
 def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
@@ -550,8 +393,8 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         Unknown score mode or solver; samples that do not fit the net.
     """
     mode = resolve_score_mode(score_mode)
-    if solver not in matching.SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(matching.SOLVERS)}")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(SOLVERS)}")
     k = max(1, int(k))
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))

@@ -81,3 +81,54 @@ def plot_permutation_align(result, path=None, ax=None):
     _curve(ax, result.pre, "before alignment", "tab:red")
     _curve(ax, result.post, f"after alignment ({result.score_mode}, {result.solver})", "tab:green")
     return _finish(plt, ax, f"Permutation alignment: {result.verdict.value}", path)
+
+
+def plot_merge(result, path=None, ax=None):
+    """A merge (see ``plot_mode_connectivity`` for the parameters).
+
+    Two nets: the loss along the straight path before and after alignment,
+    the accuracy dashed on a second axis, the merged nets marked at alpha.
+    More nets: each model's loss as a bar, its accuracy as a dot.
+    """
+    plt, ax = _axes(ax)
+    if result.pre is None:
+        return _merge_bars(plt, ax, result, path)
+    _curve(ax, result.pre, f"before alignment (naive average {result.naive.accuracy:.1%})",
+           "tab:red")
+    _curve(ax, result.post, f"after alignment (aligned merge {result.aligned.accuracy:.1%})",
+           "tab:green")
+    if result.repaired is not None:
+        ax.plot([result.alpha], [result.repaired.loss], "P", color="tab:purple", markersize=10,
+                label=f"aligned + REPAIR ({result.repaired.accuracy:.1%})")
+        ax.plot([result.alpha], [result.naive_repaired.loss], "X", color="tab:orange",
+                markersize=9, label=f"naive + REPAIR ({result.naive_repaired.accuracy:.1%})")
+    acc = ax.twinx()
+    for curve, color in ((result.pre, "tab:red"), (result.post, "tab:green")):
+        acc.plot(curve.alphas, curve.accuracies, "--", color=color, alpha=0.6, linewidth=1)
+    acc.set_ylabel("accuracy (dashed)")
+    acc.set_ylim(0, 1.02)
+    return _finish(plt, ax, f"Merge: {result.verdict.value}", path)
+
+
+def _merge_bars(plt, ax, result, path):
+    models = list(result.endpoints) + [result.naive, result.aligned]
+    if result.repaired is not None:
+        models[-1:-1] = [result.naive_repaired]
+        models.append(result.repaired)
+    names = [m.name for m in models]
+    x = range(len(models))
+    ax.bar(x, [m.loss for m in models], color="tab:blue", alpha=0.7, label="loss")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("loss")
+    acc = ax.twinx()
+    acc.plot(list(x), [m.accuracy for m in models], "o", color="tab:green", label="accuracy")
+    acc.set_ylabel("accuracy (dots)")
+    acc.set_ylim(0, 1.02)
+    ax.set_title(f"Merge of {result.n_nets} nets: {result.verdict.value}")
+    ax.grid(alpha=0.3, axis="y")
+    if path is not None:
+        ax.figure.tight_layout()
+        ax.figure.savefig(path, dpi=120)
+        plt.close(ax.figure)
+    return ax

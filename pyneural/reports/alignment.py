@@ -1,0 +1,243 @@
+"""Finding the permutations that align B's hidden units to A's.
+
+Matching scores each (A unit, B unit) pair of a hidden layer and solves the
+assignment (``matching``), front to back or, for weight matching, by
+coordinate descent. Refinement then adjusts the result against the barrier
+itself on the samples (``refinement``), and re-pairs units that the samples
+cannot tell apart. ``find_alignment`` is the one entry point: the
+permutation-alignment report, merging and the CLI all use it.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import interpolation as interp
+from . import matching, symmetry
+from .refinement import refine_permutations
+from .text import fixed
+
+# Pascal's integers first; the new modes get new integers.
+SCORE_MODES = {0: "weight", 1: "activation", 2: "weight_matching",
+               3: "weight_matching_cosine", 4: "auto"}
+# "auto" aligns with each of these, refines each, and keeps the one with the
+# lower barrier on the samples. Measured (benchmarks/alignment.py) it is the
+# best default: either start alone gets stuck in a local optimum on some pairs.
+AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
+DEFAULT_SCORE_MODE = "auto"
+DEFAULT_SOLVER = "hungarian"
+DEFAULT_REFINE = True
+
+
+@dataclass
+class LayerAlignment:
+    """What alignment did to one hidden layer."""
+    index: int            # position in net.layers
+    width: int
+    permutation: np.ndarray
+    churn: float
+    objective: float      # sum of matched scores
+
+    def to_dict(self):
+        return {"net_layer": self.index, "width": self.width,
+                "permutation": self.permutation.tolist(), "churn": self.churn,
+                "objective": self.objective}
+
+
+def resolve_score_mode(score_mode):
+    """A Pascal integer or a name (None: the default) -> the mode's name."""
+    if score_mode is None:
+        return DEFAULT_SCORE_MODE
+    if isinstance(score_mode, str) and score_mode in SCORE_MODES.values():
+        return score_mode
+    if isinstance(score_mode, (int, np.integer)) and not isinstance(score_mode, bool) \
+            and int(score_mode) in SCORE_MODES:
+        return SCORE_MODES[int(score_mode)]
+    names = ", ".join(f"{k} / {v!r}" for k, v in SCORE_MODES.items())
+    raise ValueError(f"unknown score_mode {score_mode!r}; use one of {names}")
+
+
+def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
+    """The score matrix of one hidden layer (A units x B units)."""
+    if mode == "weight":
+        return matching.cosine_scores(symmetry.rows(net, snap_a, hidden.index),
+                                      symmetry.rows(net, snap_b, hidden.index))
+    net.restore(snap_b)
+    acts_b = net.layer_outputs(X, exact)[hidden.index]
+    return matching.cosine_scores(acts_a[hidden.index].T, acts_b.T)
+
+
+def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
+    """Permutations of B's hidden units. Overwrites the live weights (the
+    caller restores them). Returns (layer results, aligned B, matching info)."""
+    if mode.startswith("weight_matching"):
+        wm = matching.WeightMatching(net, snap_a, snap_b, hidden_list,
+                                     normalize=mode.endswith("cosine"), seed=seed,
+                                     solver=matching.SOLVERS[solver]).run()
+        results = [LayerAlignment(h.index, h.width, p, symmetry.churn(p),
+                                  matching.objective(wm.scores(l), p))
+                   for l, (h, p) in enumerate(zip(hidden_list, wm.perms))]
+        info = (f"weight matching {wm.iterations} passes, objective {wm.history[0]:.4f} -> "
+                f"{wm.history[-1]:.4f}, {wm.reason}")
+        return results, symmetry.permute_all(net, snap_b, hidden_list, wm.perms), info
+    acts_a = None
+    if mode == "activation":
+        net.restore(snap_a)
+        acts_a = net.layer_outputs(X, exact)
+    solve = matching.SOLVERS[solver]
+    results = []
+    for h in hidden_list:
+        S = layer_scores(net, mode, snap_a, snap_b, h, X, exact, acts_a)
+        perm = solve(S)
+        snap_b = symmetry.permute(net, snap_b, h, perm)
+        results.append(LayerAlignment(h.index, h.width, perm, symmetry.churn(perm),
+                                      matching.objective(S, perm)))
+    return results, snap_b, ""
+
+
+def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
+                   refine=DEFAULT_REFINE, refine_budget=2000, k=10, seed=0, exact=False,
+                   progress=None):
+    """The permutations that align B's hidden units to A's, as the report
+    finds them (matching, then refinement; "auto" tries several starts).
+
+    Works on snapshots and (X, Y) float32 arrays; overwrites the live net's
+    weights, so the caller restores them (``net.restore``).
+
+    Returns
+    -------
+    (layers, aligned, info, stats): a LayerAlignment per hidden layer, the
+    aligned B snapshot, a line on the matching (or ""), and the
+    RefinementStats (or None without refinement).
+    """
+    mode = resolve_score_mode(score_mode)
+    hidden_list = symmetry.hidden_layers(net)
+    starts = AUTO_STARTS if mode == "auto" else (mode,)
+    share = refine_budget // (2 * len(starts)) if len(starts) > 1 else refine_budget
+    tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
+                               seed, refine, share, progress) for m in starts]
+    best = min(tried, key=lambda t: t[-1])
+    if refine and len(starts) > 1 and best[3].reason.startswith("evaluation budget"):
+        best = _continue_refinement(net, best, snap_a, snap_b, hidden_list, X, Y, k,
+                                    refine_budget - share * len(starts), progress)
+        tried = [best if t[0] is best[0] else t for t in tried]
+    layers, aligned, info, stats, _ = best
+    if mode == "auto":
+        info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
+            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
+            for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
+    if refine:
+        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k)
+        if moved:
+            info = (info + "; " if info else "") + (
+                f"{moved} unit{'s' if moved != 1 else ''} silent on the samples in both nets "
+                "re-paired by their weights")
+    return layers, aligned, info, stats
+
+
+def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, exact, seed,
+                      refine, budget, progress):
+    """One start: matching, then (optionally) refinement. Returns (layers,
+    aligned B, matching info, refinement stats, barrier on the samples)."""
+    layers, aligned, info = align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed)
+    if not refine:
+        barrier = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
+        return layers, aligned, info, None, barrier
+    perms, stats = refine_permutations(net, snap_a, snap_b, hidden_list,
+                                       [l.permutation for l in layers], X, Y, k,
+                                       budget=budget, progress=progress)
+    for l, p in zip(layers, perms):
+        l.permutation, l.churn = p, symmetry.churn(p)
+    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, stats,
+            stats.barrier_after)
+
+
+def _continue_refinement(net, start, snap_a, snap_b, hidden_list, X, Y, k, budget, progress):
+    """Go on refining the best start with the rest of the budget."""
+    layers, _, info, first, _ = start
+    perms, more = refine_permutations(net, snap_a, snap_b, hidden_list,
+                                      [l.permutation for l in layers], X, Y, k,
+                                      budget=budget, progress=progress)
+    for l, p in zip(layers, perms):
+        l.permutation, l.churn = p, symmetry.churn(p)
+    more.accepted += first.accepted
+    more.tried += first.tried
+    more.evaluations += first.evaluations
+    more.passes += first.passes
+    more.barrier_before = first.barrier_before
+    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, more,
+            more.barrier_after)
+
+
+def match_norms(net, snap_a, snap_b, hidden_list):
+    """Rescale B's positively homogeneous units (ReLU) so each incoming
+    [weights | bias] row has the norm of A's unit at the same position, with
+    compensation: an exact symmetry of B. Front to back, because rescaling
+    one layer changes the next layer's rows."""
+    for h in hidden_list:
+        if h.positive_scale:
+            na = np.linalg.norm(matching._layer_rows(net, snap_a, h.index, False), axis=1)
+            nb = np.linalg.norm(matching._layer_rows(net, snap_b, h.index, False), axis=1)
+            f = np.where((na > 0) & (nb > 0), na / np.where(nb > 0, nb, 1), 1.0)
+            snap_b = symmetry.scale(net, snap_b, h, f.astype(np.float32))
+    return snap_b
+
+
+def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k):
+    """Re-pair silent units; keep it only if the samples' barrier does not rise."""
+    perms = [l.permutation for l in layers]
+    new_perms, new_aligned, moved = rematch_silent_units(net, snap_a, aligned, hidden_list,
+                                                         perms, X)
+    if not moved:
+        return aligned, 0
+    before = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
+    after = interp.sweep(net, snap_a, new_aligned, X, Y, k, exact=False).barrier
+    if not after <= before:
+        return aligned, 0
+    for l, p in zip(layers, new_perms):
+        l.permutation, l.churn = p, symmetry.churn(p)
+    return new_aligned, moved
+
+
+def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
+    """Re-match, by the cosine of their incoming weights, the units that are
+    silent (output exactly 0 on every probe) in A and in aligned B at the
+    same position.
+
+    Activations cannot tell such units apart (their scores tie), so the
+    matching pairs them arbitrarily, and a merged unit may average two
+    unrelated units that only happen to be off on the probes. Pairing them
+    by their weights instead changes neither endpoint's function (and, in
+    the first hidden layer, no point of the path on the probes: a ReLU unit
+    off for every probe in both nets stays off between them); for a
+    permuted copy of A it recovers A exactly (merging A with such a copy was
+    otherwise off by 0.023 test loss on digits). Only layers whose
+    activations are ReLU or identity. The caller keeps the result only when
+    it does not raise the barrier on the probes. Returns (perms, aligned
+    snapshot, units moved).
+    """
+    work.restore(snap_a)
+    outs_a = work.layer_outputs(X)
+    moved = 0
+    perms = [np.array(p) for p in perms]
+    for t, h in enumerate(hidden):
+        if not h.positive_scale:
+            continue
+        work.restore(aligned)
+        out_b = work.layer_outputs(X)[h.next_index - 1]
+        out_a = outs_a[h.next_index - 1]
+        both = np.flatnonzero(~np.any(out_a != 0, axis=0) & ~np.any(out_b != 0, axis=0))
+        if len(both) < 2:
+            continue
+        rows_a = np.column_stack([symmetry.rows(work, snap_a, h.index)[both],
+                                  symmetry.bias(work, snap_a, h.index)[both]])
+        rows_b = np.column_stack([symmetry.rows(work, aligned, h.index)[both],
+                                  symmetry.bias(work, aligned, h.index)[both]])
+        q = matching.hungarian(matching.cosine_scores(rows_a, rows_b))
+        if np.array_equal(q, np.arange(len(both))):
+            continue
+        sub = np.arange(h.width)
+        sub[both] = both[q]
+        moved += int(np.sum(sub != np.arange(h.width)))
+        perms[t] = perms[t][sub]
+        aligned = symmetry.permute(work, aligned, h, sub)
+    return perms, aligned, moved

@@ -1,0 +1,326 @@
+"""REPAIR: reset a merged net's hidden-unit statistics to the endpoints'.
+
+Averaging two nets (even aligned ones) shrinks the spread of each hidden
+unit's pre-activation: the two units being averaged are not perfectly
+correlated, so the average varies less than either ("variance collapse",
+Jordan et al. 2022, "REPAIR: REnormalizing Permuted Activations for
+Interpolation Repair"). REPAIR measures, over the probe data, the mean and
+standard deviation of every hidden unit's pre-activation in the endpoints and
+in the merged net, and applies to each merged unit the affine correction
+
+    z' = (z - mu_m) * (sd_t / sd_m) + mu_t
+
+where ``mu_t`` and ``sd_t`` are the endpoint statistics mixed with the merge
+weights (``(1 - alpha) * A + alpha * B``). The correction is folded into the
+unit's incoming weights and bias (``W' = W * s``, ``b' = (b - mu_m) * s +
+mu_t``, ``s = sd_t / sd_m``), so the result is a plain net of the same
+architecture that the Pascal library loads. Layers are repaired front to
+back: a layer's merged statistics are measured after the layers before it
+were corrected.
+
+A merged unit that is constant over the probes (``sd_m`` below
+``CONSTANT_STD``, e.g. a dead ReLU) is left alone, as is every unit of a
+layer without a bias (``suppress_bias``: the shift cannot be folded). The
+output layer is not touched.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import interpolation as interp
+from . import symmetry
+from .samples import as_arrays
+from .text import fixed, fpc_exp
+
+# A merged unit whose pre-activation varies less than this over the probes
+# is left alone (the scale sd_t / sd_m would be meaningless or infinite).
+CONSTANT_STD = 1e-6
+# Check: the repaired units' statistics match their targets to this.
+STATS_TOLERANCE = 1e-4
+
+
+@dataclass
+class LayerRepair:
+    """What REPAIR did to one hidden layer (arrays have one entry per unit).
+
+    ``before_*`` are the merged net's statistics before the correction (with
+    the earlier layers already corrected), ``after_*`` after it, ``target_*``
+    the mixed endpoint statistics; ``left_alone`` marks the units not
+    corrected (constant over the probes, or the layer has no bias).
+    """
+    index: int
+    width: int
+    target_mean: np.ndarray
+    target_std: np.ndarray
+    before_mean: np.ndarray
+    before_std: np.ndarray
+    after_mean: np.ndarray
+    after_std: np.ndarray
+    left_alone: np.ndarray
+    note: str = ""
+
+    @property
+    def repaired(self):
+        """Number of units corrected."""
+        return int(np.sum(~self.left_alone))
+
+    def _error(self, after, target):
+        ok = ~self.left_alone
+        if not ok.any():
+            return 0.0
+        return float(np.max(np.abs(after[ok] - target[ok]) / np.maximum(1.0, np.abs(target[ok]))))
+
+    @property
+    def mean_error(self):
+        """Largest |after - target| of the corrected units' means (relative above 1)."""
+        return self._error(self.after_mean, self.target_mean)
+
+    @property
+    def std_error(self):
+        """Largest |after - target| of the corrected units' standard deviations."""
+        return self._error(self.after_std, self.target_std)
+
+    @property
+    def collapse(self):
+        """Mean of ``before_std / target_std`` over the units with a target
+        spread: below 1 when averaging shrank the units' spread."""
+        ok = self.target_std > CONSTANT_STD
+        return float(np.mean(self.before_std[ok] / self.target_std[ok])) if ok.any() else 1.0
+
+    def to_dict(self):
+        return {"net_layer": self.index, "width": self.width, "repaired": self.repaired,
+                "left_alone": int(np.sum(self.left_alone)), "note": self.note,
+                "collapse": self.collapse, "mean_error": self.mean_error,
+                "std_error": self.std_error,
+                "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
+                "before_mean": self.before_mean.tolist(), "before_std": self.before_std.tolist(),
+                "after_mean": self.after_mean.tolist(), "after_std": self.after_std.tolist()}
+
+
+@dataclass
+class RepairResult:
+    """The repaired net and, per hidden layer, the statistics REPAIR set.
+
+    ``net`` is a new TNNet (or the merged net itself with ``in_place=True``),
+    ``snapshot`` its parameters; ``str()`` prints a summary.
+    """
+    net: object
+    snapshot: list
+    layers: list = field(default_factory=list)
+    n_samples: int = 0
+    weights: tuple = ()
+
+    @property
+    def repaired(self):
+        return sum(l.repaired for l in self.layers)
+
+    @property
+    def left_alone(self):
+        return sum(int(np.sum(l.left_alone)) for l in self.layers)
+
+    @property
+    def mean_error(self):
+        return max((l.mean_error for l in self.layers), default=0.0)
+
+    @property
+    def std_error(self):
+        return max((l.std_error for l in self.layers), default=0.0)
+
+    @property
+    def matched(self):
+        """The corrected units' statistics match their targets (STATS_TOLERANCE)."""
+        return self.mean_error < STATS_TOLERANCE and self.std_error < STATS_TOLERANCE
+
+    def summary(self):
+        """One line: how many units were reset, on how many samples."""
+        alone = self.left_alone
+        return (f"pre-activation mean/std of {self.repaired} hidden units in {len(self.layers)} "
+                f"layer{'s' if len(self.layers) != 1 else ''} reset to the endpoints' on "
+                f"{self.n_samples} probe samples"
+                + (f" ({alone} unit{'s' if alone != 1 else ''} left alone)" if alone else ""))
+
+    def to_dict(self):
+        return {"n_samples": self.n_samples, "weights": list(self.weights),
+                "repaired": self.repaired, "left_alone": self.left_alone,
+                "mean_error": self.mean_error, "std_error": self.std_error,
+                "matched": self.matched, "layers": [l.to_dict() for l in self.layers]}
+
+    def __str__(self):
+        title = "REPAIR (reset merged units' pre-activation statistics)"
+        lines = [title, "=" * len(title), self.summary()[0].upper() + self.summary()[1:] + "."]
+        for l in self.layers:
+            line = (f"  net layer {l.index} (width {l.width}): {l.repaired} units reset, spread "
+                    f"before {fixed(100 * l.collapse, 1)}% of target; max error mean "
+                    f"{fpc_exp(l.mean_error)}, std {fpc_exp(l.std_error)}")
+            lines.append(line + (f" ({l.note})" if l.note else ""))
+        ok = self.matched
+        lines.append(f"Statistics check: {'PASS' if ok else 'FAIL'} (max error "
+                     f"{fpc_exp(max(self.mean_error, self.std_error))} "
+                     f"{'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
+        return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------- stats --
+
+def pre_activations(net, X, upto=None):
+    """The pre-activation ``z = h W^T + b`` of every trainable layer of the
+    live net on the rows of X (the batched float32 forward), as a dict
+    net-layer index -> (samples, neurons) array; stops after layer ``upto``."""
+    h, out = X, {}
+    for i, layer in enumerate(net.layers[1:], 1):
+        if layer.has_weights:
+            z = h @ layer.weights_t()
+            if not layer.suppress_bias:
+                z = z + layer.bias
+            out[i] = z
+        if upto is not None and i >= upto:
+            break
+        h = layer._batch_forward(h)
+    return out
+
+
+def _stats(z):
+    z = np.asarray(z, np.float64)
+    return z.mean(axis=0), z.std(axis=0)
+
+
+def new_net_like(net, snapshot=None):
+    """A new net with ``net``'s layers (and learning rates), holding
+    ``snapshot`` (default: ``net``'s weights); momentum is zero. Neither
+    ``net`` nor the global random stream is touched."""
+    from ..rng import FPCRandom
+    new = type(net)(FPCRandom())        # a private generator: building draws weights
+    new.load_structure_from_string(net.save_structure_to_string())
+    new._generator = getattr(net, "_generator", None)
+    for mine, theirs in zip(new.layers, net.layers):
+        mine.learning_rate, mine.inertia = theirs.learning_rate, theirs.inertia
+    new.restore(snapshot if snapshot is not None else net.snapshot())
+    return new
+
+
+def mix_weights(weights, n):
+    """Normalised float64 mixing weights (default uniform)."""
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(weights, np.float64).reshape(-1)
+    if len(w) != n:
+        raise ValueError(f"{len(w)} weights for {n} endpoints")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be non-negative and finite with a positive sum, "
+                         f"got {w.tolist()}")
+    return w / w.sum()
+
+
+def repair_snapshot(work, merged, endpoints, weights, X):
+    """REPAIR on snapshots: ``merged`` corrected towards ``endpoints`` (whose
+    units are aligned to it) mixed with ``weights``, statistics over X.
+
+    ``work`` is any net of the architecture; its weights are overwritten
+    (the caller owns it). Returns ``(snapshot, [LayerRepair, ...])``.
+    """
+    hidden = symmetry.hidden_layers(work)
+    weights = mix_weights(weights, len(endpoints))
+    targets = {h.index: [0.0, 0.0] for h in hidden}
+    for w, snap in zip(weights, endpoints):
+        work.restore(snap)
+        zs = pre_activations(work, X, hidden[-1].index if hidden else 0)
+        for h in hidden:
+            mu, sd = _stats(zs[h.index])
+            targets[h.index][0] = targets[h.index][0] + w * mu
+            targets[h.index][1] = targets[h.index][1] + w * sd
+    work.restore(merged)
+    layers = []
+    for h in hidden:
+        layer = work.layers[h.index]
+        mu_t, sd_t = targets[h.index]
+        mu_m, sd_m = _stats(pre_activations(work, X, h.index)[h.index])
+        note = ""
+        if layer.suppress_bias:
+            alone = np.ones(h.width, bool)
+            note = "no bias (suppress_bias): the shift cannot be folded in; layer left alone"
+        else:
+            alone = ~(np.isfinite(sd_m) & np.isfinite(mu_m) & np.isfinite(sd_t)
+                      & np.isfinite(mu_t) & (sd_m > CONSTANT_STD))
+            s = np.where(alone, 1.0, sd_t / np.where(alone, 1.0, sd_m))
+            shift = np.where(alone, 0.0, mu_t - mu_m * s)
+            rows = layer.weights
+            rows[~alone] = (rows[~alone].astype(np.float64) * s[~alone, None]).astype(np.float32)
+            b = layer.bias
+            b[~alone] = (b[~alone].astype(np.float64) * s[~alone]
+                         + shift[~alone]).astype(np.float32)
+            if alone.any():
+                note = f"{int(alone.sum())} constant over the probes, left alone"
+        mu_a, sd_a = _stats(pre_activations(work, X, h.index)[h.index])
+        layers.append(LayerRepair(h.index, h.width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a,
+                                  alone, note))
+    return work.snapshot(), layers
+
+
+def _endpoint_snapshots(work, endpoints):
+    if isinstance(endpoints, (str, bytes)) or not hasattr(endpoints, "__len__"):
+        raise TypeError("endpoints must be a sequence of nets or snapshots")
+    snaps = [interp.endpoint_snapshot(work, e) for e in endpoints]
+    if not snaps:
+        raise ValueError("REPAIR needs at least one endpoint")
+    return snaps
+
+
+def _inputs(samples, net):
+    """The probe inputs: samples as the reports take them, or a bare input matrix."""
+    if isinstance(samples, np.ndarray):
+        X = np.ascontiguousarray(samples, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != net.input_size:
+            raise ValueError(f"samples: an input matrix must have shape (samples, "
+                             f"{net.input_size}), got {X.shape}")
+        return X if len(X) else None
+    return as_arrays(samples, net.input_size, net.output_size)[0]
+
+
+def repair(merged, endpoints, samples, weights=None, *, in_place=False):
+    """REPAIR a merged net: reset each hidden unit's pre-activation mean and
+    standard deviation over ``samples`` to the endpoints' (mixed with
+    ``weights``), folding the correction into weights and biases.
+
+    Works on any fully-connected stack (ReLU, tanh, sigmoid, or linear
+    layers followed by activation layers); the output layer is not changed.
+
+    Parameters
+    ----------
+    merged : TNNet
+        The merged net (not modified unless ``in_place``).
+    endpoints : sequence of TNNet, snapshot or ``.nn`` text
+        The nets that were averaged, of ``merged``'s architecture, with
+        their hidden units already aligned to it (for an aligned merge, A
+        and the aligned B).
+    samples : TNNetVolumePairList, sequence of pairs, (X, Y), or an input matrix X
+        The probe data the statistics are measured on (only inputs are used).
+    weights : sequence of float, optional
+        The merge weights of the endpoints (default uniform; for
+        ``(1 - alpha) * A + alpha * B`` pass ``(1 - alpha, alpha)``).
+    in_place : bool
+        Correct ``merged`` itself instead of a new net.
+
+    Returns
+    -------
+    RepairResult: ``.net`` (the repaired net), ``.snapshot``, ``.layers``
+    (per hidden layer the target, before and after statistics).
+
+    Raises
+    ------
+    ArchitectureError
+        An endpoint of another architecture.
+    ValueError
+        Empty samples, samples that do not fit, bad weights.
+    """
+    work = new_net_like(merged)
+    snaps = _endpoint_snapshots(work, endpoints)
+    X = _inputs(samples, merged)
+    if X is None:
+        raise ValueError("repair: samples is nil or empty")
+    w = mix_weights(weights, len(snaps))
+    snap, layers = repair_snapshot(work, merged.snapshot(), snaps, w, X)
+    work.restore(snap)
+    if in_place:
+        merged.restore(snap)
+        work = merged
+    return RepairResult(work, snap, layers, len(X), tuple(float(v) for v in w))
