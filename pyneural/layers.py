@@ -149,10 +149,10 @@ class TNNetLayer:
             raise ValueError(f"layer {index}: {exc}") from None
         self.index = index
         size = shape[0] * shape[1] * shape[2]
-        self.output = TNNetVolume(*shape)
-        self.output_raw = TNNetVolume(*shape)
-        self.output_error = TNNetVolume(self._error_size(size))
-        self.output_error_deriv = TNNetVolume(*shape)
+        self.output = TNNetVolume(*shape)._pin()
+        self.output_raw = TNNetVolume(*shape)._pin()
+        self.output_error = TNNetVolume(self._error_size(size))._pin()
+        self.output_error_deriv = TNNetVolume(*shape)._pin()
 
     def _kernel_spec(self, prev):
         flag = self._kernel_flag()
@@ -245,8 +245,8 @@ class _FullConnect(TNNetLayer):
         super()._attach(prev, index, rng)
         fan_in = prev.output.size
         n = self.neurons
-        self.params = TNNetVolume(fan_in * n + n)
-        self.momentum = TNNetVolume(fan_in * n + n)
+        self.params = TNNetVolume(fan_in * n + n)._pin()
+        self.momentum = TNNetVolume(fan_in * n + n)._pin()
         self.init_default(rng)
 
     def init_default(self, rng):

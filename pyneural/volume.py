@@ -108,9 +108,10 @@ class TNNetVolume:
         Initial value of every element.
     """
 
-    __slots__ = ("_data", "_sx", "_sy", "_d")
+    __slots__ = ("_data", "_sx", "_sy", "_d", "_pinned")
 
     def __init__(self, size_x=1, size_y=1, depth=1, c=0.0):
+        self._pinned = False
         if not np.isscalar(size_x):
             a = as_f32_vector(size_x, what="volume data").copy()
             self._set(a, a.size, 1, 1)
@@ -126,6 +127,7 @@ class TNNetVolume:
                 and data.ndim == 1 and data.flags.c_contiguous):
             raise TypeError("wrap() needs a contiguous 1-D float32 array")
         v = cls.__new__(cls)
+        v._pinned = False
         v._set(data, *_as_sizes(data.size if size_x is None else size_x, size_y, depth))
         return v
 
@@ -133,7 +135,20 @@ class TNNetVolume:
         # Callers pass checked, non-negative int sizes.
         if data.size != sx * sy * d:
             raise ValueError(f"{data.size} values do not fill a {sx}x{sy}x{d} volume")
+        if self._pinned and data is not self._data:
+            # A layer's buffer: the compiled kernels point at this array, so
+            # new values go into it and its size cannot change.
+            if data.size != self._data.size:
+                raise ValueError(f"this volume is a layer's buffer of {self._data.size} values; "
+                                 f"it cannot become {sx}x{sy}x{d}")
+            self._data[:] = data
+            data = self._data
         self._data, self._sx, self._sy, self._d = data, sx, sy, d
+
+    def _pin(self):
+        """Mark this volume as a layer's buffer (see ``_set``); returns it."""
+        self._pinned = True
+        return self
 
     # -- shape and data ---------------------------------------------------
     @property

@@ -160,3 +160,19 @@ def test_architecture_check_compares_classes_not_only_sizes(example_nets, probes
         a.check_same_architecture(tanh)
     with pytest.raises(pn.ArchitectureError, match="layer 1"):
         a.permutation_align_report(tanh, probes)
+
+
+def test_layer_buffers_keep_their_arrays(example_nets):
+    a, b = example_nets
+    layer = a.layers[1]
+    x = np.array([1.0, -0.5], np.float32)
+    layer.params.load_from_string(b.layers[1].params.save_to_string())
+    assert np.array_equal(a.compute(x).data, a.compute_batch(x[None], exact=True)[0])
+    b_out = b.compute(x).data.copy()
+    a.layers[2].params.copy_from(b.layers[2].params)
+    a.layers[3].params.copy_from(b.layers[3].params)
+    assert np.array_equal(a.compute(x).data, b_out)      # the kernels see the new values
+    with pytest.raises(ValueError, match="layer's buffer"):
+        layer.params.copy_from(pn.TNNetVolume(5))
+    with pytest.raises(ValueError, match="layer's buffer"):
+        layer.output.resize(7)

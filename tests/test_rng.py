@@ -1,8 +1,6 @@
 """The FPC generator against rng_vectors.txt (written by the original)."""
 import re
 
-import numpy as np
-
 from pyneural import rng
 from conftest import fixture_text
 
