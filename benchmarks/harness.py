@@ -1,0 +1,264 @@
+"""The machinery of the speed table: rows, results, targets, timing, the
+progress line and the table itself.
+
+A row is a ``Row(number, work, measure, original=..., target=...)`` whose
+``measure(ctx)`` returns a ``Result``. ``ctx`` is a ``Context``: it knows
+the repetition counts (``--quick`` lowers them) and reports progress.
+"""
+import dataclasses
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from typing import Callable, Optional
+
+__all__ = ["Result", "Row", "AtLeast", "AtMost", "RatioAtLeast", "Context", "format_rate",
+           "format_seconds", "render_table", "machine_summary", "cpu_model"]
+
+
+# ------------------------------------------------------------------ values --
+def format_rate(value):
+    """``1,234,567 /s``."""
+    return f"{value:,.0f} /s"
+
+
+def format_seconds(value):
+    return f"{value:.3g} s" if value < 10 else f"{value:.1f} s"
+
+
+@dataclasses.dataclass
+class Result:
+    """What one row measured.
+
+    figure : the pyneural figure (a rate per second when ``unit == "/s"``,
+        a time when ``unit == "s"``); None when the row could not run.
+    reference : the in-run numpy figure in the same unit, if the row has one.
+    reference_label : what the reference is ("numpy matvec loop").
+    status : shown instead of the figure when ``figure`` is None
+        ("n/a (reports not available yet)", "error: ...").
+    notes : short remarks printed under the table (checks, sizes).
+    """
+    figure: Optional[float] = None
+    unit: str = "/s"
+    reference: Optional[float] = None
+    reference_label: str = ""
+    status: str = ""
+    notes: list = dataclasses.field(default_factory=list)
+
+    def fmt(self, value):
+        return format_rate(value) if self.unit == "/s" else format_seconds(value)
+
+    @property
+    def ratio(self):
+        """pyneural relative to numpy, > 1 is better for pyneural (rates:
+        figure / reference; times: reference / figure)."""
+        if self.figure is None or not self.reference:
+            return None
+        if self.unit == "/s":
+            return self.figure / self.reference
+        return self.reference / self.figure
+
+
+# ----------------------------------------------------------------- targets --
+@dataclasses.dataclass
+class AtLeast:
+    """The figure must reach ``value`` (a rate)."""
+    value: float
+
+    def describe(self):
+        return ">= " + format_rate(self.value)
+
+    def met(self, result):
+        return None if result.figure is None else result.figure >= self.value
+
+
+@dataclasses.dataclass
+class AtMost:
+    """The figure must stay under ``value`` seconds."""
+    value: float
+
+    def describe(self):
+        return "<= " + format_seconds(self.value)
+
+    def met(self, result):
+        return None if result.figure is None else result.figure <= self.value
+
+
+@dataclasses.dataclass
+class RatioAtLeast:
+    """pyneural / in-run numpy must reach ``value``."""
+    value: float
+
+    def describe(self):
+        return f">= {self.value:g}x numpy"
+
+    def met(self, result):
+        r = result.ratio
+        return None if r is None else r >= self.value
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the table.
+
+    number : shown in the first column (the issue's row number).
+    work : what is measured, short.
+    measure : ``measure(ctx) -> Result``.
+    original : the issue's reference figure as text ("102,400 /s (Pascal)").
+    target : AtLeast / AtMost / RatioAtLeast, or None.
+    """
+    number: str
+    work: str
+    measure: Callable
+    original: str = "-"
+    target: object = None
+
+
+# ----------------------------------------------------------------- context --
+class Context:
+    """Passed to every row: repetition counts and the progress line."""
+
+    def __init__(self, quick=False, stream=None):
+        self.quick = quick
+        self.reps = 3 if quick else 7          # timed repetitions (after a warm-up)
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self._label = ""
+        self._shown = 0
+
+    def begin(self, label):
+        self._label = label
+        self.progress("")
+
+    def progress(self, text):
+        """Rewrite the progress line (only on a terminal)."""
+        if not self.tty:
+            return
+        width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+        line = f"{self._label} {text}".rstrip()[:width]
+        self.stream.write("\r" + line.ljust(self._shown))
+        self.stream.flush()
+        self._shown = len(line)
+
+    def clear(self):
+        if self.tty and self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self.stream.flush()
+            self._shown = 0
+
+    def time_once(self, fn):
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def median_time(self, fn, reps=None, warmup=1, what="rep"):
+        """Median wall time of ``fn()`` over ``reps`` runs after ``warmup`` runs."""
+        reps = reps or self.reps
+        for _ in range(warmup):
+            fn()
+        times = []
+        for i in range(reps):
+            self.progress(f"{what} {i + 1}/{reps}")
+            times.append(self.time_once(fn))
+        return statistics.median(times)
+
+    def median_times_interleaved(self, fns, reps=None, warmup=1):
+        """Median wall times of several functions, run in turn (a, b, b, a,
+        a, b, ...: the order flips every repetition) so that a noisy
+        neighbour, or what the previous call left behind (freed memory, a
+        cold cache), weighs on them alike."""
+        reps = reps or self.reps
+        for _ in range(warmup):
+            for fn in fns:
+                fn()
+        times = [[] for _ in fns]
+        order = list(range(len(fns)))
+        for i in range(reps):
+            self.progress(f"rep {i + 1}/{reps}")
+            for k in (order if i % 2 == 0 else order[::-1]):
+                times[k].append(self.time_once(fns[k]))
+        return [statistics.median(t) for t in times]
+
+
+# ------------------------------------------------------------------- table --
+def _ratio_text(result):
+    r = result.ratio
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def _met_text(row, result):
+    if result.status and result.figure is not None:
+        return "NO: " + result.status        # measured, but a check failed
+    if row.target is None:
+        return "-"
+    met = row.target.met(result)
+    return "n/a" if met is None else ("yes" if met else "NO")
+
+
+def table_cells(rows_and_results):
+    header = ["#", "work", "pyneural", "numpy (same run)", "pyneural/numpy",
+              "original (issue)", "target", "met"]
+    body = []
+    for row, res in rows_and_results:
+        fig = res.fmt(res.figure) if res.figure is not None else (res.status or "n/a")
+        ref = res.fmt(res.reference) if res.reference is not None else "-"
+        body.append([row.number, row.work, fig, ref, _ratio_text(res), row.original,
+                     row.target.describe() if row.target else "-", _met_text(row, res)])
+    return header, body
+
+
+def render_table(rows_and_results, markdown=False):
+    header, body = table_cells(rows_and_results)
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |",
+                 "|" + "|".join("---:" if i in (2, 3, 4) else "---" for i in range(len(header))) + "|"]
+        for cells in body:
+            cells = list(cells)
+            cells[4] = f"**{cells[4]}**" if cells[4] != "-" else cells[4]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
+    right = {2, 3, 4}
+
+    def line(cells):
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), sep] + [line(c) for c in body])
+
+
+# ----------------------------------------------------------------- machine --
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_summary():
+    import numpy as np
+
+    from pyneural import _kernels
+    blas = "?"
+    try:
+        cfg = np.show_config(mode="dicts")
+        b = cfg.get("Build Dependencies", {}).get("blas", {})
+        blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
+    except Exception:  # older numpy: no dict mode
+        pass
+    try:
+        simd = _kernels.dense.simd_level()
+    except AttributeError:
+        simd = "?"
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load average {os.getloadavg()[0]:.2f}"
+    return (f"{cpu_model()}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, "
+            f"numpy {np.__version__} ({blas}); pyneural dense kernels: {simd}")
