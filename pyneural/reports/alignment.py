@@ -112,14 +112,12 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     mode = resolve_score_mode(score_mode)
     hidden_list = symmetry.hidden_layers(net)
     starts = AUTO_STARTS if mode == "auto" else (mode,)
-    share = refine_budget // (2 * len(starts)) if len(starts) > 1 else refine_budget
+    # Each start gets the whole budget: splitting it (a share each, the rest
+    # to the best) measured worse, 95.7% / 90.3% mean / worst held-out
+    # reduction on benchmarks.alignment's ten pairs against 97.7% / 95.0%.
     tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
-                               seed, refine, share, progress) for m in starts]
+                               seed, refine, refine_budget, progress) for m in starts]
     best = min(tried, key=lambda t: t[-1])
-    if refine and len(starts) > 1 and best[3].reason.startswith("evaluation budget"):
-        best = _continue_refinement(net, best, snap_a, snap_b, hidden_list, X, Y, k,
-                                    refine_budget - share * len(starts), progress)
-        tried = [best if t[0] is best[0] else t for t in tried]
     layers, aligned, info, stats, _ = best
     if mode == "auto":
         info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
@@ -149,23 +147,6 @@ def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, e
         l.permutation, l.churn = p, symmetry.churn(p)
     return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, stats,
             stats.barrier_after)
-
-
-def _continue_refinement(net, start, snap_a, snap_b, hidden_list, X, Y, k, budget, progress):
-    """Go on refining the best start with the rest of the budget."""
-    layers, _, info, first, _ = start
-    perms, more = refine_permutations(net, snap_a, snap_b, hidden_list,
-                                      [l.permutation for l in layers], X, Y, k,
-                                      budget=budget, progress=progress)
-    for l, p in zip(layers, perms):
-        l.permutation, l.churn = p, symmetry.churn(p)
-    more.accepted += first.accepted
-    more.tried += first.tried
-    more.evaluations += first.evaluations
-    more.passes += first.passes
-    more.barrier_before = first.barrier_before
-    return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, more,
-            more.barrier_after)
 
 
 def match_norms(net, snap_a, snap_b, hidden_list):

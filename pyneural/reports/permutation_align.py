@@ -360,8 +360,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
     refine : bool
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
-        Most loss evaluations the refinement may spend (in "auto", across
-        all starts: each gets a share, then the best one the rest).
+        Most loss evaluations the refinement may spend (per start in "auto").
     eval_samples : samples, optional
         Measure every barrier here instead (held-out data); alignment and
         refinement only ever see ``samples``.
