@@ -46,15 +46,8 @@ PAIRS = [  # (hidden widths, seed offset)
 
 
 def trained_pair(hidden, offset):
-    rng.set_seed(1000 + offset)
-    a = toy.build_net(hidden)
-    rng.set_seed(2000 + offset)
-    b = toy.build_net(hidden)
-    rng.set_seed(3000 + offset)
-    toy.train_net(a)
-    rng.set_seed(4000 + offset)
-    toy.train_net(b)
-    return a, b
+    return (toy.trained_net(1000 + offset, 3000 + offset, hidden=hidden),
+            toy.trained_net(2000 + offset, 4000 + offset, hidden=hidden))
 
 
 def run_configs(a, b, probes, held_out):

@@ -27,22 +27,12 @@ def original_runs(out=sys.stdout):
     print(file=out)
 
     print("RUN 2 - DIFFERENT inits: expect a HIGHER barrier.", file=out)
-    rng.set_seed(101)
-    a = toy.build_net()
-    rng.set_seed(999)
-    b = toy.build_net()
-    rng.set_seed(11)
-    toy.train_net(a)
-    rng.set_seed(22)
-    toy.train_net(b)
+    a, b = toy.trained_net(101, 11), toy.trained_net(999, 22)
     print(a.mode_connectivity_report(b.save_data_to_string(), probes, 10), file=out)
     print(file=out)
 
     print("CHECK - B := A (self-connectivity): barrier must be ~0.", file=out)
-    rng.set_seed(303)
-    a = toy.build_net()
-    rng.set_seed(11)
-    toy.train_net(a)
+    a = toy.trained_net(303, 11)
     print(a.mode_connectivity_report(a.save_data_to_string(), probes, 8), file=out)
 
 

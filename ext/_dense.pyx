@@ -25,18 +25,10 @@ Speed (see benchmarks/):
 * The GIL is released only when a pass does enough work to pay for it.
 """
 
-cimport numpy as cnp
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 
-include "_activations.pxi"
-
-cnp.import_array()
-
-cdef extern from "Python.h":
-    ctypedef struct PyThreadState
-    PyThreadState* PyEval_SaveThread()
-    void PyEval_RestoreThread(PyThreadState*)
+include "_shared.pxi"
 
 cdef extern from *:
     """

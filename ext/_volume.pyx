@@ -14,16 +14,7 @@ memoryview as before, with the same errors. The GIL is released only for
 arrays long enough to pay for it.
 """
 
-cimport numpy as cnp
-
-include "_activations.pxi"
-
-cnp.import_array()
-
-cdef extern from "Python.h":
-    ctypedef struct PyThreadState
-    PyThreadState* PyEval_SaveThread()
-    void PyEval_RestoreThread(PyThreadState*)
+include "_shared.pxi"
 
 cdef enum:
     _NOGIL_SIZE = 16384     # elements; below this the GIL is kept

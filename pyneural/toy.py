@@ -14,7 +14,7 @@ from .net import TNNet
 from .volume import TNNetVolumePair, TNNetVolumePairList
 
 __all__ = ["CENTRES", "make_sample", "make_samples", "build_net", "train_net",
-           "build_probes", "to_pair_list"]
+           "trained_net", "build_probes", "to_pair_list"]
 
 CENTRES = ((-2.0, -2.0), (2.0, 2.0), (2.0, -2.0))
 EPOCHS = 60
@@ -67,6 +67,17 @@ def train_net(net, epochs=EPOCHS, per_class=SAMPLES_PER_CLASS, generator=None):
     classes = np.tile(np.arange(len(CENTRES)), epochs * per_class)
     X, Y = make_samples(classes, generator)
     net.fit_samples(X, Y)
+
+
+def trained_net(build_seed, train_seed, **build_options):
+    """``RandSeed := build_seed; BuildNet; RandSeed := train_seed; TrainNet``:
+    the examples' nets (A is ``trained_net(101, 11)``, B ``(999, 22)``)."""
+    g = build_options.pop("generator", None) or _rng.default
+    g.set_seed(build_seed)
+    net = build_net(generator=g, **build_options)
+    g.set_seed(train_seed)
+    train_net(net, generator=g)
+    return net
 
 
 def build_probes(seed=777, per_class=PROBES_PER_CLASS, generator=None):

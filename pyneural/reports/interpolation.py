@@ -16,6 +16,8 @@ import numpy as np
 EXACT_WORK_LIMIT = 4e7
 
 _F32 = np.float32
+# A barrier at or below this is no barrier (float32 noise of the losses).
+BARRIER_FLOOR = 1e-6
 
 
 def use_exact(net, n_samples, exact="auto"):
@@ -93,6 +95,25 @@ class Curve:
         return {"alphas": self.alphas.tolist(), "losses": self.losses.tolist(),
                 "accuracies": self.accuracies.tolist(), "barrier": self.barrier,
                 "endpoint_max": self.endpoint_max}
+
+
+class BeforeAfter:
+    """For results with ``pre`` and ``post`` Curves (before / after
+    alignment): their barriers and the fraction removed."""
+
+    @property
+    def pre_barrier(self):
+        return self.pre.barrier if self.pre else float("nan")
+
+    @property
+    def post_barrier(self):
+        return self.post.barrier if self.post else float("nan")
+
+    @property
+    def reduction(self):
+        """Fraction of the pre-alignment barrier removed (nan without one)."""
+        pre = self.pre_barrier
+        return (pre - self.post_barrier) / pre if pre > BARRIER_FLOOR else float("nan")
 
 
 def sweep(net, snap_a, snap_b, X, Y, k, exact=True, endpoint_outputs=False):

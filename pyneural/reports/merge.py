@@ -29,7 +29,8 @@ from . import interpolation as interp
 from . import symmetry
 from .matching import SOLVERS
 from .alignment import DEFAULT_SOLVER, find_alignment, resolve_score_mode
-from .permutation_align import BARRIER_FLOOR, INVARIANCE_TOLERANCE
+from .interpolation import BeforeAfter
+from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp, percent
@@ -72,7 +73,7 @@ class ModelScore:
 
 
 @dataclass
-class MergeResult:
+class MergeResult(BeforeAfter):
     """A merge: the merged net and the numbers around it; ``str()`` prints
     the report.
 
@@ -136,20 +137,6 @@ class MergeResult:
     @property
     def mean_endpoint_loss(self):
         return float(np.mean([e.loss for e in self.endpoints]))
-
-    @property
-    def pre_barrier(self):
-        return self.pre.barrier if self.pre else float("nan")
-
-    @property
-    def post_barrier(self):
-        return self.post.barrier if self.post else float("nan")
-
-    @property
-    def reduction(self):
-        """Fraction of the pre-alignment barrier removed (nan without one)."""
-        pre = self.pre_barrier
-        return (pre - self.post_barrier) / pre if pre > BARRIER_FLOOR else float("nan")
 
     @property
     def churn(self):

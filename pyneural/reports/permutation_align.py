@@ -14,6 +14,7 @@ from enum import Enum
 import numpy as np
 
 from . import interpolation as interp
+from .interpolation import BARRIER_FLOOR, BeforeAfter
 from . import symmetry
 from .alignment import (AUTO_STARTS, DEFAULT_REFINE, DEFAULT_SOLVER, align,
                         find_alignment, match_norms, resolve_score_mode)
@@ -23,7 +24,6 @@ from .samples import as_arrays
 from .text import bar, fixed, fpc_exp
 
 INVARIANCE_TOLERANCE = 1e-4
-BARRIER_FLOOR = 1e-6
 
 class Alignment(str, Enum):
     NO_BARRIER = "NO PRE-ALIGNMENT BARRIER"
@@ -69,7 +69,7 @@ class Check:
 
 
 @dataclass
-class PermutationAlignResult:
+class PermutationAlignResult(BeforeAfter):
     """The numbers of a permutation-alignment report; ``str()`` prints it.
 
     ``pre`` and ``post`` are the interpolation curves before and after
@@ -103,20 +103,6 @@ class PermutationAlignResult:
     @property
     def churn(self):
         return [l.churn for l in self.layers]
-
-    @property
-    def pre_barrier(self):
-        return self.pre.barrier if self.pre else float("nan")
-
-    @property
-    def post_barrier(self):
-        return self.post.barrier if self.post else float("nan")
-
-    @property
-    def reduction(self):
-        """Fraction of the pre-alignment barrier removed (nan without one)."""
-        pre = self.pre_barrier
-        return (pre - self.post_barrier) / pre if pre > BARRIER_FLOOR else float("nan")
 
     def check(self, number):
         return next(c for c in self.checks if c.number == number)

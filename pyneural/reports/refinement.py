@@ -34,8 +34,6 @@ MAX_PASSES = 6
 # A swap must lower the peak (or the curve's sum) by more than this: less is
 # rounding noise of the batched forward pass, not an improvement.
 MARGIN = 1e-9
-# Below this barrier there is nothing left to refine.
-FLOOR = 1e-6
 _F32 = np.float32
 
 
@@ -238,7 +236,7 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
     before, floor = curve.barrier, curve.endpoint_max
     stats = RefinementStats(barrier_before=before, barrier_after=before,
                             reason="no swap lowered the barrier")
-    if before <= FLOOR or k < 2:
+    if before <= interp.BARRIER_FLOOR or k < 2:
         stats.reason = "nothing to refine: " + (
             "no interior alphas (K=1)" if k < 2 else "the barrier is already at the floor")
         return start_perms, stats

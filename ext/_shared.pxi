@@ -1,9 +1,18 @@
-# Scalar activation functions shared by the kernels (textually included).
-# Each follows the Pascal operation order exactly; see SEMANTICS.md 3.0.
+# Shared by the numpy-facing kernels (textually included): the numpy C
+# API, the GIL release calls, and the scalar activation functions, each of
+# which follows the Pascal operation order exactly (SEMANTICS.md 3.0).
 
+cimport numpy as cnp
 from libc.math cimport exp
 
 ctypedef float f32
+
+cnp.import_array()
+
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+    PyThreadState* PyEval_SaveThread()
+    void PyEval_RestoreThread(PyThreadState*)
 
 
 cdef inline f32 expf_cr(f32 x) noexcept nogil:
