@@ -1,7 +1,7 @@
 """Port of the Pascal ModeConnectivity example: the loss barrier between two
 nets from the same init (RUN 1), from different inits (RUN 2), and between a
 net and itself (CHECK). Same seeds, constants, order and output as the
-original.
+original; then RUN 2's loss curve is saved as a PNG when matplotlib is there.
 """
 import sys
 
@@ -28,13 +28,24 @@ def original_runs(out=sys.stdout):
 
     print("RUN 2 - DIFFERENT inits: expect a HIGHER barrier.", file=out)
     a, b = toy.trained_net(101, 11), toy.trained_net(999, 22)
-    print(a.mode_connectivity_report(b.save_data_to_string(), probes, 10), file=out)
+    different = a.mode_connectivity_report(b.save_data_to_string(), probes, 10)
+    print(different, file=out)
     print(file=out)
 
     print("CHECK - B := A (self-connectivity): barrier must be ~0.", file=out)
     a = toy.trained_net(303, 11)
     print(a.mode_connectivity_report(a.save_data_to_string(), probes, 8), file=out)
+    return different
+
+
+def main(plot_path="mode_connectivity.png"):
+    different = original_runs()
+    try:
+        different.plot(plot_path)
+        print(f"(RUN 2's loss curve saved to {plot_path})")
+    except ImportError:
+        print("(install matplotlib, pip install 'pyneural[plot]', to save RUN 2's loss curve)")
 
 
 if __name__ == "__main__":
-    original_runs()
+    main()
