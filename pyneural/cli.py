@@ -177,6 +177,8 @@ def to_jsonable(value):
 
 
 def print_json(data):
+    """Print ``to_jsonable(data)`` as one line of JSON on stdout (TypeError
+    for a value ``to_jsonable`` cannot convert)."""
     print(json.dumps(to_jsonable(data), allow_nan=False))
 
 
@@ -332,6 +334,9 @@ def _add_align_args(p):
 
 
 def cmd_align(args):
+    """``pyneural align``: print the permutation-alignment report of B to A
+    (text or ``--json``), optionally plot it. Returns 0; InputError for bad
+    input."""
     _check_plot_possible(args.plot)
     net_a, net_b, _ = _load_pair(args.a, args.b)
     samples = read_samples(args.samples, net_a, args.a)
@@ -355,6 +360,9 @@ def _add_connect_args(p):
 
 
 def cmd_connect(args):
+    """``pyneural connect``: print the mode-connectivity report of A and B
+    (text or ``--json``), optionally plot it. Returns 0; InputError for bad
+    input."""
     _check_plot_possible(args.plot)
     net_a, net_b, _ = _load_pair(args.a, args.b)
     samples = read_samples(args.samples, net_a, args.a)
@@ -385,6 +393,10 @@ def _add_permute_args(p):
 
 
 def cmd_permute(args):
+    """``pyneural permute``: write B with its hidden units permuted to align
+    with A (``find_alignment``) and print a summary: churn, barrier before
+    and after on the samples, output drift. Returns 0; InputError for bad
+    input."""
     from .reports import interpolation as interp
     from .reports.alignment import find_alignment
     net_a, net_b, text_b = _load_pair(args.a, args.b)
@@ -454,6 +466,8 @@ def _add_info_args(p):
 
 
 def cmd_info(args):
+    """``pyneural info``: print a net's layers and parameter counts (a table,
+    or ``--json``). Returns 0; InputError for a missing or bad file."""
     net, _ = load_net(args.net)
     rows = []
     for i, layer in enumerate(net.layers):
@@ -535,6 +549,10 @@ def _add_merge_args(p):
 
 
 def cmd_merge(args):
+    """``pyneural merge``: merge two nets (``merge_with``) or more
+    (``merge_many``), write the merged net to ``--output`` and print the
+    report (text or ``--json``), optionally plot it. Returns 0; InputError
+    for bad input or inconsistent options."""
     from .reports.merge import merge_many
     _check_plot_possible(args.plot)
     paths = args.nets
@@ -590,6 +608,8 @@ COMMANDS = [
 
 
 def build_parser():
+    """The argparse parser: one subcommand per row of ``COMMANDS``, each
+    with its ``run`` function as a default."""
     from . import __version__
     parser = argparse.ArgumentParser(
         prog=PROG, description="Weight-space diagnostics for CAI Neural API (.nn) dense nets.",

@@ -54,7 +54,17 @@ def _softmax_rows(h):
 
 
 class TNNetLayer:
-    """Base class: buffers, learning rate, inertia and structure fields."""
+    """Base class: buffers, learning rate, inertia and structure fields.
+
+    The buffers (``output``, ``output_raw``, ``output_error``,
+    ``output_error_deriv``) and ``index`` are None until ``TNNet.add_layer``
+    attaches the layer.
+
+    Parameters
+    ----------
+    ints : sequence of int
+        The structure integers of the `.nn` text (padded with zeros to 8).
+    """
 
     kind = None               # the kernel's name for this class
     has_weights = False
@@ -72,23 +82,28 @@ class TNNetLayer:
     # -- hyper-parameters (read by the kernels through self._hyper) -------
     @property
     def learning_rate(self):
+        """The layer's learning rate (stored as float32; default 0.01)."""
         return float(self._hyper[0])
 
     @learning_rate.setter
     def learning_rate(self, value):
+        """Set the learning rate; TypeError / ValueError as ``as_f32_scalar``."""
         self._hyper[0] = as_f32_scalar(value, "learning_rate")
 
     @property
     def inertia(self):
+        """The layer's inertia, the momentum factor (stored as float32; default 0.9)."""
         return float(self._hyper[1])
 
     @inertia.setter
     def inertia(self, value):
+        """Set the inertia; TypeError / ValueError as ``as_f32_scalar``."""
         self._hyper[1] = as_f32_scalar(value, "inertia")
 
     # -- structure ---------------------------------------------------------
     @property
     def class_name(self):
+        """The Pascal class name, e.g. ``"TNNetFullConnectReLU"``."""
         return type(self).__name__
 
     def struct_ints(self):
@@ -97,20 +112,39 @@ class TNNetLayer:
 
     @classmethod
     def from_struct_ints(cls, ints):
-        """Build the layer as the original's loader does from 8 structure ints."""
+        """Build the layer as the original's loader does from 8 structure ints.
+
+        Parameters
+        ----------
+        ints : sequence of int
+            The 8 structure integers of a `.nn` layer (unused here: a
+            weightless activation layer takes none).
+
+        Returns
+        -------
+        TNNetLayer
+            A new, unattached layer.
+        """
         return cls()
 
     def signature(self):
         """What must agree for another net's weights to stand in for this
         layer's: class and output shape (weighted layers add neurons, fan-in
-        and whether the bias is used)."""
+        and whether the bias is used). Only for an attached layer.
+
+        Returns
+        -------
+        tuple
+            Comparable with ``==`` against another layer's signature.
+        """
         sig = (self.class_name, tuple(self.output.shape))
         if self.has_weights:
             sig += (self.neurons, self.fan_in, self.suppress_bias)
         return sig
 
     def describe(self):
-        """E.g. ``TNNetFullConnectReLU output 12x1x1, 12 neurons x 2 inputs``."""
+        """E.g. ``TNNetFullConnectReLU output 12x1x1, 12 neurons x 2 inputs``
+        (``, no bias`` when the bias is suppressed). Only for an attached layer."""
         text = f"{self.class_name} output {'x'.join(str(s) for s in self.output.shape)}"
         if self.has_weights:
             text += f", {self.neurons} neurons x {self.fan_in} inputs"
@@ -173,7 +207,21 @@ class TNNetLayer:
 
 
 class TNNetInput(TNNetLayer):
-    """The input layer: ``TNNetInput(size_x, size_y=1, depth=1, collect_error=0)``."""
+    """The input layer: ``TNNetInput(size_x, size_y=1, depth=1, collect_error=0)``.
+
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        The input shape.
+    collect_error : int
+        Nonzero: the layer keeps a full-size error buffer, so
+        backpropagation also computes the error at the input.
+
+    Raises
+    ------
+    ValueError
+        A size below 1, or more than ``MAX_ELEMENTS`` elements.
+    """
 
     kind = "input"
 
@@ -185,6 +233,8 @@ class TNNetInput(TNNetLayer):
 
     @classmethod
     def from_struct_ints(cls, ints):
+        """``TNNetInput(*ints[:4])``: sizes and ``collect_error``; ValueError
+        as the constructor."""
         return cls(*ints[:4])
 
     def _output_shape(self, prev_shape):
@@ -218,18 +268,23 @@ class _FullConnect(TNNetLayer):
 
     @classmethod
     def from_struct_ints(cls, ints):
+        """``Class(*ints[:4])``: sizes and ``suppress_bias``; ValueError as the
+        constructor."""
         return cls(*ints[:4])
 
     @property
     def neurons(self):
+        """Number of neurons, ``size_x * size_y * depth``."""
         return self._ints[0] * self._ints[1] * self._ints[2]
 
     @property
     def fan_in(self):
+        """Inputs per neuron (the previous layer's size); only once attached."""
         return self.params.size // self.neurons - 1
 
     @property
     def suppress_bias(self):
+        """True when the forward pass does not add the bias."""
         return bool(self._ints[3])
 
     def _output_shape(self, prev_shape):
@@ -252,7 +307,14 @@ class _FullConnect(TNNetLayer):
     def init_default(self, rng):
         """Glorot uniform as the original: draws neuron-major
         ``(Random(10000) - 5000) / 5000`` (divided in double), then scales
-        the layer by ``sqrt(6 / (fan_in + neurons))`` in float32."""
+        the layer by ``sqrt(6 / (fan_in + neurons))`` in float32. Biases and
+        momentum are zeroed.
+
+        Parameters
+        ----------
+        rng : pyneural.rng.FPCRandom
+            The generator drawn from (``neurons * fan_in`` draws).
+        """
         n, fan_in = self.neurons, self.fan_in
         k = rng.random_ints(10000, n * fan_in)
         w = ((k - 5000) / 5000.0).astype(_F32).reshape(n, fan_in)
@@ -278,6 +340,7 @@ class _FullConnect(TNNetLayer):
         return self.params.data[: self.params.size - n].reshape(-1, n)
 
     def clear_momentum(self):
+        """Zero the momentum (the inertia term of the next updates)."""
         self.momentum.fill(0)
 
     def _kernel_spec(self, prev):
@@ -298,25 +361,85 @@ class _FullConnect(TNNetLayer):
 
 
 class TNNetFullConnectLinear(_FullConnect):
-    """Fully connected, no activation."""
+    """Fully connected, no activation.
+
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        The output shape: ``size_x * size_y * depth`` neurons, each seeing
+        the whole flattened output of the previous layer.
+    suppress_bias : int
+        Nonzero: the forward pass does not add the bias (it is still
+        stored in ``params`` and saved).
+
+    Raises
+    ------
+    ValueError
+        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    """
     kind = "fc_linear"
     activation = "identity"
 
 
 class TNNetFullConnectReLU(_FullConnect):
-    """Fully connected with ReLU."""
+    """Fully connected with ReLU.
+
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        The output shape: ``size_x * size_y * depth`` neurons, each seeing
+        the whole flattened output of the previous layer.
+    suppress_bias : int
+        Nonzero: the forward pass does not add the bias (it is still
+        stored in ``params`` and saved).
+
+    Raises
+    ------
+    ValueError
+        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    """
     kind = "fc_relu"
     activation = "relu"
 
 
 class TNNetFullConnect(_FullConnect):
-    """Fully connected with the original's tanh."""
+    """Fully connected with the original's tanh.
+
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        The output shape: ``size_x * size_y * depth`` neurons, each seeing
+        the whole flattened output of the previous layer.
+    suppress_bias : int
+        Nonzero: the forward pass does not add the bias (it is still
+        stored in ``params`` and saved).
+
+    Raises
+    ------
+    ValueError
+        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    """
     kind = "fc_tanh"
     activation = "tanh"
 
 
 class TNNetFullConnectSigmoid(_FullConnect):
-    """Fully connected with sigmoid."""
+    """Fully connected with sigmoid.
+
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        The output shape: ``size_x * size_y * depth`` neurons, each seeing
+        the whole flattened output of the previous layer.
+    suppress_bias : int
+        Nonzero: the forward pass does not add the bias (it is still
+        stored in ``params`` and saved).
+
+    Raises
+    ------
+    ValueError
+        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    """
     kind = "fc_sigmoid"
     activation = "sigmoid"
 
@@ -330,7 +453,10 @@ class _Activation(TNNetLayer):
 
 
 class TNNetReLU(_Activation):
-    """Element-wise ReLU (passes x where x >= 0)."""
+    """Element-wise ReLU (passes x where x >= 0).
+
+    Takes no arguments; the output has the previous layer's shape.
+    """
     kind = "relu"
     activation = "relu"
 
@@ -339,7 +465,10 @@ class TNNetReLU(_Activation):
 
 
 class TNNetSigmoid(_Activation):
-    """Element-wise sigmoid."""
+    """Element-wise sigmoid.
+
+    Takes no arguments; the output has the previous layer's shape.
+    """
     kind = "sigmoid"
     activation = "sigmoid"
 
@@ -348,7 +477,10 @@ class TNNetSigmoid(_Activation):
 
 
 class TNNetHyperbolicTangent(_Activation):
-    """Element-wise tanh (the original's, clamped to +-10 inside)."""
+    """Element-wise tanh (the original's, clamped to +-10 inside).
+
+    Takes no arguments; the output has the previous layer's shape.
+    """
     kind = "tanh"
     activation = "tanh"
 
@@ -357,7 +489,10 @@ class TNNetHyperbolicTangent(_Activation):
 
 
 class TNNetIdentity(_Activation):
-    """Passes its input through."""
+    """Passes its input through.
+
+    Takes no arguments; the output has the previous layer's shape.
+    """
     kind = "identity"
     activation = "identity"
 
@@ -370,6 +505,12 @@ class TNNetSoftMax(_Activation):
 
     With the default the backward pass applies the full softmax Jacobian to
     the error ``y - t`` (an MSE loss through softmax, as the original).
+
+    Parameters
+    ----------
+    skip_backprop_derivative : int
+        Nonzero: the backward pass skips the Jacobian and passes the error
+        through unchanged.
     """
     kind = "softmax"
     activation = "softmax"
@@ -379,6 +520,7 @@ class TNNetSoftMax(_Activation):
 
     @classmethod
     def from_struct_ints(cls, ints):
+        """``TNNetSoftMax(ints[0])``: only ``skip_backprop_derivative``."""
         # The original rebuilds it from the first integer only, so a
         # NoForward flag in the text is not restored.
         return cls(ints[0])

@@ -89,12 +89,35 @@ class TNNet:
 
     @property
     def generator(self):
+        """The FPCRandom weight initialisation draws from (the global one
+        unless the net was given its own)."""
         return self._generator if self._generator is not None else _rng.default
 
     # ----------------------------------------------------------- building --
     def add_layer(self, layer):
         """Append ``layer`` after the last one and initialise its weights
-        (drawing from the generator, as the original's AddLayer). Returns it."""
+        (drawing from the generator, as the original's AddLayer). Returns it.
+
+        Parameters
+        ----------
+        layer : TNNetLayer
+            A new layer, not yet in any net. The first layer must be a
+            TNNetInput, and no other may be.
+
+        Returns
+        -------
+        TNNetLayer
+            ``layer``, now attached (buffers sized, weights drawn).
+
+        Raises
+        ------
+        TypeError
+            ``layer`` is not a TNNetLayer.
+        ValueError
+            The layer already belongs to a net, breaks the input-first
+            rule, or its output or parameters would exceed
+            ``MAX_ELEMENTS``.
+        """
         if not isinstance(layer, TNNetLayer):
             raise TypeError(f"add_layer() needs a layer, got {type(layer).__name__}")
         if layer.index is not None:
@@ -118,9 +141,11 @@ class TNNet:
         return self._program
 
     def get_last_layer(self):
+        """Pascal ``GetLastLayer``: the output layer (IndexError for an empty net)."""
         return self.layers[-1]
 
     def count_layers(self):
+        """Pascal ``CountLayers``: the number of layers, the input included."""
         return len(self.layers)
 
     def count_weights(self):
@@ -137,7 +162,19 @@ class TNNet:
 
     def check_same_architecture(self, other, names=("A", "B")):
         """Raise ArchitectureError naming the first layer where ``other``
-        differs from this net (class, shape, neurons, fan-in, bias use)."""
+        differs from this net (class, shape, neurons, fan-in, bias use).
+
+        Parameters
+        ----------
+        other : TNNet
+        names : (str, str)
+            What the message calls this net and ``other``.
+
+        Raises
+        ------
+        ArchitectureError
+            A layer differs, or the layer counts do.
+        """
         a, b = names
         for i, (la, lb) in enumerate(zip(self.layers, other.layers)):
             if la.signature() != lb.signature():
@@ -149,7 +186,20 @@ class TNNet:
                                     f"{len(self.layers)} layers in {a}, {len(other.layers)} in {b}")
 
     def set_learning_rate(self, learning_rate, inertia):
-        """Pascal ``SetLearningRate``: on every layer that exists now."""
+        """Pascal ``SetLearningRate``: on every layer that exists now.
+
+        Parameters
+        ----------
+        learning_rate, inertia : float
+            Stored as float32 in each layer.
+
+        Raises
+        ------
+        TypeError
+            A value that is not a real number.
+        ValueError
+            An integer too large for a float.
+        """
         for layer in self.layers:
             layer.learning_rate = learning_rate
             layer.inertia = inertia
@@ -161,18 +211,21 @@ class TNNet:
             layer.init_default(self.generator)
 
     def clear_momentum(self):
+        """Zero the momentum of every weighted layer."""
         for layer in self.trainable_layers():
             layer.clear_momentum()
 
     # ------------------------------------------------------------ running --
     @property
     def input_size(self):
+        """Number of input values (ValueError for a net without layers)."""
         if not self.layers:
             raise ValueError("the net has no layers")
         return self.layers[0].output.size
 
     @property
     def output_size(self):
+        """Number of output values (ValueError for a net without layers)."""
         if not self.layers:
             raise ValueError("the net has no layers")
         return self.layers[-1].output.size
@@ -183,6 +236,24 @@ class TNNet:
 
         ``x`` is a TNNetVolume or an array-like of ``input_size`` numbers; a
         contiguous float32 array is used without copying.
+
+        Parameters
+        ----------
+        x : TNNetVolume or array-like
+            ``input_size`` values, read in flat order.
+
+        Returns
+        -------
+        TNNetVolume
+            The last layer's ``output`` buffer.
+
+        Raises
+        ------
+        ValueError
+            ``x`` has another size or is ragged, or the net has fewer than
+            two layers.
+        TypeError
+            ``x`` is not numeric.
         """
         prog = self._program
         if prog is None:
@@ -195,7 +266,23 @@ class TNNet:
 
     def backpropagate(self, target):
         """Pascal ``Backpropagate``: error ``output - target`` at the last
-        layer, then every layer's online update (SGD with inertia)."""
+        layer, then every layer's online update (SGD with inertia).
+
+        It uses the activations of the last ``compute``, so call that first.
+
+        Parameters
+        ----------
+        target : TNNetVolume or array-like
+            ``output_size`` values, read in flat order.
+
+        Raises
+        ------
+        ValueError
+            ``target`` has another size or is ragged, or the net has fewer
+            than two layers.
+        TypeError
+            ``target`` is not numeric.
+        """
         prog = self._program
         if prog is None:
             prog = self._prog()
@@ -203,7 +290,24 @@ class TNNet:
             prog.backward(as_f32_vector(target, self.output_size, "backpropagate() target"))
 
     def get_output(self, volume=None):
-        """A copy of the last output (into ``volume`` when given)."""
+        """A copy of the last output (into ``volume`` when given).
+
+        Parameters
+        ----------
+        volume : TNNetVolume, optional
+            Receives the output (Pascal ``GetOutput(Y)``; resized when its
+            total size differs).
+
+        Returns
+        -------
+        TNNetVolume
+            ``volume``, or a new volume.
+
+        Raises
+        ------
+        TypeError
+            ``volume`` is given but is not a TNNetVolume.
+        """
         out = self.layers[-1].output
         if volume is None:
             return out.copy()
@@ -232,6 +336,8 @@ class TNNet:
         Parameters
         ----------
         X : array-like
+            Shape ``(samples, input_size)``; a 1-D array of ``input_size``
+            values is one sample.
         exact : bool
             False (default): a float32 numpy/BLAS chain, fast for many rows,
             equal to per-sample ``compute`` within ~1e-6. True: the compiled
@@ -240,6 +346,14 @@ class TNNet:
         Returns
         -------
         ndarray, shape ``(samples, output_size)``, float32.
+
+        Raises
+        ------
+        ValueError
+            ``X`` has another shape, or the net has no layers (with
+            ``exact``, fewer than two).
+        TypeError
+            ``X`` is not numeric.
         """
         X = self._rows(X, self.input_size, "compute_batch() input")
         if exact:
@@ -258,7 +372,7 @@ class TNNet:
     def layer_outputs(self, X, exact=False):
         """Every layer's output for every row of ``X``: a list with one
         ``(samples, layer size)`` float32 array per layer (the input first).
-        ``exact`` as in ``compute_batch``."""
+        ``exact`` as in ``compute_batch``; ValueError / TypeError as there."""
         X = self._rows(X, self.input_size, "layer_outputs() input")
         if not exact:
             outs = [X]
@@ -275,7 +389,23 @@ class TNNet:
 
     def fit_samples(self, X, Y):
         """Per-sample training over the rows of X / Y in order, in one kernel
-        call: exactly ``compute(x); backpropagate(y)`` for each row."""
+        call: exactly ``compute(x); backpropagate(y)`` for each row.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs, shape ``(samples, input_size)``.
+        Y : array-like
+            Targets, shape ``(samples, output_size)``.
+
+        Raises
+        ------
+        ValueError
+            A shape that does not fit the net, different row counts, or a
+            net with fewer than two layers.
+        TypeError
+            ``X`` or ``Y`` is not numeric.
+        """
         X = self._rows(X, self.input_size, "fit_samples() inputs")
         Y = self._rows(Y, self.output_size, "fit_samples() targets")
         if X.shape[0] != Y.shape[0]:
@@ -289,13 +419,36 @@ class TNNet:
         return [l.params if l.has_weights else TNNetVolume(0) for l in self.layers]
 
     def snapshot(self):
-        """A copy of every layer's parameters (a list of TNNetVolume)."""
+        """A copy of every layer's parameters.
+
+        Returns
+        -------
+        list of TNNetVolume
+            One per layer: ``[W^T | bias]`` for a weighted layer (as
+            ``params``), an empty volume for the others.
+        """
         return [v.copy() for v in self.param_volumes()]
 
     def restore(self, snapshot):
         """Put the parameters of ``snapshot()`` (or ``snapshot_from_string``)
         back, bit-for-bit. Momentum is left alone. On error (ArchitectureError
-        for sizes, TypeError for non-numbers) nothing is changed."""
+        for sizes, TypeError for non-numbers) nothing is changed.
+
+        Parameters
+        ----------
+        snapshot : sequence
+            One TNNetVolume (or array-like, converted to float32) per layer.
+
+        Raises
+        ------
+        ArchitectureError
+            Another layer count, or a layer of another parameter count.
+        TypeError
+            ``snapshot`` is not a sequence (a str, volume or ndarray is
+            not one), or holds non-numeric data.
+        ValueError
+            A ragged array-like.
+        """
         arrays = self._check_snapshot(snapshot)
         for live, saved in zip(self.param_volumes(), arrays):
             live.data[:] = saved
@@ -328,7 +481,21 @@ class TNNet:
     def interpolate(self, snap_a, snap_b, alpha):
         """Set the weights to ``A * (1 - alpha) + B * alpha`` in float32, as
         the original's ``MulMulAdd(1 - alpha, alpha, B)`` on a copy of A.
-        Both snapshots are checked first: on error nothing is changed."""
+        Both snapshots are checked first: on error nothing is changed.
+
+        Parameters
+        ----------
+        snap_a, snap_b : sequence
+            Snapshots of this architecture (as ``restore`` takes them).
+        alpha : float
+            B's weight, rounded to float32; not limited to [0, 1].
+
+        Raises
+        ------
+        ArchitectureError, TypeError, ValueError
+            A snapshot that ``restore`` would refuse; TypeError also for
+            an ``alpha`` that is not a real number.
+        """
         arrays_a = self._check_snapshot(snap_a, "snap_a")
         arrays_b = self._check_snapshot(snap_b, "snap_b")
         a32 = np.float32(as_f32_scalar(alpha, "alpha"))
@@ -344,8 +511,20 @@ class TNNet:
         """Parse ``save_data_to_string()`` text into a snapshot of this
         architecture, without touching the live weights.
 
+        Parameters
+        ----------
+        data_text : str
+            One ``!``-separated block per layer.
+
+        Returns
+        -------
+        list of TNNetVolume
+            A snapshot, as ``snapshot()`` returns.
+
         Raises
         ------
+        TypeError
+            ``data_text`` is not a str.
         NNFormatError
             Malformed text (names the layer and the token).
         ArchitectureError
@@ -378,10 +557,15 @@ class TNNet:
 
     # --------------------------------------------------------------- text --
     def save_structure_to_string(self):
+        """Pascal ``SaveStructureToString``: each layer's class and structure
+        integers, ``#``-separated (the part before ``>``)."""
         return format_structure(
             LayerSpec(i - 1, l.class_name, l.struct_ints()) for i, l in enumerate(self.layers))
 
     def save_data_to_string(self):
+        """Pascal ``SaveDataToString``: each layer's biases and weights in
+        FloatToStr text, one ``!``-separated block per layer (empty for a
+        layer without weights)."""
         return "!".join(
             format_data_block(l.bias, l.weights) if l.has_weights else ""
             for l in self.layers)
@@ -393,13 +577,40 @@ class TNNet:
     def load_data_from_string(self, data_text):
         """Load weights saved by ``save_data_to_string`` into this net (same
         architecture) and clear momentum, as the original. On error nothing
-        is changed."""
+        is changed.
+
+        Parameters
+        ----------
+        data_text : str
+
+        Raises
+        ------
+        TypeError, NNFormatError, ArchitectureError
+            As in ``snapshot_from_string``.
+        """
         self.restore(self.snapshot_from_string(data_text))
         self.clear_momentum()
 
     def load_structure_from_string(self, structure_text):
         """Rebuild the layers from a structure string (drawing initial
-        weights, as the original's loader does)."""
+        weights, as the original's loader does). The new layers have the
+        default learning rate and inertia. On error the net is unchanged.
+
+        Parameters
+        ----------
+        structure_text : str
+            ``save_structure_to_string()`` text.
+
+        Raises
+        ------
+        TypeError
+            ``structure_text`` is not a str.
+        NNFormatError
+            Malformed text, an unknown layer class, a layer that does not
+            follow the one before, an input layer that is not first (or
+            a first layer that is not one), or invalid sizes (below 1, or
+            beyond ``MAX_ELEMENTS``).
+        """
         self._build(_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
 
     def _build(self, layers):
@@ -416,7 +627,28 @@ class TNNet:
     def load_from_string(self, text):
         """Pascal ``LoadFromString``: new layers from the structure, then the
         data. On error (NNFormatError or ArchitectureError, both ValueErrors)
-        the net is unchanged."""
+        the net is unchanged.
+
+        Building the layers draws initial weights from the generator before
+        the data replaces them; the new layers have the default learning
+        rate and inertia and zero momentum.
+
+        Parameters
+        ----------
+        text : str
+            ``structure > data`` on one line, or ``save_to_file``'s two lines.
+
+        Raises
+        ------
+        TypeError
+            ``text`` is not a str.
+        NNFormatError
+            Malformed text, or a structure as
+            ``load_structure_from_string`` refuses it (including sizes the
+            data text is too short to hold).
+        ArchitectureError
+            Data that does not fit the structure.
+        """
         structure, data = split_net(require_str(text, "net text"))
         layers = _plan_layers(parse_structure(structure), len(data), len(text))
         saved = self.layers
@@ -429,23 +661,80 @@ class TNNet:
 
     @classmethod
     def from_string(cls, text, generator=None):
-        """A new net from ``save_to_string()`` text."""
+        """A new net from ``save_to_string()`` text.
+
+        Parameters
+        ----------
+        text : str
+            As in ``load_from_string``.
+        generator : pyneural.rng.FPCRandom, optional
+            The new net's generator (default: the global one).
+
+        Returns
+        -------
+        TNNet
+
+        Raises
+        ------
+        TypeError, NNFormatError, ArchitectureError
+            As in ``load_from_string``.
+        """
         net = cls(generator)
         net.load_from_string(text)
         return net
 
     def save_to_file(self, path):
-        """Pascal ``SaveToFile``: structure and data on two lines."""
+        """Pascal ``SaveToFile``: structure and data on two lines.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Raises
+        ------
+        OSError
+            The file cannot be written.
+        """
         with open(path, "w", newline="\n") as f:
             f.write(self.save_structure_to_string() + "\n" + self.save_data_to_string() + "\n")
 
     def load_from_file(self, path):
-        """Load a net saved by ``save_to_file`` or a one-line ``save_to_string``."""
+        """Load a net saved by ``save_to_file`` or a one-line ``save_to_string``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Read as text in the platform's default encoding.
+
+        Raises
+        ------
+        OSError
+            The file cannot be read.
+        NNFormatError, ArchitectureError
+            As in ``load_from_string``; the net is then unchanged.
+        """
         with open(path) as f:
             self.load_from_string(f.read())
 
     @classmethod
     def from_file(cls, path, generator=None):
+        """A new net from a file, as ``load_from_file`` reads it.
+
+        Parameters
+        ----------
+        path : str or path-like
+        generator : pyneural.rng.FPCRandom, optional
+            The new net's generator (default: the global one).
+
+        Returns
+        -------
+        TNNet
+
+        Raises
+        ------
+        OSError, NNFormatError, ArchitectureError
+            As in ``load_from_file``.
+        """
         net = cls(generator)
         net.load_from_file(path)
         return net
@@ -459,6 +748,33 @@ class TNNet:
 
         See ``pyneural.reports.mode_connectivity.mode_connectivity_report``.
         Returns a ModeConnectivityResult; ``print(result)`` prints the report.
+
+        Parameters
+        ----------
+        snapshot_b : str, TNNet or snapshot
+            Endpoint B of this architecture (``save_data_to_string()`` text
+            as in Pascal, a whole ``save_to_string()`` text, a net or a
+            snapshot).
+        samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+            The probes the loss is measured on.
+        k : int
+            Number of intervals (K+1 points; ``k < 1`` becomes 1).
+        **options
+            ``exact`` (bool or "auto").
+
+        Returns
+        -------
+        ModeConnectivityResult
+            Its ``message`` says why, when there are no samples.
+
+        Raises
+        ------
+        ArchitectureError
+            B has another architecture.
+        NNFormatError
+            B's text is malformed.
+        ValueError, TypeError
+            Samples that do not fit the net.
         """
         from .reports.mode_connectivity import mode_connectivity_report
         return mode_connectivity_report(self, snapshot_b, samples, k, **options)
@@ -469,6 +785,36 @@ class TNNet:
 
         See ``pyneural.reports.permutation_align.permutation_align_report``.
         Returns a PermutationAlignResult; ``print(result)`` prints the report.
+
+        Parameters
+        ----------
+        snapshot_b : str, TNNet or snapshot
+            Endpoint B of this architecture; never modified.
+        samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+            The probes.
+        score_mode : int or str, optional
+            How units are matched (default "auto").
+        k : int
+            Number of intervals (K+1 points).
+        **options
+            ``solver``, ``refine``, ``refine_budget``, ``eval_samples``,
+            ``scale_align``, ``check_scale``, ``check_recovery``, ``seed``,
+            ``exact``, ``progress``.
+
+        Returns
+        -------
+        PermutationAlignResult
+
+        Raises
+        ------
+        ArchitectureError
+            B has another architecture.
+        NNFormatError
+            B's text is malformed.
+        ValueError
+            Unknown score mode or solver; samples that do not fit the net.
+        TypeError
+            Samples in a form the report does not take.
         """
         from .reports.permutation_align import permutation_align_report
         return permutation_align_report(self, snapshot_b, samples, score_mode, k, **options)
@@ -480,6 +826,35 @@ class TNNet:
 
         See ``pyneural.reports.merge.merge_with``. Returns a MergeResult:
         ``.net`` is the merged TNNet, ``print(result)`` prints the report.
+
+        Parameters
+        ----------
+        snapshot_b : str, TNNet or snapshot
+            Endpoint B of this architecture; never modified.
+        samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+            The probes alignment, refinement and REPAIR use.
+        alpha : float in [0, 1]
+            B's weight in the average.
+        **options
+            ``score_mode``, ``solver``, ``refine``, ``refine_budget``,
+            ``repair``, ``eval_samples``, ``k``, ``seed``, ``exact``,
+            ``progress``.
+
+        Returns
+        -------
+        MergeResult
+
+        Raises
+        ------
+        ArchitectureError
+            B has another architecture.
+        NNFormatError
+            B's text is malformed.
+        ValueError
+            Empty samples, alpha outside [0, 1], unknown score mode or
+            solver, samples that do not fit the net.
+        TypeError
+            Samples in a form the merge does not take.
         """
         from .reports.merge import merge_with
         return merge_with(self, snapshot_b, samples, alpha, **options)

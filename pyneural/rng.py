@@ -20,7 +20,14 @@ _BLOCK = 256
 
 
 class FPCRandom:
-    """One FPC-compatible generator (its own ``RandSeed`` and state)."""
+    """One FPC-compatible generator (its own ``RandSeed`` and state).
+
+    Parameters
+    ----------
+    seed : int
+        The initial ``RandSeed`` (kept modulo 2**32). Nothing is drawn until
+        the first draw, which seeds the generator from it.
+    """
 
     def __init__(self, seed=0):
         self._seed = int(seed) & _MASK32
@@ -37,10 +44,23 @@ class FPCRandom:
 
     @seed.setter
     def seed(self, value):
+        """Assign ``RandSeed`` (``int(value)`` modulo 2**32); the next draw reseeds
+        when it differs from the value last stored."""
         self._seed = int(value) & _MASK32
 
     def set_seed(self, value):
-        """Pascal ``RandSeed := value``; takes effect at the next draw."""
+        """Pascal ``RandSeed := value``; takes effect at the next draw.
+
+        Parameters
+        ----------
+        value : int
+            The new seed; ``int(value)`` modulo 2**32 (a float is truncated).
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``int()`` does not accept ``value``.
+        """
         self.seed = value
 
     def _reseed_if_needed(self):
@@ -64,7 +84,19 @@ class FPCRandom:
         return u
 
     def raw_u32s(self, count):
-        """``count`` successive raw 32-bit outputs as a uint64 array."""
+        """``count`` successive raw 32-bit outputs as a uint64 array.
+
+        Parameters
+        ----------
+        count : int
+            Number of draws, >= 0 (not checked: a negative count raises
+            ValueError, possibly after consuming buffered draws).
+
+        Returns
+        -------
+        ndarray of uint64, shape ``(count,)``
+            The same values as ``count`` calls of ``raw_u32``.
+        """
         self._reseed_if_needed()
         left = self._buf[self._pos:self._pos + count]
         self._pos += len(left)
@@ -72,7 +104,7 @@ class FPCRandom:
         return np.concatenate([np.array(left, dtype=np.uint64), rest.astype(np.uint64)])
 
     def raw_u32(self):
-        """One raw 32-bit output of the generator."""
+        """One raw 32-bit output of the generator, an int in [0, 2**32)."""
         return self._u32()
 
     def random(self):
@@ -85,6 +117,21 @@ class FPCRandom:
         Negative ``n`` is first moved one towards zero, as the RTL does, so
         ``random_int(-10)`` lies in (-10, 0]. ``random_int(0)`` is 0 and still
         consumes a draw.
+
+        Parameters
+        ----------
+        n : int
+            The bound, converted with ``int()``.
+
+        Returns
+        -------
+        int
+            In [0, n) for positive ``n``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``int()`` does not accept ``n``.
         """
         n = int(n)
         if n < 0:
@@ -92,7 +139,24 @@ class FPCRandom:
         return (self._u32() * n) >> 32
 
     def random_ints(self, n, count):
-        """``count`` successive ``Random(n)`` draws (0 < n < 2**31) as int64."""
+        """``count`` successive ``Random(n)`` draws (0 < n < 2**31) as int64.
+
+        The bulk form of ``random_int`` for the positive ``n`` the weight
+        initialisation uses; ``n`` is not checked (a negative one raises
+        OverflowError, one of 2**32 or more gives wrong values).
+
+        Parameters
+        ----------
+        n : int
+            The bound, 0 < n < 2**31.
+        count : int
+            Number of draws, >= 0.
+
+        Returns
+        -------
+        ndarray of int64, shape ``(count,)``
+            Values in [0, n), equal to ``count`` calls of ``random_int(n)``.
+        """
         return ((self.raw_u32s(count) * np.uint64(n)) >> np.uint64(32)).astype(np.int64)
 
 
@@ -100,20 +164,48 @@ default = FPCRandom()
 
 
 def set_seed(value):
-    """Pascal ``RandSeed := value`` on the global generator."""
+    """Pascal ``RandSeed := value`` on the global generator.
+
+    Parameters
+    ----------
+    value : int
+        The new seed (see ``FPCRandom.set_seed``); it takes effect at the
+        next draw.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``int()`` does not accept ``value``.
+    """
     default.set_seed(value)
 
 
 def get_seed():
-    """Pascal ``RandSeed`` (read) on the global generator."""
+    """Pascal ``RandSeed`` (read) on the global generator: ``not seed``
+    after a draw, as the RTL stores it."""
     return default.seed
 
 
 def random():
-    """Pascal ``Random`` on the global generator."""
+    """Pascal ``Random`` on the global generator: a float in [0, 1)."""
     return default.random()
 
 
 def random_int(n):
-    """Pascal ``Random(n)`` on the global generator."""
+    """Pascal ``Random(n)`` on the global generator.
+
+    Parameters
+    ----------
+    n : int
+        The bound (see ``FPCRandom.random_int`` for negative and zero ``n``).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``int()`` does not accept ``n``.
+    """
     return default.random_int(n)

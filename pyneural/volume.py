@@ -106,6 +106,15 @@ class TNNetVolume:
         shaped ``(len, 1, 1)``.
     c : float
         Initial value of every element.
+
+    Raises
+    ------
+    TypeError
+        A size that is not an integer, a non-real ``c``, or array data
+        that is not numeric.
+    ValueError
+        A negative or non-integral size, more than ``MAX_ELEMENTS``
+        elements, or ragged array data.
     """
 
     __slots__ = ("_data", "_sx", "_sy", "_d", "_pinned")
@@ -122,7 +131,29 @@ class TNNetVolume:
 
     @classmethod
     def wrap(cls, data, size_x=None, size_y=1, depth=1):
-        """A volume over an existing contiguous 1-D float32 array (zero-copy)."""
+        """A volume over an existing contiguous 1-D float32 array (zero-copy).
+
+        Parameters
+        ----------
+        data : ndarray
+            A C-contiguous 1-D float32 array; the volume's elements are its
+            memory, so writes go both ways.
+        size_x, size_y, depth : int
+            The shape (default ``(data.size, 1, 1)``); the product must be
+            ``data.size``.
+
+        Returns
+        -------
+        TNNetVolume
+
+        Raises
+        ------
+        TypeError
+            ``data`` is not a contiguous 1-D float32 ndarray, or a size is
+            not an integer.
+        ValueError
+            The sizes are negative or do not multiply to ``data.size``.
+        """
         if not (isinstance(data, np.ndarray) and data.dtype == np.float32
                 and data.ndim == 1 and data.flags.c_contiguous):
             raise TypeError("wrap() needs a contiguous 1-D float32 array")
@@ -158,18 +189,22 @@ class TNNetVolume:
 
     @property
     def size(self):
+        """Number of elements, ``size_x * size_y * depth``."""
         return self._data.size
 
     @property
     def size_x(self):
+        """Pascal ``SizeX``."""
         return self._sx
 
     @property
     def size_y(self):
+        """Pascal ``SizeY``."""
         return self._sy
 
     @property
     def depth(self):
+        """Pascal ``Depth`` (the fastest-varying index)."""
         return self._d
 
     @property
@@ -214,18 +249,69 @@ class TNNetVolume:
     __hash__ = None
 
     def same_bits(self, other):
-        """True when every element has the same bit pattern (NaNs included)."""
+        """True when every element has the same bit pattern (NaNs included).
+
+        Parameters
+        ----------
+        other : TNNetVolume or array-like
+            Compared in flat order after conversion to float32; the shape
+            is ignored.
+
+        Returns
+        -------
+        bool
+            False when the sizes differ.
+
+        Raises
+        ------
+        TypeError
+            ``other`` is not numeric.
+        """
         o = as_f32_vector(other)
         return o.size == self.size and bool(np.all(self._data.view(np.uint32) == o.view(np.uint32)))
 
     def allclose(self, other, rtol=1e-5, atol=1e-8):
+        """``numpy.allclose`` of the elements and ``other`` in flat order.
+
+        Parameters
+        ----------
+        other : TNNetVolume or array-like
+            Converted to float32; the shape is ignored.
+        rtol, atol : float
+            As in ``numpy.allclose`` (NaNs are never close).
+
+        Returns
+        -------
+        bool
+            False when the sizes differ.
+
+        Raises
+        ------
+        TypeError
+            ``other`` is not numeric.
+        """
         o = as_f32_vector(other)
         return o.size == self.size and bool(np.allclose(self._data, o, rtol=rtol, atol=atol))
 
     # -- size changes -------------------------------------------------------
     def resize(self, size_x, size_y=1, depth=1):
         """Pascal ``ReSize``: new dimensions; the array is replaced (zeroed)
-        only when the total size changes."""
+        only when the total size changes.
+
+        Parameters
+        ----------
+        size_x, size_y, depth : int
+            The new dimensions.
+
+        Raises
+        ------
+        TypeError
+            A size that is not an integer.
+        ValueError
+            A negative or non-integral size, more than ``MAX_ELEMENTS``
+            elements, or a new total for a layer's buffer (whose size is
+            fixed).
+        """
         size_x, size_y, depth = _as_sizes(size_x, size_y, depth)
         n = size_x * size_y * depth
         data = self._data if n == self._data.size else np.zeros(n, np.float32)
@@ -233,7 +319,22 @@ class TNNetVolume:
 
     def copy_from(self, other):
         """Pascal ``Copy``: take ``other``'s values (and its sizes when the
-        total size differs; equal totals keep this volume's shape)."""
+        total size differs; equal totals keep this volume's shape).
+
+        Parameters
+        ----------
+        other : TNNetVolume or array-like
+            The source; an array-like is read as a ``(len, 1, 1)`` volume.
+            An empty source changes nothing.
+
+        Raises
+        ------
+        TypeError
+            ``other`` is a scalar, a string or not numeric.
+        ValueError
+            A different total size for a layer's buffer (whose size is
+            fixed), or ragged array data.
+        """
         if not isinstance(other, TNNetVolume):
             if _is_scalar(other) or isinstance(other, (str, bytes)):
                 # TNNetVolume(3) would be a zero volume of size 3.
@@ -260,36 +361,105 @@ class TNNetVolume:
     # TypeError, as are strings and non-numeric arrays. Operands are checked
     # and converted before any element changes.
     def fill(self, c=0.0):
+        """Pascal ``Fill``: set every element to ``c`` (rounded to float32).
+
+        Raises
+        ------
+        TypeError
+            ``c`` is not a real number.
+        ValueError
+            ``c`` is an integer too large for a float.
+        """
         _vk.fill(self._data, as_f32_scalar(c, "fill value"))
 
     def add(self, v):
-        """self += v (volume, array or scalar)."""
+        """self += v (volume, array or scalar).
+
+        Parameters
+        ----------
+        v : TNNetVolume, array-like or real scalar
+            A non-scalar operand must have ``size`` elements (read in flat
+            order, its shape ignored); a scalar is added to every element.
+
+        Raises
+        ------
+        TypeError
+            A complex, string or non-numeric operand.
+        ValueError
+            An operand of another size, or ragged array data.
+        """
         if _is_scalar(v):
             _vk.add_scalar(self._data, as_f32_scalar(v, "add operand"))
         else:
             _vk.add(self._data, self._operand(v, "add operand"))
 
     def sub(self, v):
-        """self -= v (volume, array or scalar)."""
+        """self -= v (volume, array or scalar).
+
+        Parameters
+        ----------
+        v : TNNetVolume, array-like or real scalar
+            As in ``add``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As in ``add``.
+        """
         if _is_scalar(v):
             _vk.sub_scalar(self._data, as_f32_scalar(v, "sub operand"))
         else:
             _vk.sub(self._data, self._operand(v, "sub operand"))
 
     def mul(self, v):
-        """self *= v element-wise (volume, array or scalar)."""
+        """self *= v element-wise (volume, array or scalar).
+
+        Parameters
+        ----------
+        v : TNNetVolume, array-like or real scalar
+            As in ``add``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As in ``add``.
+        """
         if _is_scalar(v):
             _vk.mul_scalar(self._data, as_f32_scalar(v, "mul operand"))
         else:
             _vk.mul(self._data, self._operand(v, "mul operand"))
 
     def divi(self, c):
-        """self /= c for a scalar c (a true division, as Pascal)."""
+        """self /= c for a scalar c (a true division, as Pascal: ``c = 0``
+        gives infinities and NaNs, not an error).
+
+        Raises
+        ------
+        TypeError
+            ``c`` is not a real number (volumes and arrays included).
+        ValueError
+            ``c`` is an integer too large for a float.
+        """
         _vk.divi_scalar(self._data, as_f32_scalar(c, "divi operand"))
 
     def mul_add(self, a, b):
         """Pascal ``MulAdd``: ``self += b * a`` for a scalar ``a`` and volume
-        ``b``, or ``self += a * b`` element-wise for two volumes."""
+        ``b``, or ``self += a * b`` element-wise for two volumes.
+
+        Parameters
+        ----------
+        a : real scalar, TNNetVolume or array-like
+            The factor; a non-scalar one must have ``size`` elements.
+        b : TNNetVolume or array-like
+            ``size`` elements.
+
+        Raises
+        ------
+        TypeError
+            A complex, string or non-numeric operand.
+        ValueError
+            An operand of another size, or ragged array data.
+        """
         if _is_scalar(a):
             _vk.mul_add_scalar(self._data, as_f32_scalar(a, "mul_add factor"),
                                self._operand(b, "mul_add operand"))
@@ -298,31 +468,97 @@ class TNNetVolume:
                         self._operand(b, "mul_add operand"))
 
     def mul_mul_add(self, v1, v2, other):
-        """Pascal ``MulMulAdd``: ``self = self * v1 + other * v2`` (v1, v2 scalars)."""
+        """Pascal ``MulMulAdd``: ``self = self * v1 + other * v2`` (v1, v2 scalars).
+
+        Parameters
+        ----------
+        v1, v2 : float
+            Real scalars.
+        other : TNNetVolume or array-like
+            ``size`` elements.
+
+        Raises
+        ------
+        TypeError
+            A non-real factor, or a non-numeric ``other``.
+        ValueError
+            ``other`` of another size, or ragged array data.
+        """
         v1 = as_f32_scalar(v1, "mul_mul_add factor v1")
         v2 = as_f32_scalar(v2, "mul_mul_add factor v2")
         _vk.mul_mul_add(self._data, v1, v2, self._operand(other, "mul_mul_add operand"))
 
     def dot_product(self, other):
-        """Sequential binary32 sum of products, as a Python float of float32 value."""
+        """Sequential binary32 sum of products, as a Python float of float32 value.
+
+        Parameters
+        ----------
+        other : TNNetVolume or array-like
+            ``size`` elements.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        TypeError
+            A non-numeric ``other``.
+        ValueError
+            ``other`` of another size, or ragged array data.
+        """
         return float(_vk.dot_product(self._data, self._operand(other, "dot_product operand")))
 
     def softmax(self):
-        """Pascal ``SoftMax`` in place (quirk kept: all-equal -> zeros); returns the total."""
+        """Pascal ``SoftMax`` in place (quirk kept: all-equal -> zeros); returns the total.
+
+        Returns
+        -------
+        float
+            The sum of the exponentials the elements were divided by (0.0
+            when all elements are equal, or the volume is empty).
+        """
         return float(_vk.softmax(self._data))
 
     # -- text ----------------------------------------------------------------
     def save_to_string(self):
+        """Pascal ``SaveToString``: ``1;sx;sy;depth;v0;v1;...`` (FloatToStr values)."""
         return format_volume(self.shape, self._data)
 
     def load_from_string(self, text):
         """Pascal ``LoadFromString``; on error (NNFormatError, a ValueError)
-        the volume is unchanged."""
+        the volume is unchanged.
+
+        Parameters
+        ----------
+        text : str
+            Volume text as ``save_to_string`` writes it; the volume takes
+            its sizes and values.
+
+        Raises
+        ------
+        TypeError
+            ``text`` is not a str.
+        NNFormatError
+            Malformed text, e.g. a missing header, a token that is not a
+            number, a negative size, or a value count that is not
+            ``sx*sy*depth``.
+        ValueError
+            A different total size for a layer's buffer (whose size is
+            fixed).
+        """
         sizes, values = parse_volume(require_str(text, "volume text"))
         self._set(values, *sizes)
 
     @classmethod
     def from_string(cls, text):
+        """A new volume from ``save_to_string`` text.
+
+        Raises
+        ------
+        TypeError, NNFormatError
+            As in ``load_from_string``.
+        """
         v = cls(0)
         v.load_from_string(text)
         return v

@@ -38,13 +38,21 @@ class LayerAlignment:
     objective: float      # sum of matched scores
 
     def to_dict(self):
+        """The fields as plain values (``index`` as ``net_layer``)."""
         return {"net_layer": self.index, "width": self.width,
                 "permutation": self.permutation.tolist(), "churn": self.churn,
                 "objective": self.objective}
 
 
 def resolve_score_mode(score_mode):
-    """A Pascal integer or a name (None: the default) -> the mode's name."""
+    """A Pascal integer or a name (None: the default) -> the mode's name.
+
+    Raises
+    ------
+    ValueError
+        Anything that is not a key or a value of ``SCORE_MODES`` (bools
+        included).
+    """
     if score_mode is None:
         return DEFAULT_SCORE_MODE
     if isinstance(score_mode, str) and score_mode in SCORE_MODES.values():
@@ -103,11 +111,48 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     Works on snapshots and (X, Y) float32 arrays; overwrites the live net's
     weights, so the caller restores them (``net.restore``).
 
+    Parameters
+    ----------
+    net : TNNet
+        Gives the architecture and does the forward passes.
+    snap_a, snap_b : list of TNNetVolume
+        Snapshots of A and B of ``net``'s architecture (as
+        ``net.snapshot()`` returns them); not modified.
+    X, Y : ndarray
+        The probes, float32 ``(samples, input_size)`` and ``(samples,
+        output_size)``.
+    score_mode : int or str, optional
+        As in ``permutation_align_report`` (default "auto").
+    solver : "hungarian" (default) or "greedy"
+    refine : bool
+        Barrier-aware swap refinement after matching (default True).
+    refine_budget : int
+        Most loss evaluations the refinement may spend, per start.
+    k : int
+        Intervals of the path whose barrier the refinement lowers and
+        "auto" compares (measured with the batched forward pass).
+    seed : int
+        Seeds weight matching's layer order.
+    exact : bool
+        Bit-exact per-sample forward passes for the activation scores.
+    progress : bool, optional
+        Refinement progress line on stderr (default: when a TTY).
+
     Returns
     -------
     (layers, aligned, info, stats): a LayerAlignment per hidden layer, the
     aligned B snapshot, a line on the matching (or ""), and the
     RefinementStats (or None without refinement).
+
+    Raises
+    ------
+    ValueError
+        Unknown score mode.
+    KeyError
+        Unknown solver (not checked here, unlike the reports).
+    IndexError
+        With a weight-matching mode (or "auto") on a net without a hidden
+        layer.
     """
     mode = resolve_score_mode(score_mode)
     hidden_list = symmetry.hidden_layers(net)

@@ -70,6 +70,7 @@ class Curve:
 
     @property
     def finite(self):
+        """True when every loss on the path is finite."""
         return bool(np.all(np.isfinite(self.losses)))
 
     @property
@@ -84,6 +85,7 @@ class Curve:
 
     @property
     def peak(self):
+        """The largest loss on the path."""
         return float(self.losses[self.peak_index])
 
     @property
@@ -92,6 +94,7 @@ class Curve:
         return float(_F32(self.losses.max()) - _F32(self.endpoint_max))
 
     def to_dict(self):
+        """The curve as plain lists and floats, with its barrier and endpoint max."""
         return {"alphas": self.alphas.tolist(), "losses": self.losses.tolist(),
                 "accuracies": self.accuracies.tolist(), "barrier": self.barrier,
                 "endpoint_max": self.endpoint_max}
@@ -103,10 +106,12 @@ class BeforeAfter:
 
     @property
     def pre_barrier(self):
+        """The barrier before alignment (nan without a ``pre`` curve)."""
         return self.pre.barrier if self.pre else float("nan")
 
     @property
     def post_barrier(self):
+        """The barrier after alignment (nan without a ``post`` curve)."""
         return self.post.barrier if self.post else float("nan")
 
     @property

@@ -115,6 +115,23 @@ class WeightMatching:
 
     Attributes after ``run``: ``perms``, ``history`` (the objective after
     each pass, never decreasing), ``iterations``, ``reason``.
+
+    Parameters
+    ----------
+    net : TNNet
+        Gives the layer sizes.
+    snap_a, snap_b : list of TNNetVolume
+        Snapshots of A and B.
+    hidden_list : list of HiddenLayer
+        At least one (IndexError without).
+    normalize : bool
+        Unit-normalise every ``[W | b]`` row first (cosine weight matching).
+    seed : int
+        Seeds the layer order of each pass.
+    max_iter : int
+        Most passes.
+    solver : callable, optional
+        Score matrix -> permutation (default ``hungarian``).
     """
 
     def __init__(self, net, snap_a, snap_b, hidden_list, normalize=False, seed=0,
@@ -148,6 +165,7 @@ class WeightMatching:
         return S + self._A[l + 1][:, :-1].T @ nxt
 
     def objective(self):
+        """``sum_t <A_t, P_t B_t P_{t-1}^T>`` for the current ``perms`` (a float)."""
         total = 0.0
         for t in range(len(self._A)):
             B = self._incoming(t)
@@ -157,6 +175,9 @@ class WeightMatching:
         return total
 
     def run(self):
+        """Coordinate descent until a whole pass improves no layer, or
+        ``max_iter`` passes; sets ``perms``, ``history``, ``iterations`` and
+        ``reason``. Returns self."""
         self.history = [self.objective()]
         for it in range(1, self._max_iter + 1):
             improved = False

@@ -51,6 +51,7 @@ LOSS_TOLERANCE = 0.25
 
 
 class MergeVerdict(str, Enum):
+    """The verdict of a merge (see ``merge_verdict``); the value is its printed text."""
     MERGED = "MERGED"
     DEGRADED = "DEGRADED"
     NO_GAIN = "NO BETTER THAN NAIVE"
@@ -66,9 +67,11 @@ class ModelScore:
 
     @property
     def finite(self):
+        """True when the loss is finite."""
         return bool(np.isfinite(self.loss))
 
     def to_dict(self):
+        """The fields as a dict."""
         return {"name": self.name, "loss": self.loss, "accuracy": self.accuracy}
 
 
@@ -132,10 +135,12 @@ class MergeResult(BeforeAfter):
 
     @property
     def mean_endpoint_accuracy(self):
+        """The endpoints' mean accuracy on the evaluation samples."""
         return float(np.mean([e.accuracy for e in self.endpoints]))
 
     @property
     def mean_endpoint_loss(self):
+        """The endpoints' mean loss on the evaluation samples."""
         return float(np.mean([e.loss for e in self.endpoints]))
 
     @property
@@ -150,7 +155,9 @@ class MergeResult(BeforeAfter):
         return max(errs, default=0.0)
 
     def to_dict(self):
+        """The result as plain values for JSON (without the net and the snapshots)."""
         def score(s):
+            """``s.to_dict()``, or None for a score that was not measured."""
             return s.to_dict() if s is not None else None
         return {"report": "merge", "n_nets": self.n_nets, "n_samples": self.n_samples,
                 "weights": list(self.weights), "score_mode": self.score_mode,
@@ -501,7 +508,8 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     refine : bool, optional
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
-        Most loss evaluations the refinement may spend (default 10000).
+        Most loss evaluations the refinement may spend per start (default
+        ``DEFAULT_REFINE_BUDGET``, 6000; values below 1 become 1).
     repair : bool
         Also REPAIR the naive and the aligned merge (``net`` is then the
         repaired aligned merge).
@@ -524,8 +532,14 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     ------
     ArchitectureError
         B has another architecture.
+    NNFormatError
+        B is malformed text.
     ValueError
-        Empty samples, alpha outside [0, 1], unknown score mode or solver.
+        Empty samples or ``eval_samples``, samples that do not fit the net,
+        alpha outside [0, 1] (or NaN), unknown score mode or solver.
+    TypeError
+        Samples in a form the merge does not take, or an alpha that
+        ``float()`` refuses.
     """
     a = float(alpha)
     if not (0.0 <= a <= 1.0):
@@ -574,7 +588,8 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     reference : int
         The net the others are first aligned to (reported first).
     rounds : int
-        MergeMany rounds after the reference alignment (0: none).
+        MergeMany rounds after the reference alignment (0: none). Rounds
+        run only with three or more nets.
 
     Returns
     -------
@@ -582,6 +597,21 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     ``permutations`` and ``weights`` list the reference first, then the
     others in the order given; the endpoints are named by their position
     in ``nets_or_snapshots`` ("net 0", "net 1", ...).
+
+    Raises
+    ------
+    ArchitectureError
+        An item of another architecture than the first TNNet among them.
+    NNFormatError
+        An item is malformed text.
+    ValueError
+        An empty sequence (or a str), ``reference`` out of range, bad
+        weights (wrong count, negative, not finite, zero sum), unknown
+        score mode or solver, empty samples or ``eval_samples``, samples
+        that do not fit the nets.
+    TypeError
+        No TNNet among the items, or samples in a form the merge does not
+        take.
     """
     items = list(nets_or_snapshots) if not isinstance(nets_or_snapshots, (str, bytes)) else None
     if not items:

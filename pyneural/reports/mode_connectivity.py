@@ -17,6 +17,7 @@ FAITHFUL_TOLERANCE = 1e-5
 
 
 class Connectivity(str, Enum):
+    """The verdict of a mode-connectivity report; the value is its printed text."""
     CONNECTED = "CONNECTED"
     WEAK_BARRIER = "WEAK BARRIER"
     SEPARATED = "SEPARATED"
@@ -64,22 +65,28 @@ class ModeConnectivityResult:
 
     @property
     def barrier(self):
+        """max L - max(L(0), L(1)) on the path (nan when the report did not run)."""
         return self.curve.barrier if self.curve else float("nan")
 
     @property
     def endpoint_losses(self):
+        """``(L(0), L(1))``, or None when the report did not run."""
         return (float(self.curve.losses[0]), float(self.curve.losses[-1])) if self.curve else None
 
     @property
     def faithful(self):
+        """True when ``endpoint_mismatch`` is below ``FAITHFUL_TOLERANCE`` (1e-5)."""
         return bool(self.endpoint_mismatch < FAITHFUL_TOLERANCE)
 
     @property
     def relative_barrier(self):
+        """The barrier divided by max(L(0), L(1)) (0 or inf when that is not
+        positive). Needs a curve: AttributeError when the report did not run."""
         e = self.curve.endpoint_max
         return self.barrier / e if e > 0 else (0.0 if self.barrier == 0 else float("inf"))
 
     def to_dict(self):
+        """The result as plain values (the verdict as its text) for JSON."""
         return {"report": "mode_connectivity", "n_samples": self.n_samples, "k": self.k,
                 "n_trainable": self.n_trainable, "barrier": self.barrier,
                 "endpoint_losses": self.endpoint_losses,
@@ -158,8 +165,11 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
         Endpoint A; its weights are restored bit-for-bit before returning,
         also when an error is raised.
     snapshot_b : str, TNNet or snapshot
-        Endpoint B: ``save_data_to_string()`` text as in Pascal, or a net.
+        Endpoint B: ``save_data_to_string()`` text as in Pascal, a whole
+        ``save_to_string()`` text, a net, or a snapshot list.
     samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+        The probes. None or empty: nothing is measured and the result's
+        ``message`` says why.
     k : int
         Number of intervals; K+1 alphas. ``k < 1`` is bumped to 1.
     exact : bool or "auto"
@@ -173,8 +183,10 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
     ------
     ArchitectureError
         ``snapshot_b`` belongs to another architecture.
+    NNFormatError
+        ``snapshot_b`` is malformed text.
     ValueError, TypeError
-        Samples that do not fit the net.
+        Samples that do not fit the net, or a ``k`` that ``int()`` refuses.
     """
     k = max(1, int(k))
     n_trainable = len(net.trainable_layers())

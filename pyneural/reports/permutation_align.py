@@ -26,6 +26,7 @@ from .text import bar, fixed, fpc_exp
 INVARIANCE_TOLERANCE = 1e-4
 
 class Alignment(str, Enum):
+    """The verdict of a permutation-alignment report; the value is its printed text."""
     NO_BARRIER = "NO PRE-ALIGNMENT BARRIER"
     COLLAPSED = "BARRIER COLLAPSED"
     PARTIAL = "PARTIALLY REDUCED"
@@ -58,12 +59,15 @@ class Check:
 
     @property
     def passed(self):
+        """True when the status is PASS."""
         return self.status == "PASS"
 
     def line(self):
+        """The check's line in the printed report."""
         return f"Check {self.number} {self.name}: {self.status} ({self.detail})."
 
     def to_dict(self):
+        """The check as a dict of its fields."""
         return {"number": self.number, "name": self.name, "status": self.status,
                 "value": self.value, "detail": self.detail}
 
@@ -98,16 +102,27 @@ class PermutationAlignResult(BeforeAfter):
 
     @property
     def permutations(self):
+        """One permutation per hidden layer (``perm[i]`` = B's unit at A's position i)."""
         return [l.permutation for l in self.layers]
 
     @property
     def churn(self):
+        """Per hidden layer, the fraction of units moved."""
         return [l.churn for l in self.layers]
 
     def check(self, number):
+        """The Check numbered ``number`` (1-5).
+
+        Raises
+        ------
+        StopIteration
+            No such check ran (e.g. 4 with ``check_scale=False``, 5 without
+            ``check_recovery``, or any when the report did not run).
+        """
         return next(c for c in self.checks if c.number == number)
 
     def to_dict(self):
+        """The result as plain values (verdict as its text) for JSON."""
         return {"report": "permutation_align", "n_samples": self.n_samples, "k": self.k,
                 "score_mode": self.score_mode, "solver": self.solver,
                 "n_trainable": self.n_trainable, "self_mode": self.self_mode,
@@ -126,6 +141,7 @@ class PermutationAlignResult(BeforeAfter):
 
     @property
     def scaled_barrier(self):
+        """The barrier after scale alignment (None without ``scale_align``)."""
         return self.scaled.barrier if self.scaled else None
 
     def plot(self, path=None, ax=None):
@@ -369,13 +385,19 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
     Returns
     -------
     PermutationAlignResult
+        With None or empty samples (or empty ``eval_samples``), or a net
+        without a hidden layer, nothing is measured and ``message`` says why.
 
     Raises
     ------
     ArchitectureError
         ``snapshot_b`` has another architecture (names the layer and shapes).
+    NNFormatError
+        ``snapshot_b`` is malformed text.
     ValueError
         Unknown score mode or solver; samples that do not fit the net.
+    TypeError
+        Samples (or ``eval_samples``) in a form the report does not take.
     """
     mode = resolve_score_mode(score_mode)
     if solver not in SOLVERS:

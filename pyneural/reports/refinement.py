@@ -51,6 +51,7 @@ class RefinementStats:
     reason: str = ""
 
     def to_dict(self):
+        """The fields as a dict."""
         return dict(self.__dict__)
 
 
@@ -61,6 +62,7 @@ def _act(layers):
              for layer in layers]
 
     def apply(h):
+        """``h`` through each activation in turn."""
         for f in funcs:
             h = f(h)
         return h

@@ -88,6 +88,7 @@ class LayerRepair:
         return float(np.mean(self.before_std[ok] / self.target_std[ok])) if ok.any() else 1.0
 
     def to_dict(self):
+        """The fields and derived numbers as plain values (arrays as lists)."""
         return {"net_layer": self.index, "width": self.width, "repaired": self.repaired,
                 "left_alone": int(np.sum(self.left_alone)), "note": self.note,
                 "collapse": self.collapse, "mean_error": self.mean_error,
@@ -112,18 +113,22 @@ class RepairResult:
 
     @property
     def repaired(self):
+        """Number of units corrected, over all layers."""
         return sum(l.repaired for l in self.layers)
 
     @property
     def left_alone(self):
+        """Number of units not corrected, over all layers."""
         return sum(int(np.sum(l.left_alone)) for l in self.layers)
 
     @property
     def mean_error(self):
+        """The largest ``LayerRepair.mean_error`` (0.0 without layers)."""
         return max((l.mean_error for l in self.layers), default=0.0)
 
     @property
     def std_error(self):
+        """The largest ``LayerRepair.std_error`` (0.0 without layers)."""
         return max((l.std_error for l in self.layers), default=0.0)
 
     @property
@@ -140,6 +145,7 @@ class RepairResult:
                 + (f" ({alone} unit{'s' if alone != 1 else ''} left alone)" if alone else ""))
 
     def to_dict(self):
+        """The result as plain values for JSON (without the net and the snapshot)."""
         return {"n_samples": self.n_samples, "weights": list(self.weights),
                 "repaired": self.repaired, "left_alone": self.left_alone,
                 "mean_error": self.mean_error, "std_error": self.std_error,
@@ -309,8 +315,14 @@ def repair(merged, endpoints, samples, weights=None, *, in_place=False):
     ------
     ArchitectureError
         An endpoint of another architecture.
+    NNFormatError
+        An endpoint is malformed text.
     ValueError
-        Empty samples, samples that do not fit, bad weights.
+        Empty samples or no endpoints, samples that do not fit, bad
+        weights (wrong count, negative, not finite, zero sum).
+    TypeError
+        ``endpoints`` is not a sequence (a str is not one), or samples in a
+        form REPAIR does not take.
     """
     work = new_net_like(merged)
     snaps = _endpoint_snapshots(work, endpoints)

@@ -34,10 +34,14 @@ class HiddenLayer:
 
     @property
     def positive_scale(self):
+        """True when every activation is ReLU or identity: positive rescaling
+        of a unit is a symmetry."""
         return all(a in _POSITIVE for a in self.activations)
 
     @property
     def sign_flip(self):
+        """True when every activation is tanh or identity (odd): flipping a
+        unit's sign is a symmetry."""
         return all(a in _SIGN for a in self.activations)
 
 
@@ -109,6 +113,7 @@ def scale(net, snap, hidden, factors):
 
 
 def is_identity(perm):
+    """True when ``perm`` is ``0, 1, ..., n-1``."""
     return bool(np.array_equal(perm, np.arange(len(perm))))
 
 
@@ -124,6 +129,7 @@ def random_permutations(hidden_list, generator):
 
 
 def inverse(perm):
+    """The inverse permutation: ``inverse(perm)[perm[i]] == i``."""
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
     return inv

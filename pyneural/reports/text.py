@@ -33,4 +33,5 @@ def bar(value, low, high, width=BAR_WIDTH):
 
 
 def percent(value, decimals=2):
+    """A fraction as a percentage: ``percent(0.05)`` is ``"5.00%"``."""
     return fixed(100.0 * value, decimals) + "%"
