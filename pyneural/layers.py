@@ -17,7 +17,7 @@ import numpy as np
 
 from ._kernels import dense as _dense
 from .volume import MAX_ELEMENTS as _MAX_VOLUME_ELEMENTS
-from .volume import TNNetVolume, as_f32_scalar
+from .volume import TNNetVolume, as_f32_scalar, as_sizes
 
 __all__ = [
     "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
@@ -51,6 +51,14 @@ def _softmax_rows(h):
     h = np.where(lo < -1000, h * (-1000 / np.where(lo < -1000, lo, -1)), h)
     e = np.exp(np.clip(h, -4000, 4000))
     return np.where(lo == 0, 0, e / e.sum(axis=1, keepdims=True)).astype(_F32)
+
+
+def _sizes(layer, size_x, size_y, depth):
+    """Checked integer sizes for a layer's constructor; errors name its class."""
+    try:
+        return as_sizes(size_x, size_y, depth)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{type(layer).__name__}: {exc}") from None
 
 
 class TNNetLayer:
@@ -226,6 +234,7 @@ class TNNetInput(TNNetLayer):
     kind = "input"
 
     def __init__(self, size_x, size_y=1, depth=1, collect_error=0):
+        size_x, size_y, depth = _sizes(self, size_x, size_y, depth)
         if min(size_x, size_y, depth) < 1:
             raise ValueError(f"TNNetInput sizes must be >= 1, got {size_x}x{size_y}x{depth}")
         _check_elements(size_x * size_y * depth, f"TNNetInput {size_x}x{size_y}x{depth}")
@@ -259,6 +268,7 @@ class _FullConnect(TNNetLayer):
     has_weights = True
 
     def __init__(self, size_x, size_y=1, depth=1, suppress_bias=0):
+        size_x, size_y, depth = _sizes(self, size_x, size_y, depth)
         if min(size_x, size_y, depth) < 1:
             raise ValueError(f"{type(self).__name__} needs at least one neuron, got {size_x}x{size_y}x{depth}")
         _check_elements(size_x * size_y * depth, f"{type(self).__name__} {size_x}x{size_y}x{depth} neurons")

@@ -200,6 +200,9 @@ class TNNet:
         ValueError
             An integer too large for a float.
         """
+        # Checked once, before any layer changes: all layers or none.
+        learning_rate = as_f32_scalar(learning_rate, "learning rate")
+        inertia = as_f32_scalar(inertia, "inertia")
         for layer in self.layers:
             layer.learning_rate = learning_rate
             layer.inertia = inertia
@@ -376,8 +379,10 @@ class TNNet:
         X = self._rows(X, self.input_size, "layer_outputs() input")
         if not exact:
             outs = [X]
-            for layer in self.layers[1:]:
-                outs.append(np.ascontiguousarray(layer._batch_forward(outs[-1]), dtype=np.float32))
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for layer in self.layers[1:]:
+                    outs.append(np.ascontiguousarray(layer._batch_forward(outs[-1]),
+                                                     dtype=np.float32))
             return outs
         outs = [np.empty((len(X), layer.output.size), np.float32) for layer in self.layers]
         prog = self._prog()
@@ -695,7 +700,7 @@ class TNNet:
         OSError
             The file cannot be written.
         """
-        with open(path, "w", newline="\n") as f:
+        with open(path, "w", encoding="ascii", newline="\n") as f:
             f.write(self.save_structure_to_string() + "\n" + self.save_data_to_string() + "\n")
 
     def load_from_file(self, path):
@@ -713,7 +718,7 @@ class TNNet:
         NNFormatError, ArchitectureError
             As in ``load_from_string``; the net is then unchanged.
         """
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             self.load_from_string(f.read())
 
     @classmethod

@@ -89,14 +89,17 @@ class FPCRandom:
         Parameters
         ----------
         count : int
-            Number of draws, >= 0 (not checked: a negative count raises
-            ValueError, possibly after consuming buffered draws).
+            Number of draws, >= 0 (a negative count is a ValueError and
+            draws nothing).
 
         Returns
         -------
         ndarray of uint64, shape ``(count,)``
             The same values as ``count`` calls of ``raw_u32``.
         """
+        count = int(count)
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
         self._reseed_if_needed()
         left = self._buf[self._pos:self._pos + count]
         self._pos += len(left)

@@ -48,6 +48,8 @@ def as_f32_scalar(c, what="scalar"):
 
 def _as_size(v, what):
     """A volume dimension: a non-negative integer (integral floats allowed)."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v.item()
     if isinstance(v, (numbers.Integral, np.integer)):
         v = int(v)
     elif isinstance(v, (numbers.Real, np.floating)):
@@ -88,7 +90,8 @@ def as_f32_vector(x, size=None, what="input"):
 MAX_ELEMENTS = 2 ** 31 - 1
 
 
-def _as_sizes(size_x, size_y, depth):
+def as_sizes(size_x, size_y, depth):
+    """Checked volume dimensions: non-negative integers within the element limit."""
     sx, sy, d = (_as_size(size_x, "size_x"), _as_size(size_y, "size_y"), _as_size(depth, "depth"))
     if max(sx, sy, d) > MAX_ELEMENTS or sx * sy * d > MAX_ELEMENTS:
         raise ValueError(f"a {sx}x{sy}x{d} volume is beyond the limit of {MAX_ELEMENTS} elements")
@@ -121,11 +124,11 @@ class TNNetVolume:
 
     def __init__(self, size_x=1, size_y=1, depth=1, c=0.0):
         self._pinned = False
-        if not np.isscalar(size_x):
+        if np.ndim(size_x) != 0:
             a = as_f32_vector(size_x, what="volume data").copy()
             self._set(a, a.size, 1, 1)
             return
-        sx, sy, d = _as_sizes(size_x, size_y, depth)
+        sx, sy, d = as_sizes(size_x, size_y, depth)
         self._set(np.full(sx * sy * d, as_f32_scalar(c, "fill value c"), dtype=np.float32),
                   sx, sy, d)
 
@@ -159,7 +162,7 @@ class TNNetVolume:
             raise TypeError("wrap() needs a contiguous 1-D float32 array")
         v = cls.__new__(cls)
         v._pinned = False
-        v._set(data, *_as_sizes(data.size if size_x is None else size_x, size_y, depth))
+        v._set(data, *as_sizes(data.size if size_x is None else size_x, size_y, depth))
         return v
 
     def _set(self, data, sx, sy, d):
@@ -221,7 +224,9 @@ class TNNetVolume:
 
     def __array__(self, dtype=None, copy=None):
         a = self.as_array()
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None:
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
     def __len__(self):
         return self._data.size
@@ -312,7 +317,7 @@ class TNNetVolume:
             elements, or a new total for a layer's buffer (whose size is
             fixed).
         """
-        size_x, size_y, depth = _as_sizes(size_x, size_y, depth)
+        size_x, size_y, depth = as_sizes(size_x, size_y, depth)
         n = size_x * size_y * depth
         data = self._data if n == self._data.size else np.zeros(n, np.float32)
         self._set(data, size_x, size_y, depth)

@@ -176,3 +176,11 @@ def test_layer_buffers_keep_their_arrays(example_nets):
         layer.params.copy_from(pn.TNNetVolume(5))
     with pytest.raises(ValueError, match="layer's buffer"):
         layer.output.resize(7)
+
+
+def test_set_learning_rate_is_all_or_nothing(example_nets):
+    a, _ = example_nets
+    before = [(l.learning_rate, l.inertia) for l in a.layers]
+    with pytest.raises(TypeError):
+        a.set_learning_rate(0.5, "0.9")
+    assert [(l.learning_rate, l.inertia) for l in a.layers] == before

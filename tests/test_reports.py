@@ -233,3 +233,37 @@ def test_samples_as_pairs_and_arrays_agree(example_nets, probes):
     r2 = a.mode_connectivity_report(b, (X, Y))
     r3 = a.mode_connectivity_report(b, list(zip(X, Y)))
     assert r1.barrier == r2.barrier == r3.barrier
+
+
+def test_endpoint_b_in_every_accepted_form(example_nets, probes, tmp_path):
+    a, b = example_nets
+    expected = a.mode_connectivity_report(b, probes).barrier
+    path = tmp_path / "b.nn"
+    b.save_to_file(path)                                    # the two-line file form
+    forms = [b.save_data_to_string(), b.save_to_string(), path.read_text(),
+             b.snapshot(), [v.data.copy() for v in b.snapshot()],
+             [v.data.tolist() for v in b.snapshot()]]
+    for form in forms:
+        assert a.mode_connectivity_report(form, probes).barrier == expected
+    r = a.permutation_align_report([v.data for v in b.snapshot()], probes, refine=False)
+    assert r.pre_barrier == expected
+
+
+def test_checks_that_did_not_run_are_none_and_guards_hold(example_nets, probes):
+    a, b = example_nets
+    r = a.permutation_align_report(b, probes, refine=False, check_scale=False)
+    assert r.check(4) is None and r.check(1) is not None
+    empty = a.mode_connectivity_report(b, [])
+    assert np.isnan(empty.relative_barrier)
+
+
+def test_find_alignment_guards(example_nets, probes):
+    from pyneural.reports.alignment import find_alignment
+    a, b = example_nets
+    X, Y = probes.to_arrays()
+    with pytest.raises(ValueError, match="solver"):
+        find_alignment(a, a.snapshot(), b.snapshot(), X, Y, solver="magic")
+    rng.set_seed(1)
+    flat = toy.build_net(hidden=())
+    layers, aligned, info, stats = find_alignment(flat, flat.snapshot(), flat.snapshot(), X, Y)
+    assert layers == [] and stats is None and "nothing to permute" in info

@@ -113,3 +113,16 @@ def test_pairs_and_pair_list():
     assert X.tolist() == [[1, 2], [3, 4]] and Y.tolist() == [[0, 1], [1, 0]]
     i, o = pairs[1]
     assert i.data.tolist() == [3, 4]
+
+
+def test_array_protocol_copy_and_zero_d_sizes():
+    v = pn.TNNetVolume([1, 2, 3])
+    np.array(v, copy=True)[0] = 9                 # a copy: the volume is unchanged
+    assert v.data[0] == 1
+    np.asarray(v)[0, 0, 0] = 5                    # a view: the volume changes
+    assert v.data[0] == 5
+    assert pn.TNNetVolume(np.array(3)).size == 3  # a 0-d array is a size, as 3 is
+    with pytest.raises(ValueError, match="integer"):
+        pn.TNNetInput(2.5)
+    with pytest.raises(ValueError, match="count"):
+        rng.FPCRandom(1).raw_u32s(-1)

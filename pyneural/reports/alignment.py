@@ -155,7 +155,11 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         layer.
     """
     mode = resolve_score_mode(score_mode)
+    if solver not in matching.SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(matching.SOLVERS)}")
     hidden_list = symmetry.hidden_layers(net)
+    if not hidden_list:
+        return [], [v.copy() for v in snap_b], "no hidden trainable layer: nothing to permute", None
     starts = AUTO_STARTS if mode == "auto" else (mode,)
     # Each start gets the whole budget: splitting it (a share each, the rest
     # to the best) measured worse, 95.7% / 90.3% mean / worst held-out

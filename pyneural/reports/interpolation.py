@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..nnformat import split_net
+from ..volume import TNNetVolume
+
 # Below this many multiply-adds per pass the exact per-sample kernel is
 # cheap; above it the numpy GEMM chain (equal to ~1e-6) keeps big reports fast.
 EXACT_WORK_LIMIT = 4e7
@@ -156,12 +159,14 @@ def endpoint_snapshot(net, b):
     ArchitectureError (a ValueError) naming the first layer that differs.
     """
     if isinstance(b, str):
-        data = b.partition(">")[2] if ">" in b else b
-        return net.snapshot_from_string(data.strip())
+        # A whole net (one line with '>', or save_to_file's two lines) or
+        # just its data, as SaveDataToString gives it in Pascal.
+        whole = ">" in b or "\n" in b.strip()
+        return net.snapshot_from_string(split_net(b)[1] if whole else b.strip())
     if hasattr(b, "snapshot") and hasattr(b, "layers"):
         net.check_same_architecture(b)
         return b.snapshot()
-    snap = list(b)
+    snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]
     net._check_snapshot(snap)
     return snap
 

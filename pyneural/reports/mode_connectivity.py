@@ -82,6 +82,8 @@ class ModeConnectivityResult:
     def relative_barrier(self):
         """The barrier divided by max(L(0), L(1)) (0 or inf when that is not
         positive). Needs a curve: AttributeError when the report did not run."""
+        if self.curve is None:
+            return float("nan")
         e = self.curve.endpoint_max
         return self.barrier / e if e > 0 else (0.0 if self.barrier == 0 else float("inf"))
 
@@ -205,7 +207,8 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
     finally:
         net.restore(snap_a)
     with np.errstate(invalid="ignore"):
-        mismatch = float(max(np.max(np.abs(out0 - ref_a)), np.max(np.abs(out1 - ref_b))))
+        # np.max, not max(): a NaN on either side must survive.
+        mismatch = float(np.max([np.max(np.abs(out0 - ref_a)), np.max(np.abs(out1 - ref_b))]))
     if not np.isfinite(mismatch):
         mismatch = float("nan")
     bad = interp.describe_non_finite(snap_a, snap_b)

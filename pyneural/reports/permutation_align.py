@@ -111,15 +111,8 @@ class PermutationAlignResult(BeforeAfter):
         return [l.churn for l in self.layers]
 
     def check(self, number):
-        """The Check numbered ``number`` (1-5).
-
-        Raises
-        ------
-        StopIteration
-            No such check ran (e.g. 4 with ``check_scale=False``, 5 without
-            ``check_recovery``, or any when the report did not run).
-        """
-        return next(c for c in self.checks if c.number == number)
+        """The Check with this number, or None when it did not run."""
+        return next((c for c in self.checks if c.number == number), None)
 
     def to_dict(self):
         """The result as plain values (verdict as its text) for JSON."""

@@ -237,7 +237,7 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
     curve = interp.sweep(net, snap_a, start, X, Y, k, exact=False)
     before, floor = curve.barrier, curve.endpoint_max
     stats = RefinementStats(barrier_before=before, barrier_after=before,
-                            reason="no swap lowered the barrier")
+                            reason="converged: a whole pass found no swap that lowers the barrier")
     if before <= interp.BARRIER_FLOOR or k < 2:
         stats.reason = "nothing to refine: " + (
             "no interior alphas (K=1)" if k < 2 else "the barrier is already at the floor")
