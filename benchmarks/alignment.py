@@ -108,7 +108,7 @@ def generalisation_table(pairs):
 
 
 def timing_table():
-    print("3. Time of the default report (activation matching, Hungarian, refinement)")
+    print("3. Time of the default report (auto: three Hungarian starts, each refined)")
     a = pn.TNNet.from_file(FIXTURES / "A.nn")
     b = pn.TNNet.from_file(FIXTURES / "B.nn")
     probes = toy.build_probes()
