@@ -261,8 +261,19 @@ class TNNetInput(TNNetLayer):
 class _FullConnect(TNNetLayer):
     """Fully-connected layer: ``Class(size_x, size_y=1, depth=1, suppress_bias=0)``.
 
-    The number of neurons is ``size_x * size_y * depth``; each sees the whole
-    flattened output of the previous layer.
+    Parameters
+    ----------
+    size_x, size_y, depth : int
+        The output shape: ``size_x * size_y * depth`` neurons, each seeing
+        the whole flattened output of the previous layer.
+    suppress_bias : int
+        Nonzero: the forward pass does not add the bias (it is still
+        stored in ``params`` and saved).
+
+    Raises
+    ------
+    ValueError
+        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
     """
 
     has_weights = True
@@ -373,19 +384,8 @@ class _FullConnect(TNNetLayer):
 class TNNetFullConnectLinear(_FullConnect):
     """Fully connected, no activation.
 
-    Parameters
-    ----------
-    size_x, size_y, depth : int
-        The output shape: ``size_x * size_y * depth`` neurons, each seeing
-        the whole flattened output of the previous layer.
-    suppress_bias : int
-        Nonzero: the forward pass does not add the bias (it is still
-        stored in ``params`` and saved).
-
-    Raises
-    ------
-    ValueError
-        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    ``TNNetFullConnectLinear(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
+    parameters of the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_linear"
     activation = "identity"
@@ -394,19 +394,8 @@ class TNNetFullConnectLinear(_FullConnect):
 class TNNetFullConnectReLU(_FullConnect):
     """Fully connected with ReLU.
 
-    Parameters
-    ----------
-    size_x, size_y, depth : int
-        The output shape: ``size_x * size_y * depth`` neurons, each seeing
-        the whole flattened output of the previous layer.
-    suppress_bias : int
-        Nonzero: the forward pass does not add the bias (it is still
-        stored in ``params`` and saved).
-
-    Raises
-    ------
-    ValueError
-        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    ``TNNetFullConnectReLU(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
+    parameters of the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_relu"
     activation = "relu"
@@ -415,19 +404,8 @@ class TNNetFullConnectReLU(_FullConnect):
 class TNNetFullConnect(_FullConnect):
     """Fully connected with the original's tanh.
 
-    Parameters
-    ----------
-    size_x, size_y, depth : int
-        The output shape: ``size_x * size_y * depth`` neurons, each seeing
-        the whole flattened output of the previous layer.
-    suppress_bias : int
-        Nonzero: the forward pass does not add the bias (it is still
-        stored in ``params`` and saved).
-
-    Raises
-    ------
-    ValueError
-        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    ``TNNetFullConnect(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
+    parameters of the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_tanh"
     activation = "tanh"
@@ -436,19 +414,8 @@ class TNNetFullConnect(_FullConnect):
 class TNNetFullConnectSigmoid(_FullConnect):
     """Fully connected with sigmoid.
 
-    Parameters
-    ----------
-    size_x, size_y, depth : int
-        The output shape: ``size_x * size_y * depth`` neurons, each seeing
-        the whole flattened output of the previous layer.
-    suppress_bias : int
-        Nonzero: the forward pass does not add the bias (it is still
-        stored in ``params`` and saved).
-
-    Raises
-    ------
-    ValueError
-        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    ``TNNetFullConnectSigmoid(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
+    parameters of the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_sigmoid"
     activation = "sigmoid"

@@ -365,6 +365,13 @@ class TNNetVolume:
     # Scalars (numbers and 0-d arrays) broadcast; complex ones are a
     # TypeError, as are strings and non-numeric arrays. Operands are checked
     # and converted before any element changes.
+    def _elementwise(self, v, scalar_kernel, volume_kernel, what):
+        """Run the scalar or the element-wise kernel, whichever ``v`` asks for."""
+        if _is_scalar(v):
+            scalar_kernel(self._data, as_f32_scalar(v, what))
+        else:
+            volume_kernel(self._data, self._operand(v, what))
+
     def fill(self, c=0.0):
         """Pascal ``Fill``: set every element to ``c`` (rounded to float32).
 
@@ -393,10 +400,7 @@ class TNNetVolume:
         ValueError
             An operand of another size, or ragged array data.
         """
-        if _is_scalar(v):
-            _vk.add_scalar(self._data, as_f32_scalar(v, "add operand"))
-        else:
-            _vk.add(self._data, self._operand(v, "add operand"))
+        self._elementwise(v, _vk.add_scalar, _vk.add, "add operand")
 
     def sub(self, v):
         """self -= v (volume, array or scalar).
@@ -411,10 +415,7 @@ class TNNetVolume:
         TypeError, ValueError
             As in ``add``.
         """
-        if _is_scalar(v):
-            _vk.sub_scalar(self._data, as_f32_scalar(v, "sub operand"))
-        else:
-            _vk.sub(self._data, self._operand(v, "sub operand"))
+        self._elementwise(v, _vk.sub_scalar, _vk.sub, "sub operand")
 
     def mul(self, v):
         """self *= v element-wise (volume, array or scalar).
@@ -429,10 +430,7 @@ class TNNetVolume:
         TypeError, ValueError
             As in ``add``.
         """
-        if _is_scalar(v):
-            _vk.mul_scalar(self._data, as_f32_scalar(v, "mul operand"))
-        else:
-            _vk.mul(self._data, self._operand(v, "mul operand"))
+        self._elementwise(v, _vk.mul_scalar, _vk.mul, "mul operand")
 
     def divi(self, c):
         """self /= c for a scalar c (a true division, as Pascal: ``c = 0``

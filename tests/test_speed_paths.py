@@ -19,6 +19,7 @@ from pyneural import _kernels, rng, toy
 from conftest import fixture_text
 
 import test_layer_fixtures
+from test_layer_fixtures import assert_regenerates
 
 f32 = np.float32
 dense = _kernels.dense
@@ -192,7 +193,7 @@ def test_per_sample_calls_equal_fit_samples_equal_fixture(simd):
 
 @pytest.mark.parametrize("name", sorted(test_layer_fixtures.CASES))
 def test_layer_fixtures_under_each_simd_level(simd, name):
-    test_layer_fixtures.test_regenerate_layer_fixture(name)
+    assert_regenerates(name)
 
 
 @pytest.mark.parametrize("sizes", [(19, 77, 130, 9), (13, 32, 24, 17, 33, 8, 1)],
