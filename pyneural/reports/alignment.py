@@ -155,8 +155,7 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         layer.
     """
     mode = resolve_score_mode(score_mode)
-    if solver not in matching.SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(matching.SOLVERS)}")
+    matching.check_solver(solver)
     hidden_list = symmetry.hidden_layers(net)
     if not hidden_list:
         return [], [v.copy() for v in snap_b], "no hidden trainable layer: nothing to permute", None

@@ -171,6 +171,17 @@ def endpoint_snapshot(net, b):
     return snap
 
 
+def output_drift(net, reference, snap, X, exact):
+    """Largest |output| difference between ``reference`` outputs and the
+    net with ``snap``'s weights on X (inf when anything is not finite).
+    Overwrites the live weights; the caller restores them."""
+    net.restore(snap)
+    with np.errstate(invalid="ignore"):
+        out = outputs(net, X, exact)
+        d = float(np.max(np.abs(out - reference))) if out.size else 0.0
+    return d if np.isfinite(d) else float("inf")
+
+
 def non_finite_layers(snap):
     """Indices of the layers whose parameters hold NaN or infinity."""
     return [i for i, v in enumerate(snap) if v.size and not np.all(np.isfinite(v.data))]

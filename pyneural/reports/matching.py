@@ -80,6 +80,12 @@ def hungarian(S):
 SOLVERS = {"greedy": greedy, "hungarian": hungarian}
 
 
+def check_solver(solver):
+    """Raise ValueError unless ``solver`` names one of SOLVERS."""
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(SOLVERS)}")
+
+
 def objective(S, perm):
     """``sum_i S[i, perm[i]]`` (float64)."""
     return float(np.sum(np.asarray(S, np.float64)[np.arange(len(perm)), perm]))

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import interpolation as interp
 from . import symmetry
-from .matching import SOLVERS
+from .matching import check_solver
 from .alignment import DEFAULT_SOLVER, find_alignment, resolve_score_mode
 from .interpolation import BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
@@ -359,13 +359,9 @@ def _score(work, snap, X, Y, exact, name):
 
 
 def _drift(work, snap_1, snap_2, X, exact):
+    """Largest output difference between two snapshots' nets on X."""
     work.restore(snap_1)
-    y1 = interp.outputs(work, X, exact)
-    work.restore(snap_2)
-    y2 = interp.outputs(work, X, exact)
-    with np.errstate(invalid="ignore"):
-        d = float(np.max(np.abs(y1 - y2))) if y1.size else 0.0
-    return d if np.isfinite(d) else float("inf")
+    return interp.output_drift(work, interp.outputs(work, X, exact), snap_2, X, exact)
 
 
 @dataclass
@@ -390,8 +386,7 @@ def _align(work, ref, snap, hidden, X, Y, exact, o):
 
 
 def _options(score_mode, solver, refine, refine_budget, k, seed, progress):
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(SOLVERS)}")
+    check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
                     max(1, int(refine_budget)), max(1, int(k)), int(seed), progress)

@@ -18,7 +18,7 @@ from .interpolation import BARRIER_FLOOR, BeforeAfter
 from . import symmetry
 from .alignment import (AUTO_STARTS, DEFAULT_REFINE, DEFAULT_SOLVER, align,
                         find_alignment, match_norms, resolve_score_mode)
-from .matching import SOLVERS
+from .matching import check_solver
 from .refinement import RefinementStats
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp
@@ -286,7 +286,7 @@ def _check_scale(net, snap_b, ref_b, hidden_list, X, exact, seed):
     scaled = snap_b
     for h, f in zip(hidden_list, factors):
         scaled = symmetry.scale(net, scaled, h, f)
-    drift = _max_drift(net, ref_b, scaled, X, exact)
+    drift = interp.output_drift(net, ref_b, scaled, X, exact)
     tol = INVARIANCE_TOLERANCE * max(1.0, float(np.max(np.abs(ref_b))) if ref_b.size else 1.0)
     ok = drift < tol
     note = f"; skipped {', '.join(skipped)}" if skipped else ""
@@ -312,15 +312,6 @@ def _check_recovery(net, mode, solver, snap_a, hidden_list, X, exact, seed):
 
 
 # ------------------------------------------------------------- alignment --
-
-def _max_drift(net, reference, snap, X, exact):
-    """Largest |output| difference between ``reference`` outputs and the
-    net with ``snap``'s weights (inf when anything is not finite)."""
-    net.restore(snap)
-    with np.errstate(invalid="ignore"):
-        d = float(np.max(np.abs(interp.outputs(net, X, exact) - reference)))
-    return d if np.isfinite(d) else float("inf")
-
 
 def _same_bits(snap_1, snap_2):
     return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
@@ -393,8 +384,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         Samples (or ``eval_samples``) in a form the report does not take.
     """
     mode = resolve_score_mode(score_mode)
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; use one of {sorted(SOLVERS)}")
+    check_solver(solver)
     k = max(1, int(k))
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
@@ -430,7 +420,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
                                          EX, EY, k, ex)
         net.restore(snap_b)
         ref_b = interp.outputs(net, X, ex)
-        drift = _max_drift(net, ref_b, aligned, X, ex)
+        drift = interp.output_drift(net, ref_b, aligned, X, ex)
         checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers,
                                                         result.post_barrier),
                   _check_monotone(result.pre_barrier, result.post_barrier)]
