@@ -325,6 +325,7 @@ def _add_align_args(p):
                         "alignment only sees --samples)")
     p.add_argument("--scale-align", action="store_true",
                    help="also report the barrier after rescaling B's ReLU units to A's norms")
+    _add_repair_path_arg(p)
     p.add_argument("--check-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="check 4, scale invariance (default on; off with --original)")
     p.add_argument("--check-recovery", action="store_true",
@@ -345,7 +346,7 @@ def cmd_align(args):
     result = net_a.permutation_align_report(
         net_b, samples, mode, args.k, solver=solver, refine=refine,
         refine_budget=args.refine_budget, eval_samples=held, scale_align=args.scale_align,
-        check_scale=check_scale, check_recovery=args.check_recovery, seed=args.seed,
+        repair=args.repair, check_scale=check_scale, check_recovery=args.check_recovery, seed=args.seed,
         progress=False if args.json else None)
     _emit(result, args)
     return 0
@@ -355,8 +356,15 @@ def _add_connect_args(p):
     p.add_argument("a", metavar="A.nn", help="endpoint A")
     p.add_argument("b", metavar="B.nn", help="endpoint B")
     _add_samples_arg(p)
+    _add_repair_path_arg(p)
     _add_k_arg(p)
     _add_output_args(p)
+
+
+def _add_repair_path_arg(p):
+    p.add_argument("--repair", action="store_true",
+                   help="also the REPAIR'd path: at each alpha, hidden units' pre-activation "
+                        "mean/std reset to the endpoints' blend (statistics on --samples)")
 
 
 def cmd_connect(args):
@@ -366,7 +374,7 @@ def cmd_connect(args):
     _check_plot_possible(args.plot)
     net_a, net_b, _ = _load_pair(args.a, args.b)
     samples = read_samples(args.samples, net_a, args.a)
-    result = net_a.mode_connectivity_report(net_b, samples, args.k)
+    result = net_a.mode_connectivity_report(net_b, samples, args.k, repair=args.repair)
     _emit(result, args)
     return 0
 

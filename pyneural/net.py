@@ -765,7 +765,7 @@ class TNNet:
         k : int
             Number of intervals (K+1 points; ``k < 1`` becomes 1).
         **options
-            ``exact`` (bool or "auto").
+            ``repair`` (bool: also the REPAIR'd path), ``exact`` (bool or "auto").
 
         Returns
         -------
@@ -803,8 +803,8 @@ class TNNet:
             Number of intervals (K+1 points).
         **options
             ``solver``, ``refine``, ``refine_budget``, ``eval_samples``,
-            ``scale_align``, ``check_scale``, ``check_recovery``, ``seed``,
-            ``exact``, ``progress``.
+            ``scale_align``, ``repair``, ``check_scale``, ``check_recovery``,
+            ``seed``, ``exact``, ``progress``.
 
         Returns
         -------

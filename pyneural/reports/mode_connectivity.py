@@ -10,6 +10,7 @@ from enum import Enum
 import numpy as np
 
 from . import interpolation as interp
+from .repair import repaired_sweep
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp, percent
 
@@ -62,11 +63,17 @@ class ModeConnectivityResult:
     exact: bool = True
     message: str = None
     non_finite: str = ""
+    repaired: interp.Curve = None      # repair: the REPAIR'd path
 
     @property
     def barrier(self):
         """max L - max(L(0), L(1)) on the path (nan when the report did not run)."""
         return self.curve.barrier if self.curve else float("nan")
+
+    @property
+    def repaired_barrier(self):
+        """The barrier of the REPAIR'd path (None without ``repair``)."""
+        return self.repaired.barrier if self.repaired else None
 
     @property
     def endpoint_losses(self):
@@ -96,7 +103,9 @@ class ModeConnectivityResult:
                 "endpoint_mismatch": self.endpoint_mismatch, "faithful": self.faithful,
                 "verdict": self.verdict.value, "exact": self.exact, "message": self.message,
                 "non_finite": self.non_finite,
-                "curve": self.curve.to_dict() if self.curve else None}
+                "curve": self.curve.to_dict() if self.curve else None,
+                "repaired_barrier": self.repaired_barrier,
+                "repaired": self.repaired.to_dict() if self.repaired else None}
 
     def plot(self, path=None, ax=None):
         """Draw the loss curve (see pyneural.reports.plotting)."""
@@ -134,12 +143,25 @@ def _render(r):
     yield f"Barrier height    = max L - max(L(0),L(1)) = {fixed(r.barrier, 6)}"
     yield f"Relative barrier  = {fixed(r.relative_barrier, 4)} (barrier / endpoint loss)"
     yield ""
+    if r.repaired is not None:
+        yield from _render_repaired(r)
     ok = "OK (interpolation reproduces A and B)" if r.faithful else \
         "FAIL (the path's ends do not reproduce A and B)"
     yield (f"Faithfulness check: endpoint mismatch = {fpc_exp(r.endpoint_mismatch)} "
            f"{'<' if r.faithful else '>='} 1e-5 -> {ok}.")
     yield ""
     yield "Verdict: " + _verdict_text(r)
+
+
+def _render_repaired(r):
+    c = r.repaired
+    yield (f"REPAIR'd path (at each alpha every hidden unit's pre-activation mean/std reset to "
+           f"the endpoints' blend on the {r.n_samples} probe samples):")
+    yield "  alpha   loss         acc"
+    for a, loss, acc in zip(c.alphas, c.losses, c.accuracies):
+        yield f"  {a:.3f}   {fixed(loss, 6):<10}   {fixed(acc, 4)}"
+    yield f"REPAIR'd barrier  = {fixed(r.repaired_barrier, 6)} (linear {fixed(r.barrier, 6)})"
+    yield ""
 
 
 def _verdict_text(r):
@@ -158,7 +180,7 @@ def _verdict_text(r):
     return f"NON-FINITE (barrier {b}): {why}; no verdict is possible."
 
 
-def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
+def mode_connectivity_report(net, snapshot_b, samples, k=10, *, repair=False, exact="auto"):
     """Loss along the straight line from the live net (A) to ``snapshot_b`` (B).
 
     Parameters
@@ -174,6 +196,11 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
         ``message`` says why.
     k : int
         Number of intervals; K+1 alphas. ``k < 1`` is bumped to 1.
+    repair : bool
+        Also measure the REPAIR'd path (``result.repaired``,
+        ``repaired_barrier``): at each alpha every hidden unit's
+        pre-activation mean and std over ``samples`` reset to the
+        endpoints' blend, at the same alphas.
     exact : bool or "auto"
         Use the bit-exact per-sample forward pass ("auto": when cheap).
 
@@ -204,6 +231,7 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
         net.restore(snap_b)
         ref_b = interp.outputs(net, X, ex)
         curve, out0, out1 = interp.sweep(net, snap_a, snap_b, X, Y, k, ex, endpoint_outputs=True)
+        repaired = repaired_sweep(net, snap_a, snap_b, X, X, Y, k, ex, curve) if repair else None
     finally:
         net.restore(snap_a)
     with np.errstate(invalid="ignore"):
@@ -217,4 +245,5 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
     if bad:
         mismatch = float("nan")
     return ModeConnectivityResult(len(X), k, n_trainable, curve, mismatch, verdict, ex,
-                                  non_finite=bad)
+                                  non_finite=bad, repaired=repaired)
+

@@ -20,6 +20,7 @@ from .alignment import (AUTO_STARTS, DEFAULT_REFINE, DEFAULT_SOLVER, align,
                         find_alignment, match_norms, resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
+from .repair import repaired_sweep
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp
 
@@ -99,6 +100,7 @@ class PermutationAlignResult(BeforeAfter):
     matching_info: str = ""            # weight matching: passes and why it stopped
     refinement: RefinementStats = None
     scaled: interp.Curve = None        # scale_align: the third variant
+    repaired: interp.Curve = None      # repair: the REPAIR'd path after alignment
 
     @property
     def permutations(self):
@@ -130,12 +132,19 @@ class PermutationAlignResult(BeforeAfter):
                 "n_eval": self.n_eval or self.n_samples, "matching_info": self.matching_info,
                 "refinement": self.refinement.to_dict() if self.refinement else None,
                 "scaled_barrier": self.scaled_barrier,
-                "scaled": self.scaled.to_dict() if self.scaled else None}
+                "scaled": self.scaled.to_dict() if self.scaled else None,
+                "repaired_barrier": self.repaired_barrier,
+                "repaired": self.repaired.to_dict() if self.repaired else None}
 
     @property
     def scaled_barrier(self):
         """The barrier after scale alignment (None without ``scale_align``)."""
         return self.scaled.barrier if self.scaled else None
+
+    @property
+    def repaired_barrier(self):
+        """The barrier of the REPAIR'd path after alignment (None without ``repair``)."""
+        return self.repaired.barrier if self.repaired else None
 
     def plot(self, path=None, ax=None):
         """Draw the loss curves before and after alignment (needs matplotlib)."""
@@ -174,6 +183,8 @@ def _render(r):
     yield f"  after  align  {fixed(post, 6)} |{bar(post, 0.0, top)}"
     if r.scaled is not None:
         yield f"  after  scale  {fixed(r.scaled_barrier, 6)} |{bar(r.scaled_barrier, 0.0, top)}"
+    if r.repaired is not None:
+        yield f"  after  REPAIR {fixed(r.repaired_barrier, 6)} |{bar(r.repaired_barrier, 0.0, top)}"
     yield ""
     yield (f"Pre-alignment  barrier = {fixed(pre, 6)}  (endpoint-loss max "
            f"{fixed(r.pre.endpoint_max, 6)})")
@@ -184,6 +195,8 @@ def _render(r):
                f"A's norms: {_scale_effect(r)})")
     if np.isfinite(r.reduction):
         yield f"Barrier reduction      = {fixed(100 * r.reduction, 2)}% of the pre-alignment barrier"
+    if r.repaired is not None:
+        yield from _render_repaired(r)
     yield ""
     for c in r.checks:
         yield c.line()
@@ -206,6 +219,15 @@ def _render_options(r):
         yield (f"Barriers measured on {r.eval_set} ({r.n_eval} samples); alignment"
                f"{' and refinement' if r.refinement is not None else ''} used only the "
                f"{r.n_samples} probe samples")
+
+
+def _render_repaired(r):
+    yield (f"REPAIR'd barrier       = {fixed(r.repaired_barrier, 6)}  (aligned path; at each alpha "
+           f"every hidden unit's pre-activation mean/std reset to the endpoints' blend on the "
+           f"{r.n_samples} probe samples)")
+    if r.pre_barrier > BARRIER_FLOOR and np.isfinite(r.repaired_barrier):
+        share = (r.pre_barrier - r.repaired_barrier) / r.pre_barrier
+        yield f"REPAIR'd reduction     = {fixed(100 * share, 2)}% of the pre-alignment barrier"
 
 
 def _scale_effect(r):
@@ -319,8 +341,9 @@ def _same_bits(snap_1, snap_2):
 
 def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
                              solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE, refine_budget=2000,
-                             eval_samples=None, scale_align=False, check_scale=True,
-                             check_recovery=False, seed=0, exact="auto", progress=None):
+                             eval_samples=None, scale_align=False, repair=False,
+                             check_scale=True, check_recovery=False, seed=0, exact="auto",
+                             progress=None):
     """Align B's hidden units to the live net's (A) and measure the barrier
     before and after.
 
@@ -352,6 +375,11 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         refinement only ever see ``samples``.
     scale_align : bool
         Also report the barrier after rescaling B's ReLU units to A's norms.
+    repair : bool
+        Also measure the REPAIR'd path after alignment (``result.repaired``,
+        ``repaired_barrier``): at each alpha, every hidden unit's
+        pre-activation mean and std reset to the endpoints' blend, with
+        statistics from ``samples`` and losses on the eval set.
     check_scale : bool
         Run check 4: random scale (and sign) symmetries of B, compensated.
     check_recovery : bool
@@ -418,6 +446,8 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         if scale_align:
             result.scaled = interp.sweep(net, snap_a, match_norms(net, snap_a, aligned, hidden_list),
                                          EX, EY, k, ex)
+        if repair:
+            result.repaired = repaired_sweep(net, snap_a, aligned, X, EX, EY, k, ex, result.post)
         net.restore(snap_b)
         ref_b = interp.outputs(net, X, ex)
         drift = interp.output_drift(net, ref_b, aligned, X, ex)

@@ -69,6 +69,8 @@ def plot_mode_connectivity(result, path=None, ax=None):
         raise ValueError(f"nothing to plot: {result.message}")
     plt, ax = _axes(ax)
     _curve(ax, result.curve, f"A -> B ({result.verdict.value})", "tab:blue")
+    if result.repaired is not None:
+        _curve(ax, result.repaired, "REPAIR'd", "tab:purple")
     return _finish(plt, ax, "Mode connectivity: loss along the linear path", path)
 
 
@@ -80,6 +82,8 @@ def plot_permutation_align(result, path=None, ax=None):
     plt, ax = _axes(ax)
     _curve(ax, result.pre, "before alignment", "tab:red")
     _curve(ax, result.post, f"after alignment ({result.score_mode}, {result.solver})", "tab:green")
+    if result.repaired is not None:
+        _curve(ax, result.repaired, "after alignment, REPAIR'd", "tab:purple")
     return _finish(plt, ax, f"Permutation alignment: {result.verdict.value}", path)
 
 

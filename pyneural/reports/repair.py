@@ -175,14 +175,16 @@ def pre_activations(net, X, upto=None):
     h, out = X, {}
     for i, layer in enumerate(net.layers[1:], 1):
         if layer.has_weights:
-            z = h @ layer.weights_t()
-            if not layer.suppress_bias:
-                z = z + layer.bias
-            out[i] = z
+            out[i] = _pre_activation(layer, h)
         if upto is not None and i >= upto:
             break
         h = layer._batch_forward(h)
     return out
+
+
+def _pre_activation(layer, h):
+    z = h @ layer.weights_t()
+    return z if layer.suppress_bias else z + layer.bias
 
 
 def _stats(z):
@@ -217,49 +219,114 @@ def mix_weights(weights, n):
     return w / w.sum()
 
 
-def repair_snapshot(work, merged, endpoints, weights, X):
+def endpoint_statistics(work, endpoints, X):
+    """Per endpoint, the mean and standard deviation (float64) over X of
+    every hidden unit's pre-activation: a list (one per endpoint) of dicts
+    net-layer index -> (mean, std). Overwrites ``work``'s weights."""
+    hidden = symmetry.hidden_layers(work)
+    stats = []
+    for snap in endpoints:
+        work.restore(snap)
+        zs = pre_activations(work, X, hidden[-1].index if hidden else 0)
+        stats.append({h.index: _stats(zs[h.index]) for h in hidden})
+    return stats
+
+
+def repair_snapshot(work, merged, endpoints, weights, X, statistics=None):
     """REPAIR on snapshots: ``merged`` corrected towards ``endpoints`` (whose
     units are aligned to it) mixed with ``weights``, statistics over X.
 
-    ``work`` is any net of the architecture; its weights are overwritten
-    (the caller owns it). Returns ``(snapshot, [LayerRepair, ...])``.
+    Parameters
+    ----------
+    work : TNNet
+        Any net of the architecture; its weights are overwritten (the
+        caller owns it).
+    merged : snapshot
+        The net to correct.
+    endpoints : list of snapshots
+        The endpoints (not read when ``statistics`` is given).
+    weights : sequence of float
+        Mixing weights of the endpoints' statistics.
+    X : ndarray
+        The inputs the statistics are measured on.
+    statistics : list, optional
+        ``endpoint_statistics(work, endpoints, X)``, when the caller repairs
+        several merges of the same endpoints (a path).
+
+    Returns
+    -------
+    ``(snapshot, [LayerRepair, ...])``.
     """
     hidden = symmetry.hidden_layers(work)
     weights = mix_weights(weights, len(endpoints))
-    targets = {h.index: [0.0, 0.0] for h in hidden}
-    for w, snap in zip(weights, endpoints):
-        work.restore(snap)
-        zs = pre_activations(work, X, hidden[-1].index if hidden else 0)
-        for h in hidden:
-            mu, sd = _stats(zs[h.index])
-            targets[h.index][0] = targets[h.index][0] + w * mu
-            targets[h.index][1] = targets[h.index][1] + w * sd
+    if statistics is None:
+        statistics = endpoint_statistics(work, endpoints, X)
     work.restore(merged)
-    layers = []
-    for h in hidden:
-        layer = work.layers[h.index]
-        mu_t, sd_t = targets[h.index]
-        mu_m, sd_m = _stats(pre_activations(work, X, h.index)[h.index])
-        note = ""
-        if layer.suppress_bias:
-            alone = np.ones(h.width, bool)
-            note = "no bias (suppress_bias): the shift cannot be folded in; layer left alone"
-        else:
-            alone = ~(np.isfinite(sd_m) & np.isfinite(mu_m) & np.isfinite(sd_t)
-                      & np.isfinite(mu_t) & (sd_m > CONSTANT_STD))
-            s = np.where(alone, 1.0, sd_t / np.where(alone, 1.0, sd_m))
-            shift = np.where(alone, 0.0, mu_t - mu_m * s)
-            rows = layer.weights
-            rows[~alone] = (rows[~alone].astype(np.float64) * s[~alone, None]).astype(np.float32)
-            b = layer.bias
-            b[~alone] = (b[~alone].astype(np.float64) * s[~alone]
-                         + shift[~alone]).astype(np.float32)
-            if alone.any():
-                note = f"{int(alone.sum())} constant over the probes, left alone"
-        mu_a, sd_a = _stats(pre_activations(work, X, h.index)[h.index])
-        layers.append(LayerRepair(h.index, h.width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a,
-                                  alone, note))
+    layers, h = [], X
+    # One forward walk: each layer's statistics are measured on the output
+    # of the layers before it, already corrected.
+    for i, layer in enumerate(work.layers[1:], 1):
+        if not hidden or i > hidden[-1].index:
+            break
+        if i in statistics[0]:
+            mu_t = sum(w * s[i][0] for w, s in zip(weights, statistics))
+            sd_t = sum(w * s[i][1] for w, s in zip(weights, statistics))
+            layers.append(_repair_layer(layer, i, h, mu_t, sd_t))
+        h = layer._batch_forward(h)
     return work.snapshot(), layers
+
+
+def _repair_layer(layer, index, h, mu_t, sd_t):
+    """Fold the correction of one hidden layer (inputs ``h``) into its
+    weights and bias; returns its LayerRepair."""
+    width = layer.neurons
+    mu_m, sd_m = _stats(_pre_activation(layer, h))
+    note = ""
+    if layer.suppress_bias:
+        alone = np.ones(width, bool)
+        note = "no bias (suppress_bias): the shift cannot be folded in; layer left alone"
+    else:
+        alone = ~(np.isfinite(sd_m) & np.isfinite(mu_m) & np.isfinite(sd_t)
+                  & np.isfinite(mu_t) & (sd_m > CONSTANT_STD))
+        s = np.where(alone, 1.0, sd_t / np.where(alone, 1.0, sd_m))
+        shift = np.where(alone, 0.0, mu_t - mu_m * s)
+        rows = layer.weights
+        rows[~alone] = (rows[~alone].astype(np.float64) * s[~alone, None]).astype(np.float32)
+        b = layer.bias
+        b[~alone] = (b[~alone].astype(np.float64) * s[~alone]
+                     + shift[~alone]).astype(np.float32)
+        if alone.any():
+            note = f"{int(alone.sum())} constant over the probes, left alone"
+    mu_a, sd_a = _stats(_pre_activation(layer, h))
+    return LayerRepair(index, width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a, alone, note)
+
+
+def repaired_sweep(work, snap_a, snap_b, X, EX, EY, k, exact, linear):
+    """The REPAIR'd path: at each alpha of ``linear`` (the plain sweep of
+    the same path on EX, EY), the blend ``(1 - alpha) A + alpha B`` with
+    every hidden unit's pre-activation mean and std over X reset to the
+    ``(1 - alpha, alpha)`` mix of the endpoints', measured on (EX, EY).
+
+    At alpha 0 and 1 the targets are that endpoint's own statistics, so the
+    correction is the identity (scale exactly 1, shift 0): the ends are the
+    linear curve's. Overwrites ``work``'s weights (the caller restores them).
+
+    Returns
+    -------
+    Curve
+    """
+    ends = [snap_a, snap_b]
+    statistics = endpoint_statistics(work, ends, X)
+    losses, accs = linear.losses.copy(), linear.accuracies.copy()
+    for i in range(1, len(linear.alphas) - 1):
+        a = linear.alphas[i]
+        work.interpolate(snap_a, snap_b, a)
+        snap, _ = repair_snapshot(work, work.snapshot(), ends, (1.0 - float(a), float(a)), X,
+                                  statistics)
+        work.restore(snap)
+        out = interp.outputs(work, EX, exact)
+        losses[i], accs[i] = interp.mean_loss(out, EY), interp.accuracy(out, EY)
+    return interp.Curve(linear.alphas, losses, accs)
 
 
 def _endpoint_snapshots(work, endpoints):
