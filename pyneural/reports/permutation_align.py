@@ -362,7 +362,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         2 / "weight_matching": Git Re-Basin weight matching, coordinate descent;
         3 / "weight_matching_cosine": the same on unit-normalised rows;
         4 / "auto" (default): activation, weight-matching-cosine and weight
-        starts, each refined, the lowest barrier on the samples kept.
+        starts, each refined, the lowest barrier on the samples kept; above
+        ``alignment.AUTO_SCALE_WORK`` weights x probes, activation matching
+        alone, unrefined.
     k : int
         Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1.
     solver : "hungarian" (default, optimal) or "greedy" (the original's).
