@@ -76,7 +76,7 @@ def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
 
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
     """Permutations of B's hidden units. Overwrites the live weights (the
-    caller restores them). Returns (layer results, aligned B, matching info)."""
+    caller passes a work copy). Returns (layer results, aligned B, matching info)."""
     if mode.startswith("weight_matching"):
         wm = matching.WeightMatching(net, snap_a, snap_b, hidden_list,
                                      normalize=mode.endswith("cosine"), seed=seed,
@@ -109,7 +109,7 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     finds them (matching, then refinement; "auto" tries several starts).
 
     Works on snapshots and (X, Y) float32 arrays; overwrites the live net's
-    weights, so the caller restores them (``net.restore``).
+    weights, so the caller passes a work copy (``clone()``).
 
     Parameters
     ----------
