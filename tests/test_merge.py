@@ -405,7 +405,7 @@ def test_cli_merge_of_three_nets_as_json(cli_files, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--alpha", "2"], "--alpha must be in"),
+    (["--alpha", "2"], "--alpha: must be in [0, 1]"),
     (["--weights", "1,2,3"], "--weights has 3 values"),
 ])
 def test_cli_merge_bad_input_is_exit_2(cli_files, capsys, extra, message):
