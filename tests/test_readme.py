@@ -3,6 +3,8 @@ import contextlib
 import io
 import pathlib
 import re
+import subprocess
+import sys
 
 README = pathlib.Path(__file__).parents[1] / "README.md"
 
@@ -16,3 +18,18 @@ def test_quick_start_runs():
     printed = out.getvalue()
     assert "ModeConnectivityReport" in printed and "PermutationAlignReport" in printed
     assert "Verdict:" in printed
+
+
+def test_first_command_runs_the_headline(tmp_path):
+    """A newcomer's first command is the permutation-alignment example, and
+    it prints what the README promises."""
+    text = README.read_text()
+    first = re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip()
+    install, run = first.split(" && ")
+    assert install == "pip install -e ." and run == "python examples/permutation_align.py"
+    script = README.parent / run.split()[1]
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "RUN 4" in proc.stdout and "Verdict: BARRIER COLLAPSED" in proc.stdout
+    assert "97.59%" in proc.stdout and "removes 97.6% of" in " ".join(text.split())
