@@ -137,10 +137,10 @@ def test_broken_compensation_makes_checks_1_and_4_fail(example_nets, probes, mon
     assert r.check(4).status == "FAIL"
 
 
-@pytest.mark.parametrize("mode", ["weight", "weight_matching", "weight_matching_cosine"])
-def test_check_5_recovers_planted_permutations_with_weight_modes(example_nets, probes, mode):
+@pytest.mark.parametrize("mode", list(alignment.SCORE_MODES.values()))
+def test_check_5_recovers_planted_permutations_with_every_mode(example_nets, probes, mode):
     a, b = example_nets
-    r = a.permutation_align_report(b, probes, mode, refine=False, check_recovery=True)
+    r = a.permutation_align_report(b, probes, mode, check_recovery=True)
     assert r.check(5).status == "PASS" and r.check(5).value == 1.0
 
 
