@@ -26,6 +26,9 @@ AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
 DEFAULT_SCORE_MODE = "auto"
 DEFAULT_SOLVER = "hungarian"
 DEFAULT_REFINE = True
+# Loss evaluations the refinement may spend per start: the README's
+# benchmark table (benchmarks/alignment.py) was measured with it.
+DEFAULT_REFINE_BUDGET = 2000
 
 
 @dataclass
@@ -103,7 +106,7 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
 
 
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
-                   refine=DEFAULT_REFINE, refine_budget=2000, k=10, seed=0, exact=False,
+                   refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=10, seed=0, exact=False,
                    progress=None):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).
@@ -127,7 +130,8 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     refine : bool
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
-        Most loss evaluations the refinement may spend, per start.
+        Most loss evaluations the refinement may spend, per start (default
+        ``DEFAULT_REFINE_BUDGET``).
     k : int
         Intervals of the path whose barrier the refinement lowers and
         "auto" compares (measured with the batched forward pass).
