@@ -170,21 +170,19 @@ class RepairResult:
 
 def pre_activations(net, X, upto=None):
     """The pre-activation ``z = h W^T + b`` of every trainable layer of the
-    live net on the rows of X (the batched float32 forward), as a dict
-    net-layer index -> (samples, neurons) array; stops after layer ``upto``."""
+    live net on the rows of X (the layers' batched float32 forward), as a
+    dict net-layer index -> (samples, neurons) array; stops after layer
+    ``upto``."""
     h, out = X, {}
     for i, layer in enumerate(net.layers[1:], 1):
         if layer.has_weights:
-            out[i] = _pre_activation(layer, h)
+            out[i] = layer.pre_activation(h)
+            h = layer.activate(out[i])
+        else:
+            h = layer.forward_batch(h)
         if upto is not None and i >= upto:
             break
-        h = layer._batch_forward(h)
     return out
-
-
-def _pre_activation(layer, h):
-    z = h @ layer.weights_t()
-    return z if layer.suppress_bias else z + layer.bias
 
 
 def _stats(z):
@@ -193,16 +191,14 @@ def _stats(z):
 
 
 def new_net_like(net, snapshot=None):
-    """A new net with ``net``'s layers (and learning rates), holding
-    ``snapshot`` (default: ``net``'s weights); momentum is zero. Neither
-    ``net`` nor the global random stream is touched."""
-    from ..rng import FPCRandom
-    new = type(net)(FPCRandom())        # a private generator: building draws weights
-    new.load_structure_from_string(net.save_structure_to_string())
-    new._generator = getattr(net, "_generator", None)
-    for mine, theirs in zip(new.layers, net.layers):
-        mine.learning_rate, mine.inertia = theirs.learning_rate, theirs.inertia
-    new.restore(snapshot if snapshot is not None else net.snapshot())
+    """A copy of ``net`` (``net.clone()``: its layers and learning rates)
+    holding ``snapshot`` (default: ``net``'s weights), with zero momentum:
+    what a merge or a REPAIR hands back. Neither ``net`` nor the global
+    random stream is touched."""
+    new = net.clone()
+    if snapshot is not None:
+        new.restore(snapshot)
+    new.clear_momentum()
     return new
 
 
@@ -272,7 +268,7 @@ def repair_snapshot(work, merged, endpoints, weights, X, statistics=None):
             mu_t = sum(w * s[i][0] for w, s in zip(weights, statistics))
             sd_t = sum(w * s[i][1] for w, s in zip(weights, statistics))
             layers.append(_repair_layer(layer, i, h, mu_t, sd_t))
-        h = layer._batch_forward(h)
+        h = layer.forward_batch(h)
     return work.snapshot(), layers
 
 
@@ -280,7 +276,7 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
     """Fold the correction of one hidden layer (inputs ``h``) into its
     weights and bias; returns its LayerRepair."""
     width = layer.neurons
-    mu_m, sd_m = _stats(_pre_activation(layer, h))
+    mu_m, sd_m = _stats(layer.pre_activation(h))
     note = ""
     if layer.suppress_bias:
         alone = np.ones(width, bool)
@@ -297,7 +293,7 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
                      + shift[~alone]).astype(np.float32)
         if alone.any():
             note = f"{int(alone.sum())} constant over the probes, left alone"
-    mu_a, sd_a = _stats(_pre_activation(layer, h))
+    mu_a, sd_a = _stats(layer.pre_activation(h))
     return LayerRepair(index, width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a, alone, note)
 
 
