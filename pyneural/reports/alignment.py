@@ -13,6 +13,7 @@ import numpy as np
 
 from . import interpolation as interp
 from . import matching, symmetry
+from .assignment_steps import assignment_steps, supported as steps_supported
 from .refinement import refine_permutations
 from .text import fixed
 
@@ -23,12 +24,13 @@ SCORE_MODES = {0: "weight", 1: "activation", 2: "weight_matching",
 # lower barrier on the samples. Measured (benchmarks/alignment.py) it is the
 # best default: either start alone gets stuck in a local optimum on some pairs.
 AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
-# Above this many weights x probes, "auto" is activation matching alone,
-# unrefined. Measured at 784-512x3-10 with 500 probes (4.7e8; README,
-# "Paper scale"): the weight starts' barriers on the probes were 5x the
-# activation start's, and 100 swap evaluations (30-40 s on the shared
-# machine) lowered the held-out barrier by 0.4 points of 79%. Every toy and
-# the digits nets (at most 1.7e7) stay on the three refined starts.
+# Above this many weights x probes, "auto" is activation matching followed
+# by gradient-guided assignment steps instead of swap refinement (none when
+# aligning for the REPAIR'd path). Measured at 784-512x3-10 with 500 probes
+# (4.7e8; README, "Paper scale"): the weight starts' barriers on the probes
+# were 5x the activation start's, and 100 swap evaluations (30-40 s on the
+# shared machine) lowered the held-out barrier by 0.4 points of 79%. Every
+# toy and the digits nets (at most 1.7e7) stay on the three refined starts.
 AUTO_SCALE_WORK = 1e8
 DEFAULT_SCORE_MODE = "auto"
 DEFAULT_SOLVER = "hungarian"
@@ -114,7 +116,7 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
 
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
                    refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=10, seed=0, exact=False,
-                   progress=None):
+                   progress=None, for_repair=False):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).
 
@@ -134,7 +136,8 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     score_mode : int or str, optional
         As in ``permutation_align_report`` (default "auto"; above
         ``AUTO_SCALE_WORK`` weights x probes, "auto" is activation matching
-        alone, without refinement).
+        followed by gradient-guided assignment steps, see
+        ``assignment_steps``).
     solver : "hungarian" (default) or "greedy"
     refine : bool
         Barrier-aware swap refinement after matching (default True).
@@ -150,6 +153,10 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         Bit-exact per-sample forward passes for the activation scores.
     progress : bool, optional
         Refinement progress line on stderr (default: when a TTY).
+    for_repair : bool
+        Align for the REPAIR'd path: "auto" at scale then stops after
+        activation matching (steps that lower the linear barrier raised the
+        REPAIR'd one in our measurements).
 
     Returns
     -------
@@ -175,6 +182,7 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     work = net.count_weights() * len(X)
     at_scale = mode == "auto" and work > AUTO_SCALE_WORK
     starts = (AUTO_STARTS[0],) if at_scale else AUTO_STARTS if mode == "auto" else (mode,)
+    steps = at_scale and refine and not for_repair and steps_supported(net)
     refine = refine and not at_scale
     # Each start gets the whole budget: splitting it (a share each, the rest
     # to the best) measured worse, 95.7% / 90.3% mean / worst held-out
@@ -185,7 +193,16 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     layers, aligned, info, stats, _ = best
     if at_scale:
         info = (f"auto at scale (weights x probes {work:.1e} > {AUTO_SCALE_WORK:.0e}): "
-                f"{starts[0]} only, unrefined, barrier on samples {fixed(best[-1], 6)}")
+                f"{starts[0]} matching, barrier on samples {fixed(best[-1], 6)}")
+        if steps:
+            perms, stats = assignment_steps(net, snap_a, snap_b, hidden_list,
+                                            [l.permutation for l in layers], X, Y, k)
+            for l, p in zip(layers, perms):
+                l.permutation, l.churn = p, symmetry.churn(p)
+            aligned = symmetry.permute_all(net, snap_b, hidden_list, perms)
+            info += ", then gradient-guided assignment steps"
+        elif for_repair:
+            info += ", no further steps (aligned for the REPAIR'd path)"
     elif mode == "auto":
         info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
             f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"

@@ -376,6 +376,7 @@ class _Options:
     k: int
     seed: int
     progress: object
+    for_repair: bool = False      # align for the REPAIR'd merge (find_alignment)
 
 
 def _align(work, ref, snap, hidden, X, Y, exact, o):
@@ -384,15 +385,16 @@ def _align(work, ref, snap, hidden, X, Y, exact, o):
         return [], [v.copy() for v in snap], "", None
     layers, aligned, info, stats = find_alignment(
         work, ref, snap, X, Y, o.mode, solver=o.solver, refine=o.refine, refine_budget=o.budget,
-        k=o.k, seed=o.seed, exact=exact, progress=o.progress)
+        k=o.k, seed=o.seed, exact=exact, progress=o.progress, for_repair=o.for_repair)
     return [np.asarray(l.permutation) for l in layers], aligned, info, stats
 
 
-def _options(score_mode, solver, refine, refine_budget, k, seed, progress):
+def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair):
     check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
-                    max(1, int(refine_budget)), max(1, int(k)), int(seed), progress)
+                    max(1, int(refine_budget)), max(1, int(k)), int(seed), progress,
+                    bool(repair))
 
 
 def _samples(work, samples, eval_samples):
@@ -542,7 +544,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     a = float(alpha)
     if not (0.0 <= a <= 1.0):
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress)
+    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
     work = new_net_like(net)
     snap_b = interp.endpoint_snapshot(work, snapshot_b)
     X, Y, EX, EY = _samples(work, samples, eval_samples)
@@ -620,7 +622,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     if not 0 <= int(reference) < n:
         raise ValueError(f"reference {reference} is not one of the {n} nets")
     w = mix_weights(weights, n)
-    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress)
+    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
     X, Y, EX, EY = _samples(work, samples, eval_samples)
     order = [int(reference)] + [i for i in range(n) if i != int(reference)]
     result = _run(work, [snaps[i] for i in order], [f"net {i}" for i in order], w[order],

@@ -212,7 +212,7 @@ def _render_options(r):
         yield f"Matching: {r.matching_info}"
     if r.refinement is not None:
         st = r.refinement
-        yield (f"Refinement: {st.accepted} swaps accepted of {st.tried} tried, "
+        yield (f"Refinement: {st.accepted} {st.moves} accepted of {st.tried} tried, "
                f"{st.evaluations} loss evaluations, {st.passes} passes; {st.reason}; barrier on "
                f"samples {fixed(st.barrier_before, 6)} -> {fixed(st.barrier_after, 6)}")
     if r.eval_set:
@@ -450,7 +450,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
                      exact=ex)
     result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
     result.layers, aligned, result.matching_info, result.refinement = find_alignment(
-        work, snap_a, snap_b, X, Y, mode, progress=progress, **alignment)
+        work, snap_a, snap_b, X, Y, mode, progress=progress, for_repair=repair, **alignment)
     result.post = interp.sweep(work, snap_a, aligned, EX, EY, k, ex)
     if scale_align:
         result.scaled = interp.sweep(work, snap_a, match_norms(work, snap_a, aligned, hidden_list),

@@ -49,6 +49,7 @@ class RefinementStats:
     barrier_before: float = float("nan")
     barrier_after: float = float("nan")
     reason: str = ""
+    moves: str = "swaps"      # what ``accepted`` and ``tried`` count
 
     def to_dict(self):
         """The fields as a dict."""
