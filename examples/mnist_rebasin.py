@@ -211,7 +211,10 @@ def main(argv=None):
         c = naive_repaired
         ax.plot(c.alphas, c.losses, "-o", color="tab:orange", markersize=3,
                 label=f"before alignment, REPAIR'd (barrier {c.barrier:.4f})")
-        ax.legend(loc="best", fontsize=8)
+        c = results[MODES[3][0]].post
+        ax.plot(c.alphas, c.losses, "--o", color="tab:blue", markersize=3,
+                label=f"default without repair: + assignment steps (barrier {c.barrier:.4f})")
+        ax.legend(loc="upper right", fontsize=7)
         ax.set_title("784-512x3-10 MNIST: held-out loss along the path")
         ax.figure.tight_layout()
         ax.figure.savefig(args.plot, dpi=120)
