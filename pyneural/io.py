@@ -501,7 +501,7 @@ def _net_from_metadata(meta_text, arrays, source, generator, size):
     return net
 
 
-def load(path, activations=None, generator=None):
+def load(path, activations=None, generator=None, format=None):
     """A net from a `.nn`, `.safetensors` or `.npz` file (by suffix).
 
     Parameters
@@ -514,6 +514,8 @@ def load(path, activations=None, generator=None):
     generator : pyneural.rng.FPCRandom, optional
         The new net's generator (building draws from it, as
         ``TNNet.from_file``).
+    format : {"nn", "safetensors", "npz"}, optional
+        The file's format, whatever its suffix (default: from the suffix).
 
     Returns
     -------
@@ -536,7 +538,9 @@ def load(path, activations=None, generator=None):
         An unknown activation name.
     """
     source = os.fspath(path)
-    fmt = file_format(path)
+    fmt = file_format(path) if format is None else format
+    if fmt not in _FORMATS.values():
+        raise ValueError(f"unknown format {fmt!r} (use one of {', '.join(_FORMATS.values())})")
     if fmt == "nn":
         net = TNNet.from_file(path, generator)
     else:
