@@ -58,8 +58,10 @@ _TORCH_MODULES = {"linear": "Linear", "relu": "ReLU", "tanh": "Tanh", "sigmoid":
 _META_KEY = "pyneural"              # safetensors metadata entry (a JSON string)
 _NPZ_META_KEY = "__pyneural__"      # the same JSON as a uint8 array in an .npz
 _FORMATS = {".nn": "nn", ".safetensors": "safetensors", ".npz": "npz"}
-# Deflate expands at most ~1032x: a member claiming more is a zip bomb or a lie.
-_MAX_DEFLATE_RATIO = 1100
+# Float weights hardly compress (~1.1x); beyond this ratio (plus 1 MiB of
+# slack for zero biases and the like) a member is a zip bomb or a lie.
+_MAX_NPZ_RATIO = 100
+_NPZ_SLACK = 1 << 20
 
 
 class FormatError(ValueError):
@@ -428,15 +430,20 @@ def _read_npz(path):
     """``(tensors, metadata, file size)`` of an .npz, in the archive's order,
     with every member's size checked against the file's before it is read."""
     size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    # Only a zip goes to np.load: it would read a lone .npy whole, whatever
+    # its header declares.
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        what = "a single .npy array" if magic == b"\x93NUM" else "not a zip archive"
+        raise FormatError(f"{path}: not a readable .npz file: {what}")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise FormatError("a single .npy array, not an .npz archive")
             infos = npz.zip.infolist()
             if sum(info.compress_size for info in infos) > size:
                 raise FormatError("its members claim more bytes than the file holds")
             for info in infos:
-                if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 4096:
+                if info.file_size > _MAX_NPZ_RATIO * info.compress_size + _NPZ_SLACK:
                     raise FormatError(f"member {info.filename} claims to expand "
                                       f"{info.compress_size} bytes to {info.file_size}")
                 if info.filename.endswith(".npy"):
