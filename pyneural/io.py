@@ -476,6 +476,8 @@ def _net_from_metadata(meta_text, arrays, source, generator, size):
     biases) and the tensors, which must be exactly the net's."""
     try:
         meta = json.loads(meta_text)
+        if not isinstance(meta, dict):
+            raise TypeError(f"a JSON object is needed, got {type(meta).__name__}")
         structure, unused = meta["structure"], meta.get("unused_bias", {})
         if not isinstance(structure, str) or not isinstance(unused, dict):
             raise TypeError("structure must be a str, unused_bias an object")
