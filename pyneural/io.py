@@ -40,7 +40,8 @@ from .net import TNNet, _plan_layers
 from .nnformat import parse_structure
 
 __all__ = ["FormatError", "ACTIVATIONS", "load", "save", "from_state_dict", "to_state_dict",
-           "activations_of", "from_torch", "to_torch", "file_format", "write_atomically"]
+           "activations_of", "parse_activations", "from_torch", "to_torch", "file_format",
+           "write_atomically"]
 
 # One name per Linear layer, as `activations` takes them.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "softmax")
@@ -112,8 +113,17 @@ def activations_of(net):
 
 
 def parse_activations(activations):
-    """``activations`` as a tuple of names: a sequence of names or one
-    comma-separated string (``"relu,relu,linear"``), case-insensitive.
+    """``activations`` as a tuple of names, checked.
+
+    Parameters
+    ----------
+    activations : str or sequence of str
+        Names of ``ACTIVATIONS``, case-insensitive: a sequence, or one
+        comma-separated string (``"relu,relu,linear"``).
+
+    Returns
+    -------
+    tuple of str
 
     Raises
     ------
@@ -239,7 +249,8 @@ def _linear_groups(arrays, source):
             raise FormatError(
                 f"{source}: '{w_key}' has shape {w.shape} ({w.shape[1]} inputs), but the "
                 f"Linear before it, '{prev}', has {arrays[prev].shape[0]} outputs (Linear "
-                f"layers are taken in this order: {', '.join(groups)})")
+                f"layers are taken in this order: {', '.join(groups)}; a dict from "
+                "safetensors' load_file is in file order: pyneural.load sorts the names)")
         layout.append((w_key, b_key))
         prev = w_key
     return layout
