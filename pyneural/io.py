@@ -161,12 +161,13 @@ def to_state_dict(net):
         module order; no bias for a ``suppress_bias`` layer.
     """
     state = {}
-    for layer, weight_key, bias_key in _linear_keys(net):
-        # np.array copies: a one-neuron layer's weights view is already
-        # "contiguous", so ascontiguousarray would hand out the live view.
-        state[weight_key] = np.array(layer.weights, dtype=np.float32, order="C")
-        if bias_key is not None:
-            state[bias_key] = layer.bias.copy()
+    with net.lock:                       # all the weights at once: no torn read
+        for layer, weight_key, bias_key in _linear_keys(net):
+            # np.array copies: a one-neuron layer's weights view is already
+            # "contiguous", so ascontiguousarray would hand out the live view.
+            state[weight_key] = np.array(layer.weights, dtype=np.float32, order="C")
+            if bias_key is not None:
+                state[bias_key] = layer.bias.copy()
     return state
 
 
@@ -631,9 +632,10 @@ def save(net, path):
         text = net.save_structure_to_string() + "\n" + net.save_data_to_string() + "\n"
         write_atomically(path, lambda f: f.write(text.encode("ascii")))
         return
-    state = to_state_dict(net)
-    unused = {w_key.split(".")[0]: layer.bias for layer, w_key, b_key in _linear_keys(net)
-              if b_key is None}
+    with net.lock:
+        state = to_state_dict(net)
+        unused = {w_key.split(".")[0]: layer.bias.copy()
+                  for layer, w_key, b_key in _linear_keys(net) if b_key is None}
     for key, a in [*state.items(), *((f"unused bias of {i}", b) for i, b in unused.items())]:
         _require_finite(a, key, f"cannot save {source}")
     unused = {i: b.astype("<f4").tobytes().hex() for i, b in unused.items()}
