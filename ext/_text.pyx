@@ -90,10 +90,18 @@ cdef int _format(f32 v, char* out) noexcept nogil:
     return n
 
 
+cdef char _separator(str sep) except 0:
+    # One ASCII character: a byte that no UTF-8 sequence of another
+    # character contains, so bytes and characters split the text alike.
+    if len(sep) != 1 or not 0 < ord(sep) < 128:
+        raise ValueError(f"the separator must be one ASCII character, got {sep!r}")
+    return ord(sep)
+
+
 def join_floats(const f32[::1] values, str sep=";"):
     """``sep.join(FloatToStr(v) for v in values)``."""
     cdef Py_ssize_t i, n = values.shape[0], pos = 0
-    cdef char s = ord(sep)
+    cdef char s = _separator(sep)
     cdef char* buf
     if n == 0:
         return ""
@@ -156,7 +164,7 @@ def split_floats(str text, str sep=";"):
     cdef bytes raw = text.encode("utf-8", "surrogatepass")
     cdef const unsigned char* t = raw
     cdef Py_ssize_t n = len(raw), start = 0, i, j, k = 0, count = text.count(sep) + 1
-    cdef unsigned char s = ord(sep)
+    cdef unsigned char s = _separator(sep)
     cdef char tmp[64]
     values = np.empty(count, np.float32)
     cdef f32[::1] out = values

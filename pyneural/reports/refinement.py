@@ -209,7 +209,7 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
     ----------
     net : TNNet
         Only its structure is used, and its weights for the endpoint losses
-        (overwritten; the caller restores them).
+        (overwritten: a work copy, never the user's net).
     snap_a, snap_b : snapshots of A and of the unaligned B.
     hidden_list, perms : the hidden layers and their starting permutations.
     X, Y : the samples the barrier is lowered on.
