@@ -226,7 +226,7 @@ def _linear_groups(arrays, source):
     weights, biases that fit, shapes that chain."""
     groups = {}
     for key in arrays:
-        prefix, dot, suffix = key.rpartition(".")
+        prefix, _, suffix = key.rpartition(".")
         if suffix not in ("weight", "bias"):
             raise FormatError(f"{source}: unexpected tensor '{key}': only Linear layers' "
                               "'<name>.weight' and '<name>.bias' are supported")
