@@ -158,10 +158,7 @@ def _assert_numbers_ignore_the_locale():
 
 @pytest.mark.parametrize("name", [
     "comma",
-    pytest.param("arabic", marks=pytest.mark.xfail(
-        strict=True, reason="ext/_text.pyx takes one byte of the locale's decimal point "
-                            "(strtod then stops at '.': 0.5 reads as 0) and FloatToStr "
-                            "assumes it at byte 1 of snprintf's output")),
+    "arabic",
 ])
 def test_numbers_read_and_write_the_same_under_another_decimal_point(numeric_locale, name):
     import locale

@@ -35,7 +35,7 @@ from .interpolation import BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import as_arrays
-from .text import bar, fixed, fpc_exp, percent
+from .text import bar, fixed, fpc_exp, json_number, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
 # defaults), with a larger refinement budget per start: a merged net is kept
@@ -74,7 +74,8 @@ class ModelScore:
 
     def to_dict(self):
         """The fields as a dict."""
-        return {"name": self.name, "loss": self.loss, "accuracy": self.accuracy}
+        return {"name": self.name, "loss": json_number(self.loss),
+                "accuracy": json_number(self.accuracy)}
 
 
 @dataclass
@@ -171,8 +172,9 @@ class MergeResult(BeforeAfter):
                 "naive_repaired": score(self.naive_repaired), "repaired": score(self.repaired),
                 "mean_endpoint_accuracy": self.mean_endpoint_accuracy,
                 "mean_endpoint_loss": self.mean_endpoint_loss,
-                "pre_barrier": self.pre_barrier, "post_barrier": self.post_barrier,
-                "reduction": self.reduction,
+                "pre_barrier": json_number(self.pre_barrier),
+                "post_barrier": json_number(self.post_barrier),
+                "reduction": json_number(self.reduction),
                 "pre": self.pre.to_dict() if self.pre else None,
                 "post": self.post.to_dict() if self.post else None,
                 "permutations": [[p.tolist() for p in perms] for perms in self.permutations],
@@ -181,7 +183,7 @@ class MergeResult(BeforeAfter):
                 "repair": [l.to_dict() for l in self.repair_layers]
                 if self.repair_layers is not None else None,
                 "repair_error": self.repair_error if self.repair_layers is not None else None,
-                "drift": self.drift, "rounds": self.rounds, "seconds": self.seconds,
+                "drift": json_number(self.drift), "rounds": self.rounds, "seconds": self.seconds,
                 "exact": self.exact, "verdict": self.verdict.value}
 
     def plot(self, path=None, ax=None):

@@ -201,7 +201,7 @@ def _better(new, old):
     return hi_new < hi_old - MARGIN or (hi_new <= hi_old and sum(new) < float(old.sum()) - MARGIN)
 
 
-def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, budget=2000,
+def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, budget,
                         progress=None):
     """Improve ``perms`` by pairwise swaps that lower the barrier on (X, Y).
 
