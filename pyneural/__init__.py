@@ -8,6 +8,7 @@ from .layers import (TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectR
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
 from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
+from .io import FormatError, from_torch, load
 
 __version__ = "0.1.0"
 
@@ -34,4 +35,5 @@ __all__ = [
     "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax",
     "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
+    "FormatError", "load", "from_torch",
 ]

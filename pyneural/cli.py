@@ -1,5 +1,7 @@
 """The ``pyneural`` command line: the two reports, alignment to a file, and
-a net's architecture, on ``.nn`` files and CSV samples.
+a net's architecture, on ``.nn``, ``.safetensors`` and ``.npz`` files (by
+suffix; ``--activations relu,relu,linear`` for a file torch wrote) and CSV
+samples. ``permute -o`` and ``merge -o`` write the format of their suffix.
 
     pyneural align   A.nn B.nn --samples probes.csv [--score-mode M] [--original] ...
     pyneural connect A.nn B.nn --samples probes.csv [-k K] [--json] [--plot out.png]
@@ -32,6 +34,7 @@ from enum import Enum
 
 import numpy as np
 
+from .io import FormatError, file_format, load, parse_activations, write_atomically
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError
 from .rng import FPCRandom
@@ -52,9 +55,16 @@ class InputError(Exception):
 # ----------------------------------------------------------------- input --
 
 def _read_text(path, what, encoding="utf-8"):
-    try:
+    with _reading(path, what):
         with open(path, encoding=encoding) as f:
             return f.read()
+
+
+@contextlib.contextmanager
+def _reading(path, what):
+    """Turn the errors of reading ``path`` into InputErrors that say why."""
+    try:
+        yield
     except FileNotFoundError:
         raise InputError(f"{what} {path}: no such file") from None
     except IsADirectoryError:
@@ -66,17 +76,28 @@ def _read_text(path, what, encoding="utf-8"):
         raise InputError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def load_net(path):
+def load_net(path, activations=None):
     """``(net, text)`` from a ``.nn`` file (one-line SaveToString or
-    two-line SaveToFile). InputError when it is missing or not a net."""
-    text = _read_text(path, "net")
+    two-line SaveToFile), a ``.safetensors`` or an ``.npz`` (``pyneural.load``;
+    ``activations`` for one torch wrote); any other suffix is read as
+    ``.nn`` text. ``text`` is the net as ``.nn`` text. InputError when it
+    is missing or not a net."""
     try:
-        # A private generator: the loader draws initial weights, and a
-        # command must not move the global RandSeed stream.
-        net = TNNet.from_string(text, generator=FPCRandom())
-    except (NNFormatError, ArchitectureError) as exc:
+        fmt = file_format(path)
+    except FormatError:
+        fmt = "nn"
+    try:
+        with _reading(path, "net"):
+            # A private generator: the loader draws initial weights, and a
+            # command must not move the global RandSeed stream.
+            net = load(path, activations, generator=FPCRandom(), format=fmt)
+    except ImportError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except FormatError as exc:          # its message names the file
+        raise InputError(str(exc)) from None
+    except ValueError as exc:
         raise InputError(f"{path} is not a .nn net: {exc}") from None
-    return net, text
+    return net, net.save_to_string()
 
 
 def _require_a_layer(net, path):
@@ -179,9 +200,9 @@ def _check_cells(path, rows, line_numbers):
                     raise InputError(f"{where} is beyond the float32 range (+-3.4E+038)")
 
 
-def _load_pair(path_a, path_b):
-    net_a, _ = load_net(path_a)
-    net_b, text_b = load_net(path_b)
+def _load_pair(path_a, path_b, activations=None):
+    net_a, _ = load_net(path_a, activations)
+    net_b, text_b = load_net(path_b, activations)
     _require_a_layer(net_a, path_a)
     check_same_architecture(net_a, path_a, net_b, path_b)
     return net_a, net_b, text_b
@@ -272,24 +293,24 @@ def _plot(result, path):
 def _write_text(path, text):
     """Write ``text`` to ``path`` atomically (a temporary file beside it,
     then a rename), with the permissions a plain ``open`` would give."""
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pyneural-", suffix=".tmp")
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as exc:
         raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
+
+
+def _write_net(net, path):
+    """``-o``: a ``.nn`` as one line of SaveToString text, a ``.safetensors``
+    or ``.npz`` as ``net.save`` writes it."""
+    if file_format(path) == "nn":
+        _write_text(path, net.save_to_string() + "\n")
+        return
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
-        raise
+        net.save(path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
+    except (ImportError, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
 
 # ------------------------------------------------------ argument helpers --
@@ -332,6 +353,30 @@ def _fraction(text):
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value
+
+
+def _check_output_format(path):
+    """InputError, before the work, when the suffix of ``-o`` names no
+    format pyneural writes."""
+    try:
+        file_format(path)
+    except FormatError as exc:
+        raise InputError(f"-o {exc}") from None
+
+
+def _activations(text):
+    """--activations: one name per Linear layer, comma-separated."""
+    try:
+        return parse_activations(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_activations_arg(p):
+    p.add_argument("--activations", type=_activations, default=None, metavar="A0,A1,...",
+                   help="for .safetensors/.npz files torch wrote: the activation after each "
+                        "Linear layer, of relu, tanh, sigmoid, linear, softmax (e.g. "
+                        "relu,relu,linear); files pyneural wrote must agree with it")
 
 
 def _add_samples_arg(p):
@@ -411,6 +456,7 @@ def _add_align_args(p):
     p.add_argument("a", metavar="A.nn", help="endpoint A (the reference)")
     p.add_argument("b", metavar="B.nn", help="endpoint B (aligned to A)")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     _add_alignment_args(p)
     p.add_argument("--eval-samples", metavar="CSV",
                    help="measure the barriers on these samples instead (held out: "
@@ -431,7 +477,7 @@ def cmd_align(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b)
+    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     held = read_samples(args.eval_samples, net_a, args.a) if args.eval_samples else None
     mode, solver, refine, check_scale = _alignment_settings(args)
@@ -449,6 +495,7 @@ def _add_connect_args(p):
     p.add_argument("b", metavar="B.nn", help="endpoint B")
     _add_samples_arg(p)
     _add_repair_path_arg(p)
+    _add_activations_arg(p)
     _add_k_arg(p)
     _add_output_args(p)
 
@@ -464,7 +511,7 @@ def cmd_connect(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b)
+    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     result = net_a.mode_connectivity_report(net_b, samples, args.k, repair=args.repair)
     _emit(result, args)
@@ -485,8 +532,9 @@ def _add_permute_args(p):
     p.add_argument("--to", required=True, metavar="A.nn", dest="a",
                    help="the reference net B is aligned to")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
-                   help="where to write the permuted B (.nn, one line)")
+                   help="where to write the permuted B (.nn, one line; or .safetensors, .npz)")
     _add_alignment_args(p, checks=False)
     _add_k_arg(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -500,7 +548,8 @@ def cmd_permute(args):
     from .reports import interpolation as interp
     from .reports.alignment import find_alignment
     _check_writable(args.output, "-o")
-    net_a, net_b, text_b = _load_pair(args.a, args.b)
+    _check_output_format(args.output)
+    net_a, net_b, text_b = _load_pair(args.a, args.b, args.activations)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
@@ -521,7 +570,7 @@ def cmd_permute(args):
     with np.errstate(invalid="ignore"):
         drift = float(np.max(np.abs(out.compute_batch(X, exact=True)
                                     - net_b.compute_batch(X, exact=True))))
-    _write_text(args.output, out.save_to_string() + "\n")
+    _write_net(out, args.output)
     summary = {"command": "permute", "b": args.b, "a": args.a, "output": args.output,
                "n_samples": len(X), "k": args.k, "score_mode": mode, "solver": solver,
                "refine": refine, "matching_info": info,
@@ -565,12 +614,13 @@ def _permute_text(s):
 def _add_info_args(p):
     p.add_argument("net", metavar="NET.nn", help="the net to describe")
     p.add_argument("--json", action="store_true", help="print the architecture as JSON")
+    _add_activations_arg(p)
 
 
 def cmd_info(args):
     """``pyneural info``: print a net's layers and parameter counts (a table,
     or ``--json``). Returns 0; InputError for a missing or bad file."""
-    net, _ = load_net(args.net)
+    net, _ = load_net(args.net, args.activations)
     rows = []
     for i, layer in enumerate(net.layers):
         rows.append({"index": i, "class": layer.class_name,
@@ -620,8 +670,9 @@ def _add_merge_args(p):
                    help="the nets to merge: two or more of one architecture (the first is "
                         "the reference the others are aligned to)")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
-                   help="where to write the merged net (.nn, one line)")
+                   help="where to write the merged net (.nn, one line; or .safetensors, .npz)")
     p.add_argument("--eval-samples", metavar="CSV",
                    help="measure every loss and accuracy on these samples instead (held out: "
                         "alignment and REPAIR only see --samples)")
@@ -667,8 +718,9 @@ def cmd_merge(args):
     if args.weights is not None and len(args.weights) != len(paths):
         raise InputError(f"--weights has {len(args.weights)} values for {len(paths)} nets")
     _check_writable(args.output, "-o")
+    _check_output_format(args.output)
     _check_plot_possible(args.plot)
-    nets = [load_net(path)[0] for path in paths]
+    nets = [load_net(path, args.activations)[0] for path in paths]
     _require_a_layer(nets[0], paths[0])
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
@@ -685,7 +737,7 @@ def cmd_merge(args):
         result = nets[0].merge_with(nets[1], samples, **options)
     else:
         result = merge_many(nets, samples, args.weights, rounds=args.rounds, **options)
-    _write_text(args.output, result.net.save_to_string() + "\n")
+    _write_net(result.net, args.output)
     if args.json:
         print_json({**result.to_dict(), "output": args.output})
     else:
