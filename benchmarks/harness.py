@@ -6,7 +6,9 @@ A row is a ``Row(number, work, measure, original=..., target=...)`` whose
 the repetition counts (``--quick`` lowers them) and reports progress.
 """
 import dataclasses
+import importlib.util
 import os
+import pathlib
 import platform
 import shutil
 import statistics
@@ -15,7 +17,18 @@ import time
 from typing import Callable, Optional
 
 __all__ = ["Result", "Row", "AtLeast", "AtMost", "RatioAtLeast", "Context", "format_rate",
-           "format_seconds", "render_table", "machine_summary", "cpu_model"]
+           "format_seconds", "render_table", "machine_summary", "cpu_model", "load_example"]
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    """The module ``examples/<name>.py`` (the benchmarks reuse the examples'
+    data and training code)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ------------------------------------------------------------------ values --

@@ -12,24 +12,20 @@ merged into one with ``merge_many``. The targets of the issue are printed
 with the measured numbers and PASS or MISS.
 """
 import argparse
-import importlib.util
-import pathlib
 import time
 
 import numpy as np
 
 import pyneural as pn
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "digits_merge.py"
+from .harness import load_example
+
 PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8)]
 DEFAULT = "default (auto + refinement)"
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("digits_merge", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("digits_merge")
 
 
 def _status(ok):

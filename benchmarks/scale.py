@@ -22,23 +22,13 @@ cached as ``.nn`` text). Rows, each on a pair trained from seeds 1 and 2:
    the yardstick, peak memory of the process (ru_maxrss).
 """
 import argparse
-import importlib.util
-import pathlib
 import resource
 import sys
 import time
 
 import numpy as np
 
-_EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist_rebasin.py"
-
-
-def load_example():
-    """The example module (data split, net recipe, cached training)."""
-    spec = importlib.util.spec_from_file_location("mnist_rebasin", _EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .harness import load_example
 
 
 # ------------------------------------------------------------ yardsticks --
@@ -214,7 +204,7 @@ def main(argv=None):
     parser.add_argument("--cache", help="where the trained nets are cached (default: the "
                                         "example's)")
     args = parser.parse_args(argv)
-    ex = load_example()
+    ex = load_example("mnist_rebasin")
     cache = args.cache or ex.DEFAULT_CACHE
     data = ex.load_split()
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731

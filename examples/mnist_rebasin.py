@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import pyneural as pn
-from pyneural import rng
+from pyneural import rng, toy
 
 N_TRAIN, N_PROBE, N_HELD_OUT = 3500, 500, 1000
 SPLIT_SEED = 0
@@ -84,13 +84,7 @@ def build_net(seed, hidden=HIDDEN):
     """Input(784) -> FullConnectReLU(width) per entry of ``hidden`` ->
     FullConnectLinear(10), weights drawn after ``RandSeed := seed``."""
     rng.set_seed(seed)
-    net = pn.TNNet()
-    net.add_layer(pn.TNNetInput(784))
-    for width in hidden:
-        net.add_layer(pn.TNNetFullConnectReLU(width))
-    net.add_layer(pn.TNNetFullConnectLinear(10))
-    net.set_learning_rate(LEARNING_RATE, INERTIA)
-    return net
+    return toy.build_net(hidden, 784, 10, LEARNING_RATE, INERTIA)
 
 
 def trained_net(seed, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE, log=None):
