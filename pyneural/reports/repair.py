@@ -18,6 +18,9 @@ architecture that the Pascal library loads. Layers are repaired front to
 back: a layer's merged statistics are measured after the layers before it
 were corrected.
 
+``repaired_sweep`` applies it at every point of a path, with the endpoint
+statistics measured once (the reports' ``repair=True``).
+
 A merged unit that is constant over the probes (``sd_m`` below
 ``CONSTANT_STD``, e.g. a dead ReLU) is left alone, as is every unit of a
 layer without a bias (``suppress_bias``: the shift cannot be folded). The
