@@ -283,15 +283,18 @@ def _run_dask(payload, todo, seeds, align, k, options, scheduler):
     try:
         token = uuid.uuid4().hex[:12]
         shared = client.scatter(payload, broadcast=True, hash=False)
-        futures = [client.submit(_pair_task, shared, i, j, seeds[i, j], align, k, options,
-                                 key=f"pyneural-pair-{i}-{j}-{token}", retries=DASK_RETRIES,
-                                 pure=False)
-                   for i, j in todo]
+        # No list of the futures is kept: each is released once its result
+        # is read, so a worker lost later does not make the cluster
+        # recompute pairs already done.
+        pending = distributed.as_completed(
+            client.submit(_pair_task, shared, i, j, seeds[i, j], align, k, options,
+                          key=f"pyneural-pair-{i}-{j}-{token}", retries=DASK_RETRIES, pure=False)
+            for i, j in todo)
         try:
-            for future in distributed.as_completed(futures):
+            for future in pending:
                 yield future.result()
         finally:
-            client.cancel(futures + [shared])
+            client.cancel(list(pending.futures) + [shared])
     finally:
         if own:
             client.close()
