@@ -1,0 +1,93 @@
+"""Barrier matrices in parallel (issue 13): the targets, measured.
+
+    python -m benchmarks.sweep            # 8 nets of 2-64-64-3, 28 pairs (~1.5 min)
+    python -m benchmarks.sweep --quick    # 4 nets, a small refinement budget (a smoke run)
+
+Eight 2-64-64-3 ReLU nets trained with the examples' recipe
+(``toy.trained_net``, build seeds 1000.., train seeds 2000..), compared on
+the examples' 36 probes with the default alignment (auto + refinement).
+The same sweep is timed three ways, each once, cold (worker start-up and
+shipping the nets included, as a user pays it):
+
+* serial, ``n_jobs=1``;
+* ``n_jobs=2`` (joblib processes): speed-up = serial time / this time,
+  target >= 1.7x on two cores;
+* a Dask ``LocalCluster`` of 2 worker processes, 1 thread each (started
+  before the clock): overhead per pair = (cluster time - serial time / 2)
+  / pairs, i.e. what the cluster costs per pair beyond a perfect split of
+  the serial work over its two workers.
+
+The three matrices must be bit-identical; the run says so.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+import pyneural as pn
+from pyneural import toy
+
+from .harness import machine_summary
+
+SPEEDUP_TARGET = 1.7
+
+
+def _nets(n, hidden):
+    return [toy.trained_net(1000 + s, 2000 + s, hidden=hidden) for s in range(n)]
+
+
+def _timed(label, fn):
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    print(f"  {label:34s} {seconds:7.2f} s")
+    return result, seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sweep",
+                                     description="barrier_matrix: 1 job, 2 jobs, 2-worker "
+                                                 "LocalCluster (issue 13)")
+    parser.add_argument("--quick", action="store_true",
+                        help="4 nets and a small refinement budget (a smoke run, not figures)")
+    args = parser.parse_args(argv)
+    n_nets = 4 if args.quick else 8
+    options = dict(refine_budget=200 if args.quick else 2000, progress=False)
+
+    print(f"pyneural barrier-matrix sweep - {machine_summary()}")
+    print(f"(os.cpu_count() = {os.cpu_count()}; timings are single cold runs)")
+    nets = _nets(n_nets, (64, 64))
+    probes = toy.build_probes(generator=pn.rng.FPCRandom())
+    n_pairs = n_nets * (n_nets - 1) // 2
+    print(f"{n_nets} nets 2-64-64-3, {n_pairs} pairs, {len(probes)} probes, "
+          f"refine_budget {options['refine_budget']}")
+
+    serial, t1 = _timed("n_jobs=1 (serial)", lambda: pn.barrier_matrix(nets, probes, **options))
+    two, t2 = _timed("n_jobs=2 (joblib, loky)",
+                     lambda: pn.barrier_matrix(nets, probes, n_jobs=2, **options))
+
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        dask, t3 = _timed("2-worker LocalCluster (Dask)",
+                          lambda: pn.barrier_matrix(nets, probes, scheduler=client, **options))
+
+    same = all(np.array_equal(serial.pre, r.pre) and np.array_equal(serial.post, r.post)
+               for r in (two, dask))
+    speedup = t1 / t2
+    overhead_ms = 1000 * (t3 - t1 / 2) / n_pairs
+    print()
+    print(f"  serial per pair                    {1000 * t1 / n_pairs:7.0f} ms")
+    print(f"  speed-up with 2 jobs               {speedup:7.2f}x   (target >= "
+          f"{SPEEDUP_TARGET}x: {'PASS' if speedup >= SPEEDUP_TARGET else 'MISS'})")
+    print(f"  LocalCluster overhead per pair     {overhead_ms:7.0f} ms   "
+          f"((cluster - serial / 2) / pairs)")
+    print(f"  matrices bit-identical (serial, 2 jobs, cluster): {'yes' if same else 'NO'}")
+    print(f"  mean pre / post barrier {serial.mean_pre:.6f} / {serial.mean_post:.6f}, "
+          f"most central net: {serial.names[serial.central]}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
