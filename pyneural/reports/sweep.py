@@ -86,23 +86,27 @@ class SweepResult:
         """True when the post-alignment barriers were measured."""
         return self.post is not None
 
-    def _upper(self, m):
-        return m[np.triu_indices(self.n_nets, 1)]
+    def pair_barriers(self, which="post"):
+        """The barriers of the pairs i < j (row-major over the upper
+        triangle), ``which`` = "pre" or "post" (None for "post" without
+        alignment)."""
+        m = {"pre": self.pre, "post": self.post}[which]
+        return None if m is None else m[np.triu_indices(self.n_nets, 1)]
 
     @property
     def mean_pre(self):
         """The mean pre-alignment barrier over the pairs."""
-        return float(np.mean(self._upper(self.pre)))
+        return float(np.mean(self.pair_barriers("pre")))
 
     @property
     def mean_post(self):
         """The mean post-alignment barrier over the pairs (None without alignment)."""
-        return float(np.mean(self._upper(self.post))) if self.aligned else None
+        return float(np.mean(self.pair_barriers())) if self.aligned else None
 
     @property
     def max_post(self):
         """The largest post-alignment barrier over the pairs (None without alignment)."""
-        return float(np.max(self._upper(self.post))) if self.aligned else None
+        return float(np.max(self.pair_barriers())) if self.aligned else None
 
     @property
     def central(self):
