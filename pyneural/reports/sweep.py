@@ -13,6 +13,7 @@ joblib memory-maps its arrays into the workers (written once to a temporary
 folder); Dask scatters it to every worker once. A worker rebuilds one net
 from the structure and loads the rows of each pair into it.
 """
+import contextlib
 import inspect
 import sys
 import threading
@@ -28,7 +29,7 @@ from .alignment import DEFAULT_SOLVER, resolve_score_mode
 from .matching import check_solver
 from .mode_connectivity import mode_connectivity_report
 from .permutation_align import permutation_align_report
-from .samples import as_arrays
+from .samples import probe_arrays
 from .text import fixed
 
 # The report's extra checks cost forward passes and are not part of the
@@ -260,23 +261,35 @@ def _pair_task(payload, i, j, seed, align, k, options):
     return i, j, r.pre_barrier, r.post_barrier, r.permutations
 
 
-def _run_serial(payload, todo, seeds, align, k, options):
-    for i, j in todo:
-        yield _pair_task(payload, i, j, seeds[i, j], align, k, options)
+def _one_blas_thread():
+    """BLAS on one thread, as in joblib's and Dask's workers: the pairs are
+    the parallelism, and the small products of a pair run faster on one
+    thread (without threadpoolctl, which joblib brings, BLAS is left as is)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
-def _run_joblib(payload, todo, seeds, align, k, options, n_jobs):
+def _run_serial(payload, todo, seed, align, k, options):
+    with _one_blas_thread():
+        for i, j in todo:
+            yield _pair_task(payload, i, j, pair_seed(seed, i, j), align, k, options)
+
+
+def _run_joblib(payload, todo, seed, align, k, options, n_jobs):
     try:
         from joblib import Parallel, delayed
     except ImportError:
         raise ImportError("n_jobs > 1 needs joblib: pip install 'pyneural[parallel]'") from None
     parallel = Parallel(n_jobs=n_jobs, backend="loky", max_nbytes=JOBLIB_MAX_NBYTES,
                         return_as="generator_unordered")
-    yield from parallel(delayed(_pair_task)(payload, i, j, seeds[i, j], align, k, options)
+    yield from parallel(delayed(_pair_task)(payload, i, j, pair_seed(seed, i, j), align, k, options)
                         for i, j in todo)
 
 
-def _run_dask(payload, todo, seeds, align, k, options, scheduler):
+def _run_dask(payload, todo, seed, align, k, options, scheduler):
     try:
         import distributed
     except ImportError:
@@ -291,7 +304,7 @@ def _run_dask(payload, todo, seeds, align, k, options, scheduler):
         # is read, so a worker lost later does not make the cluster
         # recompute pairs already done.
         pending = distributed.as_completed(
-            client.submit(_pair_task, shared, i, j, seeds[i, j], align, k, options,
+            client.submit(_pair_task, shared, i, j, pair_seed(seed, i, j), align, k, options,
                           key=f"pyneural-pair-{i}-{j}-{token}", retries=DASK_RETRIES, pure=False)
             for i, j in todo)
         try:
@@ -324,22 +337,14 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def _template(items):
-    for item in items:
-        if hasattr(item, "snapshot") and hasattr(item, "layers"):
-            return item
-    raise TypeError("barrier_matrix needs at least one TNNet among the nets (it gives the "
-                    "architecture); the others may be snapshots or .nn texts")
-
-
 def _snapshots(template, items):
     """Every item as a snapshot of the template's architecture; an
     ArchitectureError names the two nets' indices."""
-    first = items.index(template)
+    first = next(n for n, item in enumerate(items) if item is template)
     snaps = []
     for n, item in enumerate(items):
         try:
-            if hasattr(item, "snapshot") and hasattr(item, "layers"):
+            if interp.is_net(item):
                 template.check_same_architecture(item, names=(f"net {first}", f"net {n}"))
             snaps.append(interp.endpoint_snapshot(template, item))
         except ValueError as exc:
@@ -433,18 +438,13 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
     if scheduler is not None and n_jobs not in (1, None):
         raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
                          "cluster), not both")
-    template = _template(items)
+    template = interp.first_net(items, "barrier_matrix")
     snaps = _snapshots(template, items)
     n = len(snaps)
     names = [f"net {i}" for i in range(n)] if names is None else [str(s) for s in names]
     if len(names) != n:
         raise ValueError(f"{len(names)} names for {n} nets")
-    X, Y = as_arrays(samples, template.input_size, template.output_size)
-    if X is None:
-        raise ValueError("barrier_matrix: samples is None or empty")
-    EX, EY = as_arrays(eval_samples, template.input_size, template.output_size, "eval_samples")
-    if eval_samples is not None and EX is None:
-        raise ValueError("barrier_matrix: eval_samples is empty")
+    X, Y, EX, EY = probe_arrays(template, samples, eval_samples, "barrier_matrix")
     options = {**QUIET_CHECKS, **alignment_options} if align else dict(alignment_options)
     _check_options(template, align, options)
     k = max(1, int(k))
@@ -452,15 +452,12 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
                        np.stack([np.concatenate([v.data for v in s]) for s in snaps]),
                        X, Y, EX, EY)
     todo = pairs(n)
-    seeds = np.zeros((n, n), np.int64)
-    for i, j in todo:
-        seeds[i, j] = pair_seed(seed, i, j)
     if scheduler is not None:
-        results = _run_dask(payload, todo, seeds, align, k, options, scheduler)
+        results = _run_dask(payload, todo, seed, align, k, options, scheduler)
     elif n_jobs not in (1, None):
-        results = _run_joblib(payload, todo, seeds, align, k, options, n_jobs)
+        results = _run_joblib(payload, todo, seed, align, k, options, n_jobs)
     else:
-        results = _run_serial(payload, todo, seeds, align, k, options)
+        results = _run_serial(payload, todo, seed, align, k, options)
     pre = np.zeros((n, n))
     post = np.zeros((n, n)) if align else None
     perms = {}
@@ -474,6 +471,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
                 perms[(i, j)] = [np.asarray(q) for q in p]
             bar.step()
     finally:
+        results.close()        # on an error: stop the workers' pairs now, not at GC
         bar.close()
     return SweepResult(names, k, len(X), pre, post, perms, int(seed), options,
                        len(EX) if EX is not None else 0, time.perf_counter() - start)
