@@ -9,8 +9,7 @@ examples' 36 probes and measures every barrier on 300 held-out samples.
 The mean barrier before and after alignment is printed per width and
 plotted against it.
 
-    python examples/sweep_width.py                       # widths 8..128, ~2 min on one core
-    python examples/sweep_width.py --jobs 2              # the pairs in two processes
+    python examples/sweep_width.py --jobs 2              # widths 8..128, ~2 min on 2 busy cores
     python examples/sweep_width.py --widths 8,16 --nets 3 --budget 200 --no-plot
 """
 import argparse
@@ -61,26 +60,29 @@ def sweep_widths(widths, n_nets, jobs, budget):
 
 
 def plot(results, path):
-    """Mean barrier (with the pairs' range) against width, log2 axis."""
+    """Mean barrier (with the pairs' range) against width, log2 axis: before
+    and after alignment on the left, after alone (its own scale) on the right."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     widths = sorted(results)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for which, color in (("pre", "tab:red"), ("post", "tab:green")):
+    fig, (both, after) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for which, color, axes in (("pre", "tab:red", (both,)), ("post", "tab:green", (both, after))):
         pairs = [results[w].pair_barriers(which) for w in widths]
         mean = np.array([p.mean() for p in pairs])
         spread = np.array([[mean[i] - p.min(), p.max() - mean[i]] for i, p in enumerate(pairs)]).T
-        ax.errorbar(widths, mean, yerr=spread, fmt="-o", color=color, capsize=3,
-                    label=f"{which}-alignment (mean, min-max over pairs)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(widths)
-    ax.set_xticklabels([str(w) for w in widths])
-    ax.set_xlabel("hidden width W (2-W-W-3 ReLU)")
-    ax.set_ylabel("loss barrier (held-out)")
-    ax.set_title("Barrier against width, before and after permutation alignment")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        for ax in axes:
+            ax.errorbar(widths, mean, yerr=spread, fmt="-o", color=color, capsize=3,
+                        label=f"{which}-alignment (mean, min-max over pairs)")
+    for ax, title in ((both, "before and after alignment"), (after, "after alignment")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(widths)
+        ax.set_xticklabels([str(w) for w in widths])
+        ax.set_xlabel("hidden width W (2-W-W-3 ReLU)")
+        ax.set_ylabel("loss barrier (held-out)")
+        ax.set_title(f"Barrier against width, {title}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

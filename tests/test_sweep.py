@@ -88,6 +88,14 @@ def test_held_out_entries_and_align_false(nets, samples):
     assert json.loads(json.dumps(plain.to_dict(), allow_nan=False))["post"] is None
 
 
+def test_progress_line_counts_the_pairs(nets, samples, capsys):
+    pn.barrier_matrix(nets[:3], samples, align=False, k=4, progress=True)
+    err = capsys.readouterr().err
+    assert "\rpairs 1/3, " in err and "\rpairs 3/3, 0.0 s left" in err and err.endswith("\n")
+    pn.barrier_matrix(nets[:3], samples, align=False, k=4, progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_pairs_are_seeded_by_their_indices_not_the_number_of_nets(nets, samples, serial):
     fewer = pn.barrier_matrix(nets[:3], samples, progress=False, **OPTIONS)
     assert np.array_equal(fewer.post, serial.post[:3, :3])
