@@ -318,13 +318,43 @@ cdef inline f32* _ptr(object a):
     return &mv[0]
 
 
+cdef Py_ssize_t _length(object a, Py_ssize_t layer, str what) except -1:
+    """Length of a layer buffer, which must be a contiguous float32 array."""
+    cdef const f32[::1] mv
+    if a is None:
+        raise ValueError(f"layer {layer}: the {what} buffer is missing")
+    try:
+        mv = a
+    except (TypeError, ValueError, BufferError) as exc:
+        raise ValueError(f"layer {layer}: the {what} buffer is not a contiguous float32 "
+                         f"array ({exc})") from None
+    return mv.shape[0]
+
+
+cdef int _expect(object a, Py_ssize_t n, Py_ssize_t layer, str what) except -1:
+    cdef Py_ssize_t got = _length(a, layer, what)
+    if got != n:
+        raise ValueError(f"layer {layer}: the {what} buffer has {got} values, "
+                         f"the layer needs {n}")
+    return 0
+
+
 cdef class Program:
     """The compiled layer chain of one TNNet.
 
     Built from one tuple per layer:
     ``(kind, flag, push_error, n_in, n_out, params, momentum, out, raw, err,
-    deriv, hyper)``; absent buffers are None. The arrays must stay alive and
-    unmoved while the program exists: it keeps references to them.
+    deriv, hyper)``; ``params`` and ``momentum`` are None for a layer
+    without weights. The arrays must stay alive and unmoved while the
+    program exists: it keeps references to them.
+
+    Every size is checked here, once, against the chain (a layer's n_in is
+    the previous layer's n_out) and against each buffer's length, so the
+    passes, which trust them, can never read or write out of bounds.
+    Raises ValueError naming the layer and the buffer otherwise.
+
+    A program is not re-entrant: its buffers and scratch are shared, so
+    the caller serialises calls (``TNNet`` holds a lock per net).
     """
     cdef LayerC* L
     cdef Py_ssize_t count
@@ -332,16 +362,41 @@ cdef class Program:
     cdef bint release_gil   # enough work per sample to drop the GIL
 
     def __cinit__(self, list specs):
-        cdef Py_ssize_t i, n, n_in, n_out, work = 0
+        cdef Py_ssize_t i, n, n_in, n_out, work = 0, prev_err_len = 0
         cdef LayerC* c
-        self.count = len(specs)
+        self.count = 0
+        if len(specs) < 2:
+            raise ValueError("a program needs an input layer and at least one more layer")
         self.keep = specs
-        self.L = <LayerC*>calloc(max(self.count, 1), sizeof(LayerC))
+        self.L = <LayerC*>calloc(len(specs), sizeof(LayerC))
         if self.L == NULL:
             raise MemoryError()
-        for i in range(self.count):
+        for i in range(len(specs)):
             kind, flag, push, nin, nout, params, mom, out, raw, err, deriv, hyper = specs[i]
             n_in, n_out = nin, nout
+            if not K_INPUT <= kind <= K_SOFTMAX or (kind == K_INPUT) != (i == 0):
+                raise ValueError(f"layer {i}: kind {kind} cannot stand there "
+                                 "(the input kind first, and only first)")
+            if n_out < 1 or n_in != (0 if i == 0 else self.L[i - 1].n_out):
+                raise ValueError(f"layer {i}: {n_in} inputs x {n_out} outputs do not follow "
+                                 f"the previous layer's {self.L[i - 1].n_out if i else 0} outputs")
+            if K_RELU <= kind and n_in != n_out:
+                raise ValueError(f"layer {i}: an element-wise layer needs as many outputs as "
+                                 f"inputs, got {n_in} -> {n_out}")
+            if push and (i == 0 or prev_err_len != n_in):
+                raise ValueError(f"layer {i}: pushes error into a previous error buffer of "
+                                 f"{prev_err_len} values, {n_in} needed")
+            for buf, what in ((out, "output"), (raw, "raw output"), (deriv, "derivative")):
+                _expect(buf, n_out, i, what)
+            prev_err_len = _length(err, i, "error")
+            if prev_err_len != n_out and not (kind == K_INPUT and not flag and prev_err_len == 1):
+                raise ValueError(f"layer {i}: the error buffer has {prev_err_len} values, "
+                                 f"the layer needs {n_out}")
+            _expect(hyper, 2, i, "learning rate / inertia")
+            if K_FC_LINEAR <= kind <= K_FC_SIGMOID:
+                _expect(params, n_in * n_out + n_out, i, "parameter")
+                _expect(mom, n_in * n_out + n_out, i, "momentum")
+            self.count = i + 1
             c = &self.L[i]
             c.kind = kind
             c.flag = flag
@@ -353,7 +408,7 @@ cdef class Program:
             c.err = _ptr(err)
             c.deriv = _ptr(deriv)
             c.hyper = _ptr(hyper)
-            if params is not None:
+            if K_FC_LINEAR <= kind <= K_FC_SIGMOID:
                 c.wt = _ptr(params)
                 c.bias = c.wt + n_in * n_out
                 c.mwt = _ptr(mom)
@@ -433,6 +488,10 @@ cdef class Program:
         """Row by row: the exact per-sample forward of each row of X into Y."""
         cdef Py_ssize_t r, n_in = self.L[0].n_out, last = self.count - 1
         cdef Py_ssize_t n_out = self.L[last].n_out
+        if X.shape[1] != n_in or Y.shape[0] != X.shape[0] or Y.shape[1] != n_out:
+            raise ValueError(f"forward_many: inputs {X.shape[0]}x{X.shape[1]} and outputs "
+                             f"{Y.shape[0]}x{Y.shape[1]} do not fit a net of {n_in} inputs "
+                             f"and {n_out} outputs")
         with nogil:
             for r in range(X.shape[0]):
                 memcpy(self.L[0].out, &X[r, 0], n_in * sizeof(f32))
@@ -441,7 +500,11 @@ cdef class Program:
 
     def train_many(self, const f32[:, ::1] X, const f32[:, ::1] T):
         """Per row: forward, then backpropagate against the row of T."""
-        cdef Py_ssize_t r, n_in = self.L[0].n_out
+        cdef Py_ssize_t r, n_in = self.L[0].n_out, n_out = self.L[self.count - 1].n_out
+        if X.shape[1] != n_in or T.shape[0] != X.shape[0] or T.shape[1] != n_out:
+            raise ValueError(f"train_many: inputs {X.shape[0]}x{X.shape[1]} and targets "
+                             f"{T.shape[0]}x{T.shape[1]} do not fit a net of {n_in} inputs "
+                             f"and {n_out} outputs")
         with nogil:
             for r in range(X.shape[0]):
                 memcpy(self.L[0].out, &X[r, 0], n_in * sizeof(f32))

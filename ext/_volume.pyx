@@ -4,8 +4,10 @@
 
 Every operation is one binary32 operation per element, rounded right away,
 exactly as the Pascal loops (no FMA: the build passes -ffp-contract=off).
-Callers (pyneural.volume) have already checked sizes and dtypes; these
-kernels trust their inputs.
+Callers (pyneural.volume) have already checked sizes and dtypes with clear
+messages; still, every operand's length is compared with the destination's
+here (one comparison), because the module is importable and a wrong call
+must raise, never read or write past an array.
 
 A plain float32 ndarray (native byte order, aligned, C-contiguous, 1-D;
 writable for the destination) is read through the numpy C API, which costs
@@ -44,15 +46,23 @@ cdef object _dst(object a, f32** p, Py_ssize_t* n):
     return mv
 
 
-cdef object _src(object a, const f32** p):
-    """Pointer of a read-only operand (see `_dst`)."""
+cdef object _src(object a, const f32** p, Py_ssize_t n):
+    """Pointer of a read-only operand of ``n`` elements (see `_dst`);
+    ValueError for another length."""
     cdef const f32[::1] mv
+    cdef Py_ssize_t got
     if _plain(a, False):
+        got = cnp.PyArray_DIM(<cnp.ndarray>a, 0)
         p[0] = <const f32*>cnp.PyArray_DATA(<cnp.ndarray>a)
-        return None
-    mv = a
-    p[0] = &mv[0] if mv.shape[0] > 0 else NULL
-    return mv
+        keep = None
+    else:
+        mv = a
+        got = mv.shape[0]
+        p[0] = &mv[0] if got > 0 else NULL
+        keep = mv
+    if got != n:
+        raise ValueError(f"operand has {got} elements, the destination {n}")
+    return keep
 
 
 # -- the GIL ------------------------------------------------------------------
@@ -82,7 +92,7 @@ def add(s, v):
     cdef const f32* pv
     cdef Py_ssize_t i, n
     keep_s = _dst(s, &ps, &n)
-    keep_v = _src(v, &pv)
+    keep_v = _src(v, &pv, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         ps[i] = ps[i] + pv[i]
@@ -94,7 +104,7 @@ def sub(s, v):
     cdef const f32* pv
     cdef Py_ssize_t i, n
     keep_s = _dst(s, &ps, &n)
-    keep_v = _src(v, &pv)
+    keep_v = _src(v, &pv, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         ps[i] = ps[i] - pv[i]
@@ -106,7 +116,7 @@ def mul(s, v):
     cdef const f32* pv
     cdef Py_ssize_t i, n
     keep_s = _dst(s, &ps, &n)
-    keep_v = _src(v, &pv)
+    keep_v = _src(v, &pv, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         ps[i] = ps[i] * pv[i]
@@ -160,7 +170,7 @@ def mul_add_scalar(s, f32 c, v):
     cdef const f32* pv
     cdef Py_ssize_t i, n
     keep_s = _dst(s, &ps, &n)
-    keep_v = _src(v, &pv)
+    keep_v = _src(v, &pv, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         ps[i] = ps[i] + pv[i] * c
@@ -174,8 +184,8 @@ def mul_add(s, v1, v2):
     cdef const f32* p2
     cdef Py_ssize_t i, n
     keep_s = _dst(s, &ps, &n)
-    keep_1 = _src(v1, &p1)
-    keep_2 = _src(v2, &p2)
+    keep_1 = _src(v1, &p1, n)
+    keep_2 = _src(v2, &p2, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         ps[i] = ps[i] + p1[i] * p2[i]
@@ -188,7 +198,7 @@ def mul_mul_add(s, f32 c1, f32 c2, v):
     cdef const f32* pv
     cdef Py_ssize_t i, n
     keep_s = _dst(s, &ps, &n)
-    keep_v = _src(v, &pv)
+    keep_v = _src(v, &pv, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         ps[i] = ps[i] * c1 + pv[i] * c2
@@ -209,7 +219,7 @@ def dot_product(s, v):
         ms = s
         n = ms.shape[0]
         ps = &ms[0] if n > 0 else NULL
-    keep_v = _src(v, &pv)
+    keep_v = _src(v, &pv, n)
     cdef PyThreadState* ts = _release(n)
     for i in range(n):
         acc = acc + ps[i] * pv[i]

@@ -6,7 +6,8 @@ and inertia, and, for the fully-connected classes, its parameters. The
 per-sample arithmetic is not here: ``TNNet`` compiles the chain into the
 kernel program of ``pyneural._dense``. What is here is what the original's
 classes own: shapes, weight initialisation, the structure-string fields and
-the batched (numpy) forward used by ``TNNet.compute_batch``.
+the batched (numpy) forward pass: ``pre_activation`` and ``activate``, the
+one place every batched computation in pyneural takes them from.
 
 Parameter store of a fully-connected layer: one flat float32 array
 ``params = [WT | bias]`` where ``WT`` is the (fan_in, neurons) transpose of
@@ -17,7 +18,7 @@ import numpy as np
 
 from ._kernels import dense as _dense
 from .volume import MAX_ELEMENTS as _MAX_VOLUME_ELEMENTS
-from .volume import TNNetVolume, as_f32_scalar, as_sizes
+from .volume import TNNetVolume, as_f32_scalar, as_f32_vector, as_sizes
 
 __all__ = [
     "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
@@ -53,6 +54,30 @@ def _softmax_rows(h):
     return np.where(lo == 0, 0, e / e.sum(axis=1, keepdims=True)).astype(_F32)
 
 
+class _Store:
+    """A layer's buffer (a pinned TNNetVolume). Reading gives the volume;
+    assigning copies new values into it and refuses another size, so the
+    compiled kernel program, which points at the buffer, can never see a
+    stale or short array."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.attr = name, "_" + name
+
+    def __get__(self, layer, owner=None):
+        if layer is None:
+            return self
+        return getattr(layer, self.attr)
+
+    def __set__(self, layer, value):
+        store = getattr(layer, self.attr, None)
+        where = f"{layer.class_name}.{self.name}"
+        if layer.index is not None:
+            where = f"layer {layer.index} ({where})"
+        if store is None:
+            raise AttributeError(f"{where}: the layer is not in a net yet, so it has no buffer")
+        store.data[:] = as_f32_vector(value, store.size, where)
+
+
 def _sizes(layer, size_x, size_y, depth):
     """Checked integer sizes for a layer's constructor; errors name its class."""
     try:
@@ -66,7 +91,8 @@ class TNNetLayer:
 
     The buffers (``output``, ``output_raw``, ``output_error``,
     ``output_error_deriv``) and ``index`` are None until ``TNNet.add_layer``
-    attaches the layer.
+    attaches the layer. A buffer keeps its array for life: assigning to it
+    copies the values in (ValueError for another size).
 
     Parameters
     ----------
@@ -78,14 +104,16 @@ class TNNetLayer:
     has_weights = False
     activation = None         # "relu", "tanh", "sigmoid", "identity", "softmax"
 
+    output = _Store()
+    output_raw = _Store()
+    output_error = _Store()
+    output_error_deriv = _Store()
+
     def __init__(self, ints=(0,) * 8):
         self._ints = tuple(int(i) for i in ints) + (0,) * (8 - len(ints))
         self._hyper = np.array([0.01, 0.9], dtype=_F32)
         self.index = None
-        self.output = None
-        self.output_raw = None
-        self.output_error = None
-        self.output_error_deriv = None
+        self._output = self._output_raw = self._output_error = self._output_error_deriv = None
 
     # -- hyper-parameters (read by the kernels through self._hyper) -------
     @property
@@ -184,17 +212,19 @@ class TNNetLayer:
         return shape, params
 
     def _attach(self, prev, index, rng):
-        """Size the buffers after ``prev`` (None for the first layer)."""
+        """Size the buffers after ``prev`` (None for the first layer); a
+        weighted layer draws its initial weights from ``rng`` (None: they
+        stay zero, for a copy that fills them)."""
         try:
             shape, _ = self._plan(prev.output.shape if prev is not None else None)
         except ValueError as exc:
             raise ValueError(f"layer {index}: {exc}") from None
         self.index = index
         size = shape[0] * shape[1] * shape[2]
-        self.output = TNNetVolume(*shape)._pin()
-        self.output_raw = TNNetVolume(*shape)._pin()
-        self.output_error = TNNetVolume(self._error_size(size))._pin()
-        self.output_error_deriv = TNNetVolume(*shape)._pin()
+        self._output = TNNetVolume(*shape)._pin()
+        self._output_raw = TNNetVolume(*shape)._pin()
+        self._output_error = TNNetVolume(self._error_size(size))._pin()
+        self._output_error_deriv = TNNetVolume(*shape)._pin()
 
     def _kernel_spec(self, prev):
         flag = self._kernel_flag()
@@ -207,8 +237,19 @@ class TNNetLayer:
     def _kernel_flag(self):
         return 0
 
-    def _batch_forward(self, h):
-        return h
+    # -- the batched forward pass (numpy, many samples at once) -----------
+    # Every batched computation in pyneural (compute_batch, layer_outputs,
+    # the reports' sweeps, refinement, REPAIR) goes through these methods,
+    # so a layer's arithmetic is written once.
+    def activate(self, z):
+        """This layer's activation of ``z`` (samples x units), batched, as
+        a new array (``z`` is not changed)."""
+        return ACTIVATIONS[self.activation](z)
+
+    def forward_batch(self, h):
+        """This layer's outputs for the previous layer's outputs ``h``
+        (samples x inputs), float32."""
+        return self.activate(h)
 
     def __repr__(self):
         return f"{self.class_name}({', '.join(str(i) for i in self._ints[:4])})"
@@ -259,7 +300,14 @@ class TNNetInput(TNNetLayer):
 
 
 class _FullConnect(TNNetLayer):
-    """Fully-connected layer: ``Class(size_x, size_y=1, depth=1, suppress_bias=0)``.
+    """Fully-connected layer, with the original's two constructors:
+    ``Class(size, suppress_bias=0)`` and
+    ``Class(size_x, size_y, depth, suppress_bias=0)``.
+
+    As in Pascal, two positional arguments are ``(size, suppress_bias)``:
+    ``TNNetFullConnectReLU(6, 1)`` is 6 neurons without bias, not a 6x1
+    shape (the shape form takes three sizes). ``size_y`` and ``depth``
+    may also be given by keyword.
 
     Parameters
     ----------
@@ -274,24 +322,36 @@ class _FullConnect(TNNetLayer):
     ------
     ValueError
         A size below 1, or more than ``MAX_ELEMENTS`` neurons.
+    TypeError
+        More than four arguments, or ``suppress_bias`` given twice.
     """
 
     has_weights = True
+    params = _Store()
+    momentum = _Store()
 
-    def __init__(self, size_x, size_y=1, depth=1, suppress_bias=0):
+    def __init__(self, size_x, *args, size_y=1, depth=1, suppress_bias=None):
+        if len(args) > 3:
+            raise TypeError(f"{type(self).__name__}() takes at most 4 arguments, "
+                            f"got {len(args) + 1}")
+        given = args[0] if len(args) == 1 else args[2] if len(args) == 3 else None
+        if given is not None and suppress_bias is not None:
+            raise TypeError(f"{type(self).__name__}(): suppress_bias given twice")
+        if len(args) >= 2:
+            size_y, depth = args[:2]
+        suppress_bias = given if given is not None else suppress_bias or 0
         size_x, size_y, depth = _sizes(self, size_x, size_y, depth)
         if min(size_x, size_y, depth) < 1:
             raise ValueError(f"{type(self).__name__} needs at least one neuron, got {size_x}x{size_y}x{depth}")
         _check_elements(size_x * size_y * depth, f"{type(self).__name__} {size_x}x{size_y}x{depth} neurons")
         super().__init__((size_x, size_y, depth, suppress_bias))
-        self.params = None
-        self.momentum = None
+        self._params = self._momentum = None
 
     @classmethod
     def from_struct_ints(cls, ints):
         """``Class(*ints[:4])``: sizes and ``suppress_bias``; ValueError as the
         constructor."""
-        return cls(*ints[:4])
+        return cls(ints[0], ints[1], ints[2], ints[3])
 
     @property
     def neurons(self):
@@ -321,9 +381,10 @@ class _FullConnect(TNNetLayer):
         super()._attach(prev, index, rng)
         fan_in = prev.output.size
         n = self.neurons
-        self.params = TNNetVolume(fan_in * n + n)._pin()
-        self.momentum = TNNetVolume(fan_in * n + n)._pin()
-        self.init_default(rng)
+        self._params = TNNetVolume(fan_in * n + n)._pin()
+        self._momentum = TNNetVolume(fan_in * n + n)._pin()
+        if rng is not None:
+            self.init_default(rng)
 
     def init_default(self, rng):
         """Glorot uniform as the original: draws neuron-major
@@ -346,14 +407,35 @@ class _FullConnect(TNNetLayer):
 
     @property
     def weights(self):
-        """The (neurons, fan_in) weight matrix: a writable view of ``params``."""
+        """The (neurons, fan_in) weight matrix: a writable view of ``params``
+        (assigning copies into it; ValueError for another shape)."""
         n = self.neurons
         return self.params.data[: self.params.size - n].reshape(-1, n).T
 
+    @weights.setter
+    def weights(self, value):
+        self._assign(self.weights, value, "weights")
+
     @property
     def bias(self):
-        """The bias vector: a writable view of ``params``."""
+        """The bias vector: a writable view of ``params`` (assigning copies
+        into it; ValueError for another shape)."""
         return self.params.data[self.params.size - self.neurons:]
+
+    @bias.setter
+    def bias(self, value):
+        self._assign(self.bias, value, "bias")
+
+    def _assign(self, view, value, name):
+        a = np.asarray(value.data if isinstance(value, TNNetVolume) else value)
+        if a.dtype == object or a.dtype.kind not in "biuf":
+            raise TypeError(f"layer {self.index} ({self.class_name}).{name} must be numeric, "
+                            f"got dtype {a.dtype}")
+        if a.shape != view.shape:
+            raise ValueError(f"layer {self.index} ({self.class_name}).{name} has shape "
+                             f"{view.shape}, got {a.shape}")
+        with np.errstate(over="ignore"):
+            view[...] = a
 
     def weights_t(self):
         """The contiguous (fan_in, neurons) transpose the kernels use (a view)."""
@@ -369,13 +451,22 @@ class _FullConnect(TNNetLayer):
         spec[5], spec[6] = self.params.data, self.momentum.data
         return tuple(spec)
 
-    def _batch_forward(self, h):
-        z = h @ self.weights_t()
+    def pre_activation(self, h, weights=None, bias=None):
+        """``h @ W^T + b`` for inputs ``h`` (samples x fan_in); the bias is
+        left out when it is suppressed. ``weights`` (neurons x fan_in) and
+        ``bias`` default to the layer's own; the reports pass other
+        values (a point on a path) for this layer's shape."""
+        z = h @ (self.weights if weights is None else weights).T
         if not self.suppress_bias:
-            z += self.bias
+            z += self.bias if bias is None else bias
+        return z
+
+    def forward_batch(self, h, weights=None, bias=None):
+        """``activate(pre_activation(h, weights, bias))``."""
+        z = self.pre_activation(h, weights, bias)
         if self.activation == "relu":
             return np.fmax(z, 0, out=z)         # z is new: no second big array
-        return ACTIVATIONS[self.activation](z)
+        return self.activate(z)
 
     def __repr__(self):
         return f"{self.class_name}({self.neurons})"
@@ -384,8 +475,9 @@ class _FullConnect(TNNetLayer):
 class TNNetFullConnectLinear(_FullConnect):
     """Fully connected, no activation.
 
-    ``TNNetFullConnectLinear(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
-    parameters of the fully-connected base class, ``_FullConnect``.
+    ``TNNetFullConnectLinear(size, suppress_bias=0)`` or
+    ``TNNetFullConnectLinear(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
+    the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_linear"
     activation = "identity"
@@ -394,8 +486,9 @@ class TNNetFullConnectLinear(_FullConnect):
 class TNNetFullConnectReLU(_FullConnect):
     """Fully connected with ReLU.
 
-    ``TNNetFullConnectReLU(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
-    parameters of the fully-connected base class, ``_FullConnect``.
+    ``TNNetFullConnectReLU(size, suppress_bias=0)`` or
+    ``TNNetFullConnectReLU(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
+    the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_relu"
     activation = "relu"
@@ -404,8 +497,9 @@ class TNNetFullConnectReLU(_FullConnect):
 class TNNetFullConnect(_FullConnect):
     """Fully connected with the original's tanh.
 
-    ``TNNetFullConnect(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
-    parameters of the fully-connected base class, ``_FullConnect``.
+    ``TNNetFullConnect(size, suppress_bias=0)`` or
+    ``TNNetFullConnect(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
+    the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_tanh"
     activation = "tanh"
@@ -414,8 +508,9 @@ class TNNetFullConnect(_FullConnect):
 class TNNetFullConnectSigmoid(_FullConnect):
     """Fully connected with sigmoid.
 
-    ``TNNetFullConnectSigmoid(size_x, size_y=1, depth=1, suppress_bias=0)``: see the
-    parameters of the fully-connected base class, ``_FullConnect``.
+    ``TNNetFullConnectSigmoid(size, suppress_bias=0)`` or
+    ``TNNetFullConnectSigmoid(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
+    the fully-connected base class, ``_FullConnect``.
     """
     kind = "fc_sigmoid"
     activation = "sigmoid"
@@ -424,9 +519,6 @@ class TNNetFullConnectSigmoid(_FullConnect):
 class _Activation(TNNetLayer):
     def __init__(self, *ints):
         super().__init__(ints)
-
-    def _batch_forward(self, h):
-        return ACTIVATIONS[self.activation](h)
 
 
 class TNNetReLU(_Activation):

@@ -5,7 +5,16 @@ whole-net weight snapshots.
 call for the whole chain), bit-exact with the original. ``compute_batch``
 runs a numpy GEMM chain for many inputs at once (agrees to ~1e-6), or the
 exact per-sample kernel over every row with ``exact=True``.
+
+Threads: the kernel program works in the layers' own buffers, so each net
+has a lock (``net.lock``, re-entrant) that every call into the kernels and
+every read or write of all the weights at once takes. ``compute`` returns
+the live output buffer, which the next ``compute`` from any thread
+overwrites: a thread that shares a net reads it inside ``with net.lock:``,
+or uses ``compute_batch``, which returns its own array.
 """
+import threading
+
 import numpy as np
 
 from . import rng as _rng
@@ -13,7 +22,7 @@ from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
 from .nnformat import (LayerSpec, NNFormatError, format_data_block, format_structure,
                        parse_data, parse_structure, require_str, split_net)
-from .volume import TNNetVolume, as_f32_scalar, as_f32_vector
+from .volume import TNNetVolume, as_f32_scalar, as_f32_vector, blend
 
 __all__ = ["TNNet", "ArchitectureError"]
 
@@ -86,6 +95,7 @@ class TNNet:
         self.layers = []
         self._program = None
         self._generator = generator
+        self.lock = threading.RLock()
 
     @property
     def generator(self):
@@ -126,9 +136,11 @@ class TNNet:
         if first != isinstance(layer, TNNetInput):
             raise ValueError("the first layer must be a TNNetInput, and only the first"
                              f" (got {layer.class_name} as layer {len(self.layers)})")
-        layer._attach(self.layers[-1] if self.layers else None, len(self.layers), self.generator)
-        self.layers.append(layer)
-        self._program = None
+        with self.lock:
+            layer._attach(self.layers[-1] if self.layers else None, len(self.layers),
+                          self.generator)
+            self.layers.append(layer)
+            self._program = None
         return layer
 
     def _prog(self):
@@ -258,14 +270,15 @@ class TNNet:
         TypeError
             ``x`` is not numeric.
         """
-        prog = self._program
-        if prog is None:
-            prog = self._prog()
-        # Fast path (no conversion, no copy): a volume's array or a float32
-        # ndarray of the right size is read in place by the kernel.
-        if not prog.forward_vec(x._data if type(x) is TNNetVolume else x):
-            prog.forward(as_f32_vector(x, self.input_size, "compute() input"))
-        return self.layers[-1].output
+        with self.lock:
+            prog = self._program
+            if prog is None:
+                prog = self._prog()
+            # Fast path (no conversion, no copy): a volume's array or a float32
+            # ndarray of the right size is read in place by the kernel.
+            if not prog.forward_vec(x._data if type(x) is TNNetVolume else x):
+                prog.forward(as_f32_vector(x, self.input_size, "compute() input"))
+            return self.layers[-1].output
 
     def backpropagate(self, target):
         """Pascal ``Backpropagate``: error ``output - target`` at the last
@@ -286,11 +299,12 @@ class TNNet:
         TypeError
             ``target`` is not numeric.
         """
-        prog = self._program
-        if prog is None:
-            prog = self._prog()
-        if not prog.backward_vec(target._data if type(target) is TNNetVolume else target):
-            prog.backward(as_f32_vector(target, self.output_size, "backpropagate() target"))
+        with self.lock:
+            prog = self._program
+            if prog is None:
+                prog = self._prog()
+            if not prog.backward_vec(target._data if type(target) is TNNetVolume else target):
+                prog.backward(as_f32_vector(target, self.output_size, "backpropagate() target"))
 
     def get_output(self, volume=None):
         """A copy of the last output (into ``volume`` when given).
@@ -362,15 +376,32 @@ class TNNet:
         if exact:
             Y = np.empty((X.shape[0], self.output_size), np.float32)
             if X.shape[0]:
-                self._prog().forward_many(X, Y)
+                with self.lock:
+                    self._prog().forward_many(X, Y)
             return Y
-        h = X
+        return self._batched(X, keep_all=False)[-1].reshape(X.shape[0], self.output_size)
+
+    def _batched(self, X, keep_all):
+        """The batched forward pass over checked rows X: every layer's
+        outputs (``keep_all``) or just the last, as float32 arrays. The
+        weights are copied first under the lock, so a thread that trains
+        the net meanwhile cannot tear them."""
+        with self.lock:
+            snap = self.snapshot()
+        outs = [X]
         # Overflow and NaN are results here, as in the exact kernels (which
         # do not warn): no RuntimeWarnings from the numpy chain.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for layer in self.layers[1:]:
-                h = layer._batch_forward(h)
-        return np.ascontiguousarray(h, dtype=np.float32).reshape(X.shape[0], self.output_size)
+            for layer, params in zip(self.layers[1:], snap[1:]):
+                if layer.has_weights:
+                    n = layer.neurons
+                    h = layer.forward_batch(outs[-1], params.data[: params.size - n]
+                                            .reshape(-1, n).T, params.data[params.size - n:])
+                else:
+                    h = layer.forward_batch(outs[-1])
+                h = np.ascontiguousarray(h, dtype=np.float32)
+                outs = outs + [h] if keep_all else [h]
+        return outs
 
     def layer_outputs(self, X, exact=False):
         """Every layer's output for every row of ``X``: a list with one
@@ -378,18 +409,14 @@ class TNNet:
         ``exact`` as in ``compute_batch``; ValueError / TypeError as there."""
         X = self._rows(X, self.input_size, "layer_outputs() input")
         if not exact:
-            outs = [X]
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                for layer in self.layers[1:]:
-                    outs.append(np.ascontiguousarray(layer._batch_forward(outs[-1]),
-                                                     dtype=np.float32))
-            return outs
+            return self._batched(X, keep_all=True)
         outs = [np.empty((len(X), layer.output.size), np.float32) for layer in self.layers]
-        prog = self._prog()
-        for r, x in enumerate(X):
-            prog.forward(x)
-            for layer, out in zip(self.layers, outs):
-                out[r] = layer.output.data
+        with self.lock:
+            prog = self._prog()
+            for r, x in enumerate(X):
+                prog.forward(x)
+                for layer, out in zip(self.layers, outs):
+                    out[r] = layer.output.data
         return outs
 
     def fit_samples(self, X, Y):
@@ -416,7 +443,8 @@ class TNNet:
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"{X.shape[0]} inputs but {Y.shape[0]} targets")
         if X.shape[0]:
-            self._prog().train_many(X, Y)
+            with self.lock:
+                self._prog().train_many(X, Y)
 
     # ----------------------------------------------------------- snapshots --
     def param_volumes(self):
@@ -432,7 +460,30 @@ class TNNet:
             One per layer: ``[W^T | bias]`` for a weighted layer (as
             ``params``), an empty volume for the others.
         """
-        return [v.copy() for v in self.param_volumes()]
+        with self.lock:
+            return [v.copy() for v in self.param_volumes()]
+
+    def clone(self):
+        """A new net with this net's layers, weights, momentum, learning
+        rates and generator: an independent copy (no buffer is shared, and
+        no random number is drawn). The reports work on one, so the net
+        they are called on is never written to.
+
+        Returns
+        -------
+        TNNet
+        """
+        copy = TNNet(self._generator)
+        with self.lock:
+            for layer in self.layers:
+                twin = type(layer).from_struct_ints(layer.struct_ints())
+                twin._attach(copy.layers[-1] if copy.layers else None, len(copy.layers), None)
+                twin._hyper[:] = layer._hyper
+                if layer.has_weights:
+                    twin.params.data[:] = layer.params.data
+                    twin.momentum.data[:] = layer.momentum.data
+                copy.layers.append(twin)
+        return copy
 
     def restore(self, snapshot):
         """Put the parameters of ``snapshot()`` (or ``snapshot_from_string``)
@@ -455,8 +506,9 @@ class TNNet:
             A ragged array-like.
         """
         arrays = self._check_snapshot(snapshot)
-        for live, saved in zip(self.param_volumes(), arrays):
-            live.data[:] = saved
+        with self.lock:
+            for live, saved in zip(self.param_volumes(), arrays):
+                live.data[:] = saved
 
     def _check_snapshot(self, snapshot, what="snapshot"):
         """The snapshot's per-layer parameters as flat float32 arrays (no copy
@@ -503,14 +555,9 @@ class TNNet:
         """
         arrays_a = self._check_snapshot(snap_a, "snap_a")
         arrays_b = self._check_snapshot(snap_b, "snap_b")
-        a32 = np.float32(as_f32_scalar(alpha, "alpha"))
-        keep = np.float32(1) - a32
-        for live, a, b in zip(self.param_volumes(), arrays_a, arrays_b):
-            if live.size:
-                if np.may_share_memory(b, live.data):
-                    b = b.copy()          # B is read after A is copied in
-                live.data[:] = a
-                live.mul_mul_add(keep, a32, b)
+        as_f32_scalar(alpha, "alpha")
+        blended = [blend(a, b, alpha) for a, b in zip(arrays_a, arrays_b)]
+        self.restore(blended)
 
     def snapshot_from_string(self, data_text):
         """Parse ``save_data_to_string()`` text into a snapshot of this
@@ -627,7 +674,8 @@ class TNNet:
                 built.add_layer(layer)
             except ValueError as exc:
                 raise NNFormatError(str(exc), i, layer.class_name) from None
-        self.layers, self._program = built.layers, None
+        with self.lock:
+            self.layers, self._program = built.layers, None
 
     def load_from_string(self, text):
         """Pascal ``LoadFromString``: new layers from the structure, then the
@@ -661,7 +709,8 @@ class TNNet:
         try:
             self.load_data_from_string(data)
         except ValueError:
-            self.layers, self._program = saved, None
+            with self.lock:
+                self.layers, self._program = saved, None
             raise
 
     @classmethod

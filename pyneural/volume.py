@@ -14,7 +14,7 @@ from . import _kernels
 from .nnformat import format_volume, parse_volume, require_str
 
 __all__ = ["TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList", "as_f32_vector",
-           "as_f32_scalar"]
+           "as_f32_scalar", "blend"]
 
 _vk = _kernels.volume
 
@@ -84,6 +84,45 @@ def as_f32_vector(x, size=None, what="input"):
     if size is not None and a.size != size:
         raise ValueError(f"{what} has {a.size} values, expected {size}")
     return a
+
+
+def blend(a, b, alpha):
+    """``(1 - alpha) * a + alpha * b`` in float32: the one interpolation of
+    weights in pyneural (the net's ``interpolate``, the reports' paths,
+    refinement and merging all call it).
+
+    The bits are the original's: ``MulMulAdd(1 - alpha, alpha, B)`` on a
+    copy of A, with alpha rounded to float32 and each product and the sum
+    rounded to float32 (the volume kernel, no FMA).
+
+    Parameters
+    ----------
+    a, b : array-like
+        Real arrays of one shape (float32 data is used as it is).
+    alpha : float
+        B's weight; not limited to [0, 1].
+
+    Returns
+    -------
+    ndarray
+        A new C-contiguous float32 array of ``a``'s shape.
+
+    Raises
+    ------
+    ValueError
+        ``a`` and ``b`` differ in shape.
+    TypeError
+        Non-numeric data or a non-real ``alpha``.
+    """
+    alpha = np.float32(as_f32_scalar(alpha, "alpha"))
+    a = np.asarray(a.data if isinstance(a, TNNetVolume) else a)
+    b = np.asarray(b.data if isinstance(b, TNNetVolume) else b)
+    if a.shape != b.shape:
+        raise ValueError(f"blend: a has shape {a.shape}, b {b.shape}")
+    out = np.array(as_f32_vector(a, what="blend a").reshape(a.shape))
+    _vk.mul_mul_add(out.reshape(-1), np.float32(1) - alpha, alpha,
+                    as_f32_vector(b, what="blend b"))
+    return out
 
 
 # As many elements as the original's Integer sizes allow.

@@ -184,7 +184,7 @@ def _targets(endpoints, weights, X):
                 z = h @ layer.weights.T.astype(np.float64) + layer.bias
                 mu, sd = out.get(i, (0, 0))
                 out[i] = (mu + w * z.mean(axis=0), sd + w * z.std(axis=0))
-            h = layer._batch_forward(h.astype(np.float32)).astype(np.float64)
+            h = layer.forward_batch(h.astype(np.float32)).astype(np.float64)
     return out
 
 

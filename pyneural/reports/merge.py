@@ -26,6 +26,7 @@ from enum import Enum
 import numpy as np
 
 from . import interpolation as interp
+from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
 from .alignment import DEFAULT_SOLVER, find_alignment, resolve_score_mode
@@ -330,16 +331,15 @@ def _verdict_text(r):
 
 # ------------------------------------------------------------------ merge --
 
-def average(work, snaps, weights):
-    """The weighted average of snapshots in float32. Two: exactly
-    ``TNNet.interpolate`` (the original's MulMulAdd, B's weight = alpha);
-    more: ``sum_i w_i * s_i`` accumulated in order. Overwrites ``work``'s
-    weights for two."""
+def average(snaps, weights):
+    """The weighted average of snapshots in float32. Two: ``blend``, the
+    path's interpolation (the original's MulMulAdd, B's weight = alpha);
+    more: ``sum_i w_i * s_i`` accumulated in order."""
     if len(snaps) == 1:
         return [v.copy() for v in snaps[0]]
     if len(snaps) == 2:
-        work.interpolate(snaps[0], snaps[1], float(weights[1]))
-        return work.snapshot()
+        return [TNNetVolume.wrap(blend(a, b, float(weights[1])), *a.shape)
+                for a, b in zip(*snaps)]
     out = []
     for vols in zip(*snaps):
         v = vols[0].copy()
@@ -414,7 +414,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         aligned.append(al)
         infos.append(info)
         stats.append(st)
-    merged = average(work, aligned, weights)
+    merged = average(aligned, weights)
     if rounds and n > 2 and hidden:
         best = _score(work, merged, X, Y, ex, "").loss
         result.rounds.append({"round": "reference", "probe_loss": best, "changed": n - 1,
@@ -424,13 +424,13 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
             new_infos, new_stats = list(infos), list(stats)
             for i in range(n):
                 others = [j for j in range(n) if j != i]
-                ref = average(work, [new_aligned[j] for j in others],
+                ref = average([new_aligned[j] for j in others],
                               mix_weights([weights[j] for j in others], n - 1))
                 new_perms[i], new_aligned[i], new_infos[i], new_stats[i] = _align(
                     work, ref, snaps[i], hidden, X, Y, ex, o)
             changed = sum(any(not np.array_equal(p, q) for p, q in zip(new_perms[i], perms[i]))
                           for i in range(n))
-            candidate = average(work, new_aligned, weights)
+            candidate = average(new_aligned, weights)
             loss = _score(work, candidate, X, Y, ex, "").loss
             kept = bool(loss < best)
             result.rounds.append({"round": f"round {r}", "probe_loss": loss,
@@ -448,7 +448,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         result.pre = interp.sweep(work, snaps[0], snaps[1], EX, EY, o.k, ex)
         result.post = interp.sweep(work, snaps[0], aligned[1], EX, EY, o.k, ex)
     result.endpoints = [_score(work, s, EX, EY, ex, name) for s, name in zip(snaps, names)]
-    naive = average(work, snaps, weights)
+    naive = average(snaps, weights)
     result.naive = _score(work, naive, EX, EY, ex, "naive average")
     result.aligned = _score(work, merged, EX, EY, ex, "aligned merge")
     result.naive_snapshot, result.aligned_snapshot = naive, merged

@@ -164,8 +164,7 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
     Parameters
     ----------
     net : TNNet
-        Endpoint A; its weights are restored bit-for-bit before returning,
-        also when an error is raised.
+        Endpoint A; never written to (the report works on a private copy).
     snapshot_b : str, TNNet or snapshot
         Endpoint B: ``save_data_to_string()`` text as in Pascal, a whole
         ``save_to_string()`` text, a net, or a snapshot list.
@@ -197,15 +196,13 @@ def mode_connectivity_report(net, snapshot_b, samples, k=10, *, exact="auto"):
     if X is None:
         return ModeConnectivityResult(0, k, n_trainable,
                                       message="ModeConnectivityReport: Samples is nil or empty.")
-    snap_a = net.snapshot()
-    ex = interp.use_exact(net, len(X), exact)
-    try:
-        ref_a = interp.outputs(net, X, ex)
-        net.restore(snap_b)
-        ref_b = interp.outputs(net, X, ex)
-        curve, out0, out1 = interp.sweep(net, snap_a, snap_b, X, Y, k, ex, endpoint_outputs=True)
-    finally:
-        net.restore(snap_a)
+    work = net.clone()
+    snap_a = work.snapshot()
+    ex = interp.use_exact(work, len(X), exact)
+    ref_a = interp.outputs(work, X, ex)
+    work.restore(snap_b)
+    ref_b = interp.outputs(work, X, ex)
+    curve, out0, out1 = interp.sweep(work, snap_a, snap_b, X, Y, k, ex, endpoint_outputs=True)
     with np.errstate(invalid="ignore"):
         # np.max, not max(): a NaN on either side must survive.
         mismatch = float(np.max([np.max(np.abs(out0 - ref_a)), np.max(np.abs(out1 - ref_b))]))

@@ -16,8 +16,8 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import BARRIER_FLOOR, BeforeAfter
 from . import symmetry
-from .alignment import (AUTO_STARTS, DEFAULT_REFINE, DEFAULT_SOLVER, align,
-                        find_alignment, match_norms, resolve_score_mode)
+from .alignment import (DEFAULT_REFINE, DEFAULT_SOLVER, find_alignment, match_norms,
+                        resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
 from .samples import as_arrays
@@ -295,20 +295,24 @@ def _check_scale(net, snap_b, ref_b, hidden_list, X, exact, seed):
                  f"output drift {fpc_exp(drift)} {'<' if ok else '>='} {fpc_exp(tol, 1)}{note}")
 
 
-def _check_recovery(net, mode, solver, snap_a, hidden_list, X, exact, seed):
-    g = np.random.default_rng(seed + 1)
+def _check_recovery(work, mode, snap_a, hidden_list, X, Y, alignment):
+    """Check 5: A shuffled by a known permutation, then aligned back by the
+    very pipeline the report used (mode, solver, refinement and budget)."""
+    g = np.random.default_rng(alignment["seed"] + 1)
     planted = symmetry.random_permutations(hidden_list, g)
-    shuffled = symmetry.permute_all(net, snap_a, hidden_list, planted)
-    found, _, _ = align(net, AUTO_STARTS[0] if mode == "auto" else mode, solver, snap_a,
-                        shuffled, hidden_list, X, exact, seed)
+    shuffled = symmetry.permute_all(work, snap_a, hidden_list, planted)
+    found, _, _, _ = find_alignment(work, snap_a, shuffled, X, Y, mode, progress=False,
+                                    **alignment)
     fractions = [float(np.mean(l.permutation == symmetry.inverse(p)))
                  for l, p in zip(found, planted)]
     ok = all(f == 1.0 for f in fractions)
     per = ", ".join(f"{100 * f:.1f}%" for f in fractions)
+    how = f"{mode}, {alignment['solver']}" + (
+        f", refined (budget {alignment['refine_budget']})" if alignment["refine"] else "")
     return Check(5, "planted-permutation recovery", "PASS" if ok else "FAIL",
                  float(np.mean(fractions)),
-                 f"A shuffled by a known random permutation and aligned back with {mode}: "
-                 f"units recovered exactly per layer {per}")
+                 f"A shuffled by a known random permutation and aligned back by the report's "
+                 f"own pipeline ({how}): units recovered exactly per layer {per}")
 
 
 # ------------------------------------------------------------- alignment --
@@ -327,7 +331,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
     Parameters
     ----------
     net : TNNet
-        Endpoint A; restored bit-for-bit before returning, also on errors.
+        Endpoint A; never written to (the report works on a private copy).
     snapshot_b : str, TNNet or snapshot
         Endpoint B (``save_data_to_string()`` text, as in Pascal); never modified.
     samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
@@ -407,29 +411,28 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
         result.eval_set, result.n_eval = "held-out eval_samples", len(EX)
     result.n_samples = len(X)
     result.exact = ex = interp.use_exact(net, max(len(X), len(EX)), exact)
-    snap_a = net.snapshot()
+    work = net.clone()          # every pass below writes weights into this copy only
+    snap_a = work.snapshot()
     result.self_mode = _same_bits(snap_a, snap_b)
-    try:
-        result.pre = interp.sweep(net, snap_a, snap_b, EX, EY, k, ex)
-        result.layers, aligned, result.matching_info, result.refinement = find_alignment(
-            net, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
-            refine_budget=refine_budget, k=k, seed=seed, exact=ex, progress=progress)
-        result.post = interp.sweep(net, snap_a, aligned, EX, EY, k, ex)
-        if scale_align:
-            result.scaled = interp.sweep(net, snap_a, match_norms(net, snap_a, aligned, hidden_list),
-                                         EX, EY, k, ex)
-        net.restore(snap_b)
-        ref_b = interp.outputs(net, X, ex)
-        drift = interp.output_drift(net, ref_b, aligned, X, ex)
-        checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers,
-                                                        result.post_barrier),
-                  _check_monotone(result.pre_barrier, result.post_barrier)]
-        if check_scale:
-            checks.append(_check_scale(net, snap_b, ref_b, hidden_list, X, ex, seed))
-        if check_recovery:
-            checks.append(_check_recovery(net, mode, solver, snap_a, hidden_list, X, ex, seed))
-    finally:
-        net.restore(snap_a)
+    alignment = dict(solver=solver, refine=refine, refine_budget=refine_budget, k=k, seed=seed,
+                     exact=ex)
+    result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
+    result.layers, aligned, result.matching_info, result.refinement = find_alignment(
+        work, snap_a, snap_b, X, Y, mode, progress=progress, **alignment)
+    result.post = interp.sweep(work, snap_a, aligned, EX, EY, k, ex)
+    if scale_align:
+        result.scaled = interp.sweep(work, snap_a, match_norms(work, snap_a, aligned, hidden_list),
+                                     EX, EY, k, ex)
+    work.restore(snap_b)
+    ref_b = interp.outputs(work, X, ex)
+    drift = interp.output_drift(work, ref_b, aligned, X, ex)
+    checks = [_check_invariance(drift), _check_self(result.self_mode, result.layers,
+                                                    result.post_barrier),
+              _check_monotone(result.pre_barrier, result.post_barrier)]
+    if check_scale:
+        checks.append(_check_scale(work, snap_b, ref_b, hidden_list, X, ex, seed))
+    if check_recovery:
+        checks.append(_check_recovery(work, mode, snap_a, hidden_list, X, Y, alignment))
     pre, post = result.pre_barrier, result.post_barrier
     result.non_finite = interp.describe_non_finite(snap_a, snap_b)
     finite = result.pre.finite and result.post.finite and not result.non_finite

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layers import ACTIVATIONS
+from ..volume import blend
 from . import interpolation as interp
 from . import symmetry
 from .matching import cosine_scores
@@ -56,15 +56,12 @@ class RefinementStats:
 
 
 def _act(layers):
-    """The elementwise activations a trainable layer's output goes through
-    before the next trainable layer (its own, then weightless layers)."""
-    funcs = [layer._batch_forward if not layer.has_weights else ACTIVATIONS[layer.activation]
-             for layer in layers]
-
+    """The activations a trainable layer's pre-activation goes through
+    before the next trainable layer (its own, then the weightless layers')."""
     def apply(h):
-        """``h`` through each activation in turn."""
-        for f in funcs:
-            h = f(h)
+        """``h`` through each activation in turn (``h`` is not changed)."""
+        for layer in layers:
+            h = layer.activate(h)
         return h
     return apply
 
@@ -76,6 +73,7 @@ class _Path:
     def __init__(self, net, snap_a, snap_b, X, Y, k):
         self.net, self.X, self.Y = net, X, Y
         self.trainable = [i for i, l in enumerate(net.layers) if l.has_weights]
+        self.layers = [net.layers[i] for i in self.trainable]
         bounds = self.trainable + [len(net.layers)]
         self.act = [_act(net.layers[i:j]) for i, j in zip(bounds, bounds[1:])]
         # A layer's activations are elementwise unless a softmax sits in its tail.
@@ -94,8 +92,7 @@ class _Path:
 
     def _mix(self, t, a):
         (wa, ba), (wb, bb) = self.A[t], self.B[t]
-        keep = _F32(1) - a
-        return wa * keep + wb * a, ba * keep + bb * a
+        return blend(wa, wb, a), blend(ba, bb, a)
 
     def rebuild(self):
         """Recompute every cache from scratch (also clears rounding drift)."""
@@ -114,8 +111,7 @@ class _Path:
         Z = list(Z[:start]) if Z is not None else []
         H = list(H[: start + 1])
         for t in range(start, len(Ws)):
-            w, b = Ws[t]
-            Z.append(H[t] @ w.T + b)
+            Z.append(self.layers[t].pre_activation(H[t], *Ws[t]))
             H.append(np.ascontiguousarray(self.act[t](Z[t]), dtype=_F32))
         return Z, H
 
@@ -124,9 +120,8 @@ class _Path:
         l + 1 for units i, j after swapping B' units i and j."""
         (wa, ba), (wb, bb) = self.A[l], self.B[l]
         wn_a, wn_b = self.A[l + 1][0], self.B[l + 1][0]
-        keep = _F32(1) - a
-        return (wa[[i, j]] * keep + wb[[j, i]] * a, ba[[i, j]] * keep + bb[[j, i]] * a,
-                wn_a[:, [i, j]] * keep + wn_b[:, [j, i]] * a)
+        return (blend(wa[[i, j]], wb[[j, i]], a), blend(ba[[i, j]], bb[[j, i]], a),
+                blend(wn_a[:, [i, j]], wn_b[:, [j, i]], a))
 
     def _evaluate(self, idx, l, i, j):
         """The loss at alpha number ``idx`` with units i, j of layer l
@@ -143,7 +138,7 @@ class _Path:
             Ws[l], Ws[l + 1] = (w, b), (wn, Ws[l + 1][1])
             Z2, H2 = self._forward(Ws, H, l, Z)
             return interp.mean_loss(H2[-1], self.Y), ("full", Ws, Z2, H2)
-        z_cols = H[l] @ rows.T + bias
+        z_cols = self.layers[l].pre_activation(H[l], rows, bias)
         h_cols = self.act[l](z_cols)
         # The next layer loses the old columns' contribution and gains the
         # new one: a single rank-4 update.

@@ -170,18 +170,18 @@ class RepairResult:
 
 def pre_activations(net, X, upto=None):
     """The pre-activation ``z = h W^T + b`` of every trainable layer of the
-    live net on the rows of X (the batched float32 forward), as a dict
-    net-layer index -> (samples, neurons) array; stops after layer ``upto``."""
+    live net on the rows of X (the layers' batched float32 forward), as a
+    dict net-layer index -> (samples, neurons) array; stops after layer
+    ``upto``."""
     h, out = X, {}
     for i, layer in enumerate(net.layers[1:], 1):
         if layer.has_weights:
-            z = h @ layer.weights_t()
-            if not layer.suppress_bias:
-                z = z + layer.bias
-            out[i] = z
+            out[i] = layer.pre_activation(h)
+            h = layer.activate(out[i])
+        else:
+            h = layer.forward_batch(h)
         if upto is not None and i >= upto:
             break
-        h = layer._batch_forward(h)
     return out
 
 
@@ -191,16 +191,14 @@ def _stats(z):
 
 
 def new_net_like(net, snapshot=None):
-    """A new net with ``net``'s layers (and learning rates), holding
-    ``snapshot`` (default: ``net``'s weights); momentum is zero. Neither
-    ``net`` nor the global random stream is touched."""
-    from ..rng import FPCRandom
-    new = type(net)(FPCRandom())        # a private generator: building draws weights
-    new.load_structure_from_string(net.save_structure_to_string())
-    new._generator = getattr(net, "_generator", None)
-    for mine, theirs in zip(new.layers, net.layers):
-        mine.learning_rate, mine.inertia = theirs.learning_rate, theirs.inertia
-    new.restore(snapshot if snapshot is not None else net.snapshot())
+    """A copy of ``net`` (``net.clone()``: its layers and learning rates)
+    holding ``snapshot`` (default: ``net``'s weights), with zero momentum:
+    what a merge or a REPAIR hands back. Neither ``net`` nor the global
+    random stream is touched."""
+    new = net.clone()
+    if snapshot is not None:
+        new.restore(snapshot)
+    new.clear_momentum()
     return new
 
 
