@@ -107,10 +107,13 @@ def test_two_jobs_equal_serial_bit_for_bit(nets, samples, serial):
     assert_same(pn.barrier_matrix(nets, samples, n_jobs=2, progress=False, **OPTIONS), serial)
 
 
-def test_n_jobs_without_joblib_names_the_extra(nets, samples, monkeypatch):
+def test_missing_optional_packages_name_their_extras(nets, samples, monkeypatch):
     monkeypatch.setitem(sys.modules, "joblib", None)
+    monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pyneural\[parallel\]"):
         pn.barrier_matrix(nets[:2], samples, n_jobs=2, **OPTIONS)
+    with pytest.raises(ImportError, match=r"pyneural\[distributed\]"):
+        pn.barrier_matrix(nets[:2], samples, scheduler="tcp://localhost:8786", **OPTIONS)
 
 
 def _bounded(fn):
