@@ -19,6 +19,13 @@ processes (joblib keeps them for the later runs); every run ships the nets.
   / pairs, i.e. what the cluster costs per pair beyond a perfect split of
   the serial work over its two workers.
 
+On a shared machine the wall times swing with the other processes (the
+load average is printed with each run), so the run also gives the CPU-time
+view: the CPU seconds of the busiest process of each run (this one, or a
+worker process: psutil sums children's user + system time), i.e. the
+wall time each run would take with one idle core per process. Serial CPU /
+busiest CPU is the speed-up without the contention.
+
 The three matrices must be bit-identical; the run says so.
 """
 import argparse
@@ -39,10 +46,29 @@ def _nets(n, hidden):
     return [toy.trained_net(1000 + s, 2000 + s, hidden=hidden) for s in range(n)]
 
 
+def _cpu_seconds():
+    """CPU seconds (user + system) of this process and of each child
+    process (by pid): joblib's and the LocalCluster's workers."""
+    import psutil
+    me = psutil.Process()
+    seconds = {}
+    for proc in [me] + me.children(recursive=True):
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:              # gone since the listing
+            continue
+        seconds[proc.pid] = t.user + t.system
+    return seconds
+
+
 def _timed(fn):
+    """``(result, wall seconds, CPU seconds of the busiest process)``."""
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     result = fn()
-    return result, time.perf_counter() - start
+    wall = time.perf_counter() - start
+    busiest = max(t - cpu.get(pid, 0.0) for pid, t in _cpu_seconds().items())
+    return result, wall, busiest
 
 
 def main(argv=None):
@@ -72,15 +98,18 @@ def main(argv=None):
         runs = {"n_jobs=1 (serial)": {}, "n_jobs=2 (joblib, loky)": dict(n_jobs=2),
                 "2-worker LocalCluster (Dask)": dict(scheduler=client)}
         times = {label: [] for label in runs}
+        cpus = {label: [] for label in runs}
         for _ in range(args.repeat):
             for label, how in runs.items():
-                results[label], seconds = _timed(
+                results[label], seconds, cpu = _timed(
                     lambda: pn.barrier_matrix(nets, probes, **how, **options))
                 times[label].append(seconds)
-                print(f"  {label:30s} {seconds:7.2f} s   (load average "
-                      f"{os.getloadavg()[0]:.1f})", flush=True)
+                cpus[label].append(cpu)
+                print(f"  {label:30s} {seconds:7.2f} s wall, busiest process {cpu:6.2f} s CPU"
+                      f"   (load average {os.getloadavg()[0]:.1f})", flush=True)
     serial, two, dask = results.values()
     t1, t2, t3 = (min(t) for t in times.values())
+    c1, c2, c3 = (min(c) for c in cpus.values())
     same = all(np.array_equal(serial.pre, r.pre) and np.array_equal(serial.post, r.post)
                for r in (two, dask))
     speedup = t1 / t2
@@ -92,6 +121,9 @@ def main(argv=None):
           f"{SPEEDUP_TARGET}x: {'PASS' if speedup >= SPEEDUP_TARGET else 'MISS'})")
     print(f"  LocalCluster overhead per pair     {overhead_ms:7.0f} ms   "
           f"((cluster - serial / 2) / pairs)")
+    print(f"  CPU view (busiest process, best): serial {c1:.2f} s, 2 jobs {c2:.2f} s, cluster "
+          f"{c3:.2f} s: speed-up {c1 / c2:.2f}x with 2 jobs, cluster overhead per pair "
+          f"{1000 * (c3 - c1 / 2) / n_pairs:.0f} ms")
     print(f"  matrices bit-identical (serial, 2 jobs, cluster): {'yes' if same else 'NO'}")
     print(f"  mean pre / post barrier {serial.mean_pre:.6f} / {serial.mean_post:.6f}, "
           f"most central net: {serial.names[serial.central]}")
