@@ -1,7 +1,8 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 # cython: language_level=3
 """Per-sample forward / backward / update of a dense TNNet, bit-exact with
-the Pascal original (SEMANTICS.md sections 3 and 3e).
+the Pascal original (docs/SEMANTICS.md, "Layers: forward pass" and
+"Training: backward pass and update").
 
 A `Program` is the net's layer chain compiled to C structs of pointers into
 the layers' numpy buffers, so that `compute` and `backpropagate` cost one

@@ -1,6 +1,6 @@
 # Shared by the numpy-facing kernels (textually included): the numpy C
 # API, the GIL release calls, and the scalar activation functions, each of
-# which follows the Pascal operation order exactly (SEMANTICS.md 3.0).
+# which follows the Pascal operation order exactly (docs/SEMANTICS.md, "Activation functions").
 
 cimport numpy as cnp
 from libc.math cimport exp

@@ -14,6 +14,7 @@ import numpy as np
 from libc.math cimport fabs, isinf, isnan
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, strtod
+from libc.string cimport memcpy
 
 cdef extern from "<locale.h>" nogil:
     struct lconv:
@@ -25,9 +26,9 @@ ctypedef float f32
 
 cdef int _format(f32 v, char* out) noexcept nogil:
     """Write FloatToStr(v) to out (at least 32 bytes); return its length."""
-    cdef char buf[32]
+    cdef char buf[48]
     cdef char digits[12]
-    cdef int nd = 0, e, i, n = 0, neg
+    cdef int nd = 0, e, i, n = 0, neg, neg_e
     if isnan(v):
         out[0], out[1], out[2] = b'N', b'a', b'n'
         return 3
@@ -39,20 +40,28 @@ cdef int _format(f32 v, char* out) noexcept nogil:
         out[0] = b'0'
         return 1
     neg = v < 0
-    snprintf(buf, 32, "%.9e", fabs(<double>v))
+    # "%.9e" writes the locale's decimal point, which may be several bytes:
+    # take the ten digits and the exponent by what they are, not by position.
+    snprintf(buf, 48, "%.9e", fabs(<double>v))
     digits[0] = buf[0]
-    for i in range(9):
-        digits[i + 1] = buf[2 + i]
+    i = 1
+    while nd < 9:
+        if 48 <= buf[i] <= 57:
+            digits[nd + 1] = buf[i]
+            nd += 1
+        i += 1
     nd = 10
     while nd > 1 and digits[nd - 1] == b'0':
         nd -= 1
-    # buf[11] is 'e', then the sign and at least two exponent digits.
+    while buf[i] != b'e':
+        i += 1
+    neg_e = buf[i + 1] == b'-'
     e = 0
-    i = 13
+    i += 2
     while buf[i] != 0:
         e = e * 10 + (buf[i] - 48)
         i += 1
-    if buf[12] == b'-':
+    if neg_e:
         e = -e
     if neg:
         out[n] = b'-'
@@ -90,10 +99,18 @@ cdef int _format(f32 v, char* out) noexcept nogil:
     return n
 
 
+cdef char _separator(str sep) except 0:
+    # One ASCII character: a byte that no UTF-8 sequence of another
+    # character contains, so bytes and characters split the text alike.
+    if len(sep) != 1 or not 0 < ord(sep) < 128:
+        raise ValueError(f"the separator must be one ASCII character, got {sep!r}")
+    return ord(sep)
+
+
 def join_floats(const f32[::1] values, str sep=";"):
     """``sep.join(FloatToStr(v) for v in values)``."""
     cdef Py_ssize_t i, n = values.shape[0], pos = 0
-    cdef char s = ord(sep)
+    cdef char s = _separator(sep)
     cdef char* buf
     if n == 0:
         return ""
@@ -156,14 +173,19 @@ def split_floats(str text, str sep=";"):
     cdef bytes raw = text.encode("utf-8", "surrogatepass")
     cdef const unsigned char* t = raw
     cdef Py_ssize_t n = len(raw), start = 0, i, j, k = 0, count = text.count(sep) + 1
-    cdef unsigned char s = ord(sep)
-    cdef char tmp[64]
+    cdef unsigned char s = _separator(sep)
+    cdef char tmp[96]
     values = np.empty(count, np.float32)
     cdef f32[::1] out = values
     cdef Py_ssize_t bad = -1
     # strtod reads the locale's decimal point; the text always has '.', so
-    # hand strtod whatever this process's LC_NUMERIC calls a decimal point.
-    cdef char point = localeconv().decimal_point[0]
+    # hand strtod whatever this process's LC_NUMERIC calls a decimal point
+    # (all its bytes: U+066B, for one, takes two).
+    cdef bytes point_text = localeconv().decimal_point
+    cdef const char* point = point_text
+    cdef Py_ssize_t m, plen = len(point_text)
+    if not 0 < plen <= 16:
+        raise ValueError(f"this process's locale has an unusable decimal point {point_text!r}")
     with nogil:
         for i in range(n + 1):
             if i == n or t[i] == s:
@@ -171,9 +193,15 @@ def split_floats(str text, str sep=";"):
                     bad = k
                     break
                 if i - start < 63:
+                    m = 0
                     for j in range(i - start):
-                        tmp[j] = point if t[start + j] == b'.' else t[start + j]
-                    tmp[i - start] = 0
+                        if t[start + j] == b'.':
+                            memcpy(tmp + m, point, plen)
+                            m += plen
+                        else:
+                            tmp[m] = t[start + j]
+                            m += 1
+                    tmp[m] = 0
                     out[k] = <f32>strtod(tmp, NULL)
                 else:
                     bad = k

@@ -8,6 +8,7 @@ from .layers import (TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectR
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
 from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
+from .io import FormatError, from_torch, load
 
 __version__ = "0.1.0"
 
@@ -36,8 +37,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
     Parameters
     ----------
     nets : sequence
-        Two or more nets of one architecture, each a TNNet, a ``.nn`` file
-        path (str or path-like), a whole ``save_to_string()`` text, or (with
+        Two or more nets of one architecture, each a TNNet, a file path (str
+        or path-like) that ``pyneural.load`` reads (``.nn``, ``.safetensors``
+        written by pyneural, ``.npz``), a whole ``save_to_string()`` text, or (with
         a TNNet among them) a data-only text or a snapshot.
     samples, align, eval_samples, k, n_jobs, scheduler, **alignment_options :
         As in ``pyneural.reports.sweep.barrier_matrix`` (also ``seed`` and
@@ -54,6 +56,8 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
     ------
     OSError
         A path that cannot be read.
+    FormatError
+        A file ``pyneural.load`` cannot read (as it says).
     NNFormatError, ArchitectureError, ValueError, TypeError, ImportError
         As in ``pyneural.reports.sweep.barrier_matrix``.
     """
@@ -68,7 +72,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
         # must not move the global RandSeed stream.
         if isinstance(item, os.PathLike) or (isinstance(item, str) and _is_path(item)):
             label = os.path.basename(os.fspath(item))
-            item = TNNet.from_file(item, generator=FPCRandom())
+            item = load(item, generator=FPCRandom())
         elif isinstance(item, str) and ">" in item:
             item = TNNet.from_string(item, generator=FPCRandom())
         loaded.append(item)
@@ -92,5 +96,5 @@ __all__ = [
     "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax",
     "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
-    "barrier_matrix",
+    "FormatError", "load", "from_torch", "barrier_matrix",
 ]

@@ -1,5 +1,7 @@
 """The ``pyneural`` command line: the two reports, alignment to a file, and
-a net's architecture, on ``.nn`` files and CSV samples.
+a net's architecture, on ``.nn``, ``.safetensors`` and ``.npz`` files (by
+suffix; ``--activations relu,relu,linear`` for a file torch wrote) and CSV
+samples. ``permute -o`` and ``merge -o`` write the format of their suffix.
 
     pyneural align   A.nn B.nn --samples probes.csv [--score-mode M] [--original] ...
     pyneural connect A.nn B.nn --samples probes.csv [-k K] [--json] [--plot out.png]
@@ -8,10 +10,11 @@ a net's architecture, on ``.nn`` files and CSV samples.
     pyneural merge   A.nn B.nn [C.nn ...] --samples probes.csv [--repair] -o merged.nn
     pyneural sweep   A.nn B.nn [C.nn ...] --samples probes.csv [--jobs N] [--scheduler ADDR]
 
-Exit codes: 0 ok; 2 bad usage or bad input (a missing or unreadable file,
-text that is not a ``.nn`` net, nets of different architectures, a bad CSV),
-with one ``pyneural: error: ...`` line on stderr; 1 anything unexpected (a
-bug: the traceback is printed).
+Exit codes: 0 ok; 2 bad usage or bad input (a bad option value, a missing or
+unreadable file, text that is not a ``.nn`` net, nets of different
+architectures, a bad CSV, an output or plot path that cannot be written:
+all found before the work starts), with one ``pyneural: error: ...`` line
+on stderr; 1 anything unexpected (a bug: the traceback is printed).
 
 ``--json`` prints ``result.to_dict()`` as JSON; numpy values become plain
 numbers and lists, and non-finite numbers (NaN, +-Inf) become ``null``.
@@ -32,6 +35,7 @@ from enum import Enum
 
 import numpy as np
 
+from .io import FormatError, file_format, load, parse_activations, write_atomically
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError
 from .rng import FPCRandom
@@ -52,30 +56,56 @@ class InputError(Exception):
 # ----------------------------------------------------------------- input --
 
 def _read_text(path, what, encoding="utf-8"):
-    try:
+    with _reading(path, what):
         with open(path, encoding=encoding) as f:
             return f.read()
+
+
+@contextlib.contextmanager
+def _reading(path, what):
+    """Turn the errors of reading ``path`` into InputErrors that say why."""
+    try:
+        yield
     except FileNotFoundError:
         raise InputError(f"{what} {path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{what} {path}: is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{what} {path}: not a text file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} {path}: not UTF-8 text (byte {exc.start}); save it as "
+                         f"UTF-8") from None
     except OSError as exc:
         raise InputError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def load_net(path):
+def load_net(path, activations=None):
     """``(net, text)`` from a ``.nn`` file (one-line SaveToString or
-    two-line SaveToFile). InputError when it is missing or not a net."""
-    text = _read_text(path, "net")
+    two-line SaveToFile), a ``.safetensors`` or an ``.npz`` (``pyneural.load``;
+    ``activations`` for one torch wrote); any other suffix is read as
+    ``.nn`` text. ``text`` is the net as ``.nn`` text. InputError when it
+    is missing or not a net."""
     try:
-        # A private generator: the loader draws initial weights, and a
-        # command must not move the global RandSeed stream.
-        net = TNNet.from_string(text, generator=FPCRandom())
-    except (NNFormatError, ArchitectureError) as exc:
+        fmt = file_format(path)
+    except FormatError:
+        fmt = "nn"
+    try:
+        with _reading(path, "net"):
+            # A private generator: the loader draws initial weights, and a
+            # command must not move the global RandSeed stream.
+            net = load(path, activations, generator=FPCRandom(), format=fmt)
+    except ImportError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except FormatError as exc:          # its message names the file
+        raise InputError(str(exc)) from None
+    except ValueError as exc:
         raise InputError(f"{path} is not a .nn net: {exc}") from None
-    return net, text
+    return net, net.save_to_string()
+
+
+def _require_a_layer(net, path):
+    """InputError when the net has only its input layer: it computes nothing
+    the reports could compare or merge."""
+    if len(net.layers) < 2:
+        raise InputError(f"{path} has no layer after the input: nothing to compare")
 
 
 def check_same_architecture(net_a, path_a, net_b, path_b):
@@ -91,26 +121,40 @@ def _is_number(cell):
     return True
 
 
+def _separator_hint(line):
+    """A hint for a line that looks separated by something other than commas
+    (spreadsheets in comma-decimal locales write ';'), else ""."""
+    for separator, name in ((";", "';'"), ("\t", "tabs")):
+        if separator in line:
+            return (f" (it looks separated by {name}; pyneural reads comma-separated values "
+                    f"with '.' as the decimal point)")
+    return ""
+
+
 def read_samples(path, net, net_path="the net"):
     """``(X, Y)`` float32 matrices from a CSV of samples for ``net``.
 
     Every row has ``n_inputs + n_outputs`` comma-separated numbers: the
     inputs first, then the targets. A header row is optional: a first row
     with no number in it is one. Blank lines are skipped. InputError for a
-    missing file, a cell that is not a number, ragged rows, a column count
-    that does not fit the net, or no samples at all.
+    missing file, text that is not UTF-8, a cell that is not a finite
+    float32 number (NaN, Inf and values beyond float32's range included,
+    naming the line and column), ragged rows, a column count that does not
+    fit the net (with a hint when the file looks ';'- or tab-separated), or
+    no samples at all.
     """
     lines = _read_text(path, "samples", encoding="utf-8-sig").splitlines()
     n_in, n_out = net.input_size, net.output_size
-    rows, line_numbers, width, first = [], [], None, True
+    rows, line_numbers, width, header = [], [], None, None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split(",")]
-        if first:
-            first = False
+        if header is None:
+            header = ""
             if not any(_is_number(c) for c in cells):
-                continue                                  # the header
+                header = line
+                continue
         if width is None:
             width = len(cells)
             if width != n_in + n_out:
@@ -118,33 +162,49 @@ def read_samples(path, net, net_path="the net"):
                     f"{path} has {width} column{'s' if width != 1 else ''}, but {net_path} "
                     f"needs {n_in + n_out}: {n_in} input{'s' if n_in != 1 else ''} "
                     f"(the first columns) and {n_out} target{'s' if n_out != 1 else ''} "
-                    f"(the last columns)")
+                    f"(the last columns){_separator_hint(line)}")
         elif len(cells) != width:
             raise InputError(f"{path} line {number}: {len(cells)} columns, the rows above "
                              f"have {width}")
         rows.append(cells)
         line_numbers.append(number)
     if not rows:
-        raise InputError(f"{path}: no samples (the file is empty or has only a header)")
+        raise InputError(f"{path}: no samples (the file is empty or has only a header)"
+                         f"{_separator_hint(header or '')}")
     # Through float64, as the .nn loader reads numbers: FloatToStr text
     # (10 significant digits) comes back bit-exactly.
     try:
         data = np.array(rows, dtype=np.float64)
     except ValueError:
-        for cells, number in zip(rows, line_numbers):
-            for column, cell in enumerate(cells, 1):
-                if not _is_number(cell):
-                    raise InputError(f"{path} line {number}, column {column}: {cell!r} is "
-                                     f"not a number") from None
+        _check_cells(path, rows, line_numbers)
         data = np.array([[float(c) for c in cells] for cells in rows], dtype=np.float64)
     with np.errstate(over="ignore"):
         data = data.astype(np.float32)
+    if not np.all(np.isfinite(data)):
+        _check_cells(path, rows, line_numbers)
     return np.ascontiguousarray(data[:, :n_in]), np.ascontiguousarray(data[:, n_in:])
 
 
-def _load_pair(path_a, path_b):
-    net_a, _ = load_net(path_a)
-    net_b, text_b = load_net(path_b)
+def _check_cells(path, rows, line_numbers):
+    """InputError naming the first cell that is not a finite float32 number
+    (a NaN would silently make every loss on the path NaN)."""
+    for cells, number in zip(rows, line_numbers):
+        for column, cell in enumerate(cells, 1):
+            where = f"{path} line {number}, column {column}: {cell!r}"
+            if not _is_number(cell):
+                raise InputError(f"{where} is not a number{_separator_hint(cell)}")
+            value = float(cell)
+            if not math.isfinite(value):
+                raise InputError(f"{where} is not a finite number")
+            with np.errstate(over="ignore"):
+                if not np.isfinite(np.float32(value)):
+                    raise InputError(f"{where} is beyond the float32 range (+-3.4E+038)")
+
+
+def _load_pair(path_a, path_b, activations=None):
+    net_a, _ = load_net(path_a, activations)
+    net_b, text_b = load_net(path_b, activations)
+    _require_a_layer(net_a, path_a)
     check_same_architecture(net_a, path_a, net_b, path_b)
     return net_a, net_b, text_b
 
@@ -183,16 +243,40 @@ def print_json(data):
     print(json.dumps(to_jsonable(data), allow_nan=False))
 
 
+def _check_writable(path, option):
+    """InputError, before the work, when ``path`` cannot be written: it is a
+    directory, its directory does not exist, or no file can be created
+    there."""
+    if os.path.isdir(path):
+        raise InputError(f"{option} {path}: is a directory, not a file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InputError(f"{option} {path}: no such directory {directory}")
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
 def _check_plot_possible(path):
-    """Fail before the work when --plot cannot work (no matplotlib)."""
+    """Fail before the work when --plot cannot work: no matplotlib, a file
+    type matplotlib cannot write, or a path that cannot be written."""
     if path is None:
         return
     try:
         import matplotlib
+        from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:
         raise InputError("--plot needs matplotlib: pip install 'pyneural[plot]'") from None
     if "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")             # a command never shows a window
+    kind = os.path.splitext(path)[1][1:].lower()
+    types = FigureCanvasBase.get_supported_filetypes()
+    if kind and kind not in types:
+        raise InputError(f"--plot {path}: matplotlib cannot write .{kind} files (use one of "
+                         f"{', '.join(sorted(types))})")
+    _check_writable(path, "--plot")
 
 
 def _plot(result, path):
@@ -210,24 +294,24 @@ def _plot(result, path):
 def _write_text(path, text):
     """Write ``text`` to ``path`` atomically (a temporary file beside it,
     then a rename), with the permissions a plain ``open`` would give."""
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pyneural-", suffix=".tmp")
+        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as exc:
         raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
+
+
+def _write_net(net, path):
+    """``-o``: a ``.nn`` as one line of SaveToString text, a ``.safetensors``
+    or ``.npz`` as ``net.save`` writes it."""
+    if file_format(path) == "nn":
+        _write_text(path, net.save_to_string() + "\n")
+        return
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
-        raise
+        net.save(path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
+    except (ImportError, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
 
 # ------------------------------------------------------ argument helpers --
@@ -244,14 +328,56 @@ def _score_mode(text):
     raise argparse.ArgumentTypeError(f"unknown score mode {text!r} (use one of {choices})")
 
 
-def _positive_int(text):
+def _int_at_least(minimum):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
+
+
+def _fraction(text):
+    """--alpha: a number in [0, 1]."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value
+
+
+def _check_output_format(path):
+    """InputError, before the work, when the suffix of ``-o`` names no
+    format pyneural writes."""
+    try:
+        file_format(path)
+    except FormatError as exc:
+        raise InputError(f"-o {exc}") from None
+
+
+def _activations(text):
+    """--activations: one name per Linear layer, comma-separated."""
+    try:
+        return parse_activations(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_activations_arg(p):
+    p.add_argument("--activations", type=_activations, default=None, metavar="A0,A1,...",
+                   help="for .safetensors/.npz files torch wrote: the activation after each "
+                        "Linear layer, of relu, tanh, sigmoid, linear, softmax (e.g. "
+                        "relu,relu,linear); files pyneural wrote must agree with it")
 
 
 def _add_samples_arg(p):
@@ -272,26 +398,37 @@ def _add_output_args(p):
                                                   "(needs matplotlib)")
 
 
-def _add_alignment_args(p):
+def _on_off(flag):
+    return "on" if flag else "off"
+
+
+def _add_alignment_args(p, checks=True):
+    """The alignment options of ``align`` and (``checks=False``: it runs no
+    checks) ``permute``."""
     from .reports.matching import SOLVERS
-    from .reports.alignment import DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
+    from .reports.alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SCORE_MODE,
+                                    DEFAULT_SOLVER, SCORE_MODES)
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
     p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
                         f"with --original, {SCORE_MODES[ORIGINAL_SCORE_MODE]})")
     p.add_argument("--solver", choices=sorted(SOLVERS), default=None,
-                   help=f"assignment solver (default {DEFAULT_SOLVER}; greedy with --original)")
+                   help=f"assignment solver (default {DEFAULT_SOLVER}; "
+                        f"{ORIGINAL_OPTIONS['solver']} with --original)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
-                   help="barrier-aware swap refinement after matching (default on; off "
-                        "with --original)")
-    p.add_argument("--refine-budget", type=_positive_int, default=2000, metavar="N",
-                   help="most loss evaluations the refinement may spend (default 2000)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of weight matching's layer order and the random checks")
+                   help=f"barrier-aware swap refinement after matching (default "
+                        f"{_on_off(DEFAULT_REFINE)}; {_on_off(ORIGINAL_OPTIONS['refine'])} "
+                        f"with --original)")
+    p.add_argument("--refine-budget", type=_positive_int, default=DEFAULT_REFINE_BUDGET,
+                   metavar="N", help="most loss evaluations the refinement may spend "
+                                     f"(default {DEFAULT_REFINE_BUDGET})")
+    p.add_argument("--seed", type=_non_negative_int, default=0,
+                   help="seed of weight matching's layer order"
+                        + (" and the random checks" if checks else ""))
     p.add_argument("--original", action="store_true",
-                   help="the Pascal original's settings: greedy solver, no refinement, no "
-                        "scale check, score mode 0 unless given (options given explicitly "
-                        "still win)")
+                   help="the Pascal original's settings: greedy solver, no refinement, "
+                        + ("no scale check, " if checks else "")
+                        + "score mode 0 unless given (options given explicitly still win)")
 
 
 def _alignment_settings(args):
@@ -320,6 +457,7 @@ def _add_align_args(p):
     p.add_argument("a", metavar="A.nn", help="endpoint A (the reference)")
     p.add_argument("b", metavar="B.nn", help="endpoint B (aligned to A)")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     _add_alignment_args(p)
     p.add_argument("--eval-samples", metavar="CSV",
                    help="measure the barriers on these samples instead (held out: "
@@ -339,7 +477,7 @@ def cmd_align(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b)
+    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     held = read_samples(args.eval_samples, net_a, args.a) if args.eval_samples else None
     mode, solver, refine, check_scale = _alignment_settings(args)
@@ -356,6 +494,7 @@ def _add_connect_args(p):
     p.add_argument("a", metavar="A.nn", help="endpoint A")
     p.add_argument("b", metavar="B.nn", help="endpoint B")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     _add_k_arg(p)
     _add_output_args(p)
 
@@ -365,7 +504,7 @@ def cmd_connect(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b)
+    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     result = net_a.mode_connectivity_report(net_b, samples, args.k)
     _emit(result, args)
@@ -386,9 +525,10 @@ def _add_permute_args(p):
     p.add_argument("--to", required=True, metavar="A.nn", dest="a",
                    help="the reference net B is aligned to")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
-                   help="where to write the permuted B (.nn, one line)")
-    _add_alignment_args(p)
+                   help="where to write the permuted B (.nn, one line; or .safetensors, .npz)")
+    _add_alignment_args(p, checks=False)
     _add_k_arg(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -400,7 +540,9 @@ def cmd_permute(args):
     input."""
     from .reports import interpolation as interp
     from .reports.alignment import find_alignment
-    net_a, net_b, text_b = _load_pair(args.a, args.b)
+    _check_writable(args.output, "-o")
+    _check_output_format(args.output)
+    net_a, net_b, text_b = _load_pair(args.a, args.b, args.activations)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
@@ -421,7 +563,7 @@ def cmd_permute(args):
     with np.errstate(invalid="ignore"):
         drift = float(np.max(np.abs(out.compute_batch(X, exact=True)
                                     - net_b.compute_batch(X, exact=True))))
-    _write_text(args.output, out.save_to_string() + "\n")
+    _write_net(out, args.output)
     summary = {"command": "permute", "b": args.b, "a": args.a, "output": args.output,
                "n_samples": len(X), "k": args.k, "score_mode": mode, "solver": solver,
                "refine": refine, "matching_info": info,
@@ -443,7 +585,8 @@ def _permute_text(s):
              f"refinement {'on' if s['refine'] else 'off'}"]
     if s["matching_info"]:
         lines.append(f"Matching: {s['matching_info']}")
-    lines.append("Permutation churn (fraction of units moved):")
+    if s["layers"]:
+        lines.append("Permutation churn (fraction of units moved):")
     for l in s["layers"]:
         lines.append(f"  net layer {l['net_layer']} (width {l['width']}): "
                      f"churn = {l['churn']:.3f}")
@@ -464,12 +607,13 @@ def _permute_text(s):
 def _add_info_args(p):
     p.add_argument("net", metavar="NET.nn", help="the net to describe")
     p.add_argument("--json", action="store_true", help="print the architecture as JSON")
+    _add_activations_arg(p)
 
 
 def cmd_info(args):
     """``pyneural info``: print a net's layers and parameter counts (a table,
     or ``--json``). Returns 0; InputError for a missing or bad file."""
-    net, _ = load_net(args.net)
+    net, _ = load_net(args.net, args.activations)
     rows = []
     for i, layer in enumerate(net.layers):
         rows.append({"index": i, "class": layer.class_name,
@@ -513,22 +657,24 @@ def _weights(text):
 
 def _add_merge_args(p):
     from .reports.matching import SOLVERS
-    from .reports.merge import DEFAULT_REFINE_BUDGET, DEFAULT_ROUNDS, DEFAULT_SCORE_MODE
-    from .reports.alignment import DEFAULT_SOLVER, SCORE_MODES
+    from .reports.merge import DEFAULT_ROUNDS, MERGE_REFINE_BUDGET
+    from .reports.alignment import DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
     p.add_argument("nets", nargs="+", metavar="NET.nn",
                    help="the nets to merge: two or more of one architecture (the first is "
                         "the reference the others are aligned to)")
     _add_samples_arg(p)
+    _add_activations_arg(p)
     p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
-                   help="where to write the merged net (.nn, one line)")
+                   help="where to write the merged net (.nn, one line; or .safetensors, .npz)")
     p.add_argument("--eval-samples", metavar="CSV",
                    help="measure every loss and accuracy on these samples instead (held out: "
                         "alignment and REPAIR only see --samples)")
     p.add_argument("--repair", action="store_true",
                    help="REPAIR the merge: reset each hidden unit's pre-activation mean/std "
                         "to the endpoints' on the samples (folded into weights and biases)")
-    p.add_argument("--alpha", type=float, default=None,
-                   help="two nets: B's weight, merged = (1 - alpha) A + alpha B (default 0.5)")
+    p.add_argument("--alpha", type=_fraction, default=None,
+                   help="two nets: B's weight in [0, 1], merged = (1 - alpha) A + alpha B "
+                        "(default: the midpoint)")
     p.add_argument("--weights", type=_weights, default=None, metavar="W0,W1,...",
                    help="each net's weight in the average (normalised; default equal)")
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
@@ -536,15 +682,17 @@ def _add_merge_args(p):
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE})")
     p.add_argument("--solver", choices=sorted(SOLVERS), default=DEFAULT_SOLVER,
                    help=f"assignment solver (default {DEFAULT_SOLVER})")
-    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                   help="barrier-aware swap refinement after matching (default on)")
-    p.add_argument("--refine-budget", type=_positive_int, default=DEFAULT_REFINE_BUDGET,
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=DEFAULT_REFINE,
+                   help="barrier-aware swap refinement after matching (default "
+                        f"{_on_off(DEFAULT_REFINE)})")
+    p.add_argument("--refine-budget", type=_positive_int, default=MERGE_REFINE_BUDGET,
                    metavar="N", help="most loss evaluations each alignment's refinement may "
-                                     f"spend (default {DEFAULT_REFINE_BUDGET})")
-    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
+                                     f"spend (default {MERGE_REFINE_BUDGET})")
+    p.add_argument("--rounds", type=_non_negative_int, default=DEFAULT_ROUNDS, metavar="N",
                    help="three or more nets: MergeMany rounds, each net re-aligned to the "
                         f"average of the others (default {DEFAULT_ROUNDS})")
-    p.add_argument("--seed", type=int, default=0, help="seed of weight matching's layer order")
+    p.add_argument("--seed", type=_non_negative_int, default=0,
+                   help="seed of weight matching's layer order")
     _add_k_arg(p)
     _add_output_args(p)
 
@@ -555,20 +703,18 @@ def cmd_merge(args):
     report (text or ``--json``), optionally plot it. Returns 0; InputError
     for bad input or inconsistent options."""
     from .reports.merge import merge_many
-    _check_plot_possible(args.plot)
     paths = args.nets
     if len(paths) < 2:
         raise InputError("merge needs at least two nets")
-    if args.alpha is not None:
-        if len(paths) != 2 or args.weights is not None:
-            raise InputError("--alpha is for two nets without --weights; use --weights for more")
-        if not 0.0 <= args.alpha <= 1.0:
-            raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.alpha is not None and (len(paths) != 2 or args.weights is not None):
+        raise InputError("--alpha is for two nets without --weights; use --weights for more")
     if args.weights is not None and len(args.weights) != len(paths):
         raise InputError(f"--weights has {len(args.weights)} values for {len(paths)} nets")
-    if args.rounds < 0:
-        raise InputError(f"--rounds must be at least 0, got {args.rounds}")
-    nets = [load_net(path)[0] for path in paths]
+    _check_writable(args.output, "-o")
+    _check_output_format(args.output)
+    _check_plot_possible(args.plot)
+    nets = [load_net(path, args.activations)[0] for path in paths]
+    _require_a_layer(nets[0], paths[0])
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
@@ -577,13 +723,14 @@ def cmd_merge(args):
                    refine_budget=args.refine_budget, repair=args.repair, eval_samples=held,
                    k=args.k, seed=args.seed, progress=False if args.json else None)
     if len(nets) == 2:
-        alpha = 0.5 if args.alpha is None else args.alpha
         if args.weights is not None:
-            alpha = args.weights[1] / sum(args.weights)
-        result = nets[0].merge_with(nets[1], samples, alpha, **options)
+            options["alpha"] = args.weights[1] / sum(args.weights)
+        elif args.alpha is not None:
+            options["alpha"] = args.alpha
+        result = nets[0].merge_with(nets[1], samples, **options)
     else:
         result = merge_many(nets, samples, args.weights, rounds=args.rounds, **options)
-    _write_text(args.output, result.net.save_to_string() + "\n")
+    _write_net(result.net, args.output)
     if args.json:
         print_json({**result.to_dict(), "output": args.output})
     else:

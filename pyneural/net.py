@@ -796,6 +796,90 @@ class TNNet:
     def __repr__(self):
         return "TNNet(" + " -> ".join(repr(l) for l in self.layers) + ")"
 
+    # ------------------------------------------ safetensors, npz, torch --
+    @classmethod
+    def from_state_dict(cls, state, activations=None, generator=None):
+        """A new net from a state dict in PyTorch's ``nn.Sequential`` layout
+        (``"0.weight"`` (out, in), ``"0.bias"``, ``"2.weight"``, ...).
+
+        See ``pyneural.io.from_state_dict``.
+
+        Parameters
+        ----------
+        state : mapping of str to array-like
+            Linear layers' weights and biases, in order (any key prefix).
+        activations : str or sequence of str
+            One of ``relu``, ``tanh``, ``sigmoid``, ``linear``, ``softmax``
+            per Linear layer.
+        generator : pyneural.rng.FPCRandom, optional
+            The new net's generator.
+
+        Returns
+        -------
+        TNNet
+
+        Raises
+        ------
+        pyneural.io.FormatError
+            Tensors that are not an MLP's (the message names the key), or
+            no / too few activations.
+        ValueError, TypeError
+            An unknown activation name; ``state`` not a mapping.
+        """
+        from . import io
+        return io.from_state_dict(state, activations, generator)
+
+    def to_state_dict(self):
+        """The weights in PyTorch's ``nn.Sequential`` layout, as float32
+        numpy copies (``"0.weight"`` (out, in), ``"0.bias"``, ...; no bias
+        for a ``suppress_bias`` layer). See ``pyneural.io.to_state_dict``.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
+        from . import io
+        return io.to_state_dict(self)
+
+    def save(self, path):
+        """Write the net in the format of the suffix: ``.nn`` (as
+        ``save_to_file``), ``.safetensors`` or ``.npz`` (the state dict
+        plus pyneural's structure, so ``pyneural.load`` needs no
+        activations). Atomic. See ``pyneural.io.save``.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Raises
+        ------
+        pyneural.io.FormatError
+            Unknown suffix; NaN / Inf weights in a `.safetensors` / `.npz`.
+        ImportError
+            `.safetensors` without the safetensors package.
+        OSError
+            The file cannot be written.
+        """
+        from . import io
+        io.save(self, path)
+
+    def to_torch(self):
+        """The net as a float32 ``torch.nn.Sequential`` whose
+        ``state_dict()`` equals ``to_state_dict()``. See
+        ``pyneural.io.to_torch``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+
+        Raises
+        ------
+        ImportError
+            torch is not installed.
+        """
+        from . import io
+        return io.to_torch(self)
+
     # ------------------------------------------------------------ reports --
     def mode_connectivity_report(self, snapshot_b, samples, k=10, **options):
         """Loss along the straight line from this net (A) to ``snapshot_b``.

@@ -137,10 +137,10 @@ def test_broken_compensation_makes_checks_1_and_4_fail(example_nets, probes, mon
     assert r.check(4).status == "FAIL"
 
 
-@pytest.mark.parametrize("mode", ["weight", "weight_matching", "weight_matching_cosine"])
-def test_planted_permutations_are_recovered_by_weight_modes(example_nets, probes, mode):
+@pytest.mark.parametrize("mode", list(alignment.SCORE_MODES.values()))
+def test_check_5_recovers_planted_permutations_with_every_mode(example_nets, probes, mode):
     a, b = example_nets
-    r = a.permutation_align_report(b, probes, mode, refine=False, check_recovery=True)
+    r = a.permutation_align_report(b, probes, mode, check_recovery=True)
     assert r.check(5).status == "PASS" and r.check(5).value == 1.0
 
 
@@ -170,6 +170,111 @@ def test_scale_align_reports_a_third_row(example_nets, probes):
 def test_score_modes_accept_pascal_integers_and_names(example_nets, probes):
     a, b = example_nets
     for number, name in alignment.SCORE_MODES.items():
-        r = a.permutation_align_report(b, probes, number, refine=False)
-        assert r.score_mode == name
-    assert a.permutation_align_report(b, probes, "weight_matching", refine=False).matching_info
+        assert alignment.resolve_score_mode(number) == alignment.resolve_score_mode(name) == name
+    r = a.permutation_align_report(b, probes, 1, refine=False)
+    assert r.score_mode == "activation"
+    assert [p.tolist() for p in r.permutations] == \
+        [p.tolist() for p in a.permutation_align_report(b, probes, "activation",
+                                                        refine=False).permutations]
+
+
+# ---------------------------------------- what each score mode computes --
+
+def _cosine64(A, B):
+    """Uncentred cosine of the rows of A and B, in float64, here (not matching's)."""
+    A, B = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    return (A @ B.T) / (np.outer(np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)) + 1e-12)
+
+
+def _hidden_outputs64(net, X):
+    """Each hidden layer's ReLU output, by a float64 forward pass written here."""
+    h, outs = np.asarray(X, np.float64), {}
+    for i, layer in enumerate(net.layers[1:-1], 1):
+        h = np.maximum(h @ np.asarray(layer.weights, np.float64).T + layer.bias, 0)
+        outs[i] = h
+    return outs
+
+
+def test_weight_scores_are_the_cosine_of_incoming_rows(example_nets, probes):
+    a, b = example_nets
+    sa, sb = _snaps(a, b)
+    X, _ = probes.to_arrays()
+    for h in symmetry.hidden_layers(a):
+        S = alignment.layer_scores(a, "weight", sa, sb, h, X, exact=True)
+        expected = _cosine64(a.layers[h.index].weights, b.layers[h.index].weights)
+        assert S.shape == (12, 12)
+        np.testing.assert_allclose(S, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_activation_scores_are_the_cosine_of_unit_outputs_over_the_samples(example_nets,
+                                                                           probes):
+    a, b = example_nets
+    sa, sb = _snaps(a, b)
+    X, _ = probes.to_arrays()
+    outs_a, outs_b = _hidden_outputs64(a, X), _hidden_outputs64(b, X)
+    acts_a = a.layer_outputs(X, True)
+    for h in symmetry.hidden_layers(a):
+        S = alignment.layer_scores(a, "activation", sa, sb, h, X, True, acts_a)
+        expected = _cosine64(outs_a[h.index].T, outs_b[h.index].T)
+        np.testing.assert_allclose(S, expected, rtol=1e-5, atol=1e-6)
+        # and not the weight score: the two modes measure different things
+        assert np.max(np.abs(S - alignment.layer_scores(a, "weight", sa, sb, h, X, True))) > 0.1
+    a.restore(sa)
+
+
+def test_score_modes_find_different_permutations_and_auto_keeps_its_best_start(example_nets,
+                                                                              probes):
+    a, b = example_nets
+    found, barriers = {}, {}
+    for mode in alignment.SCORE_MODES.values():
+        r = a.permutation_align_report(b, probes, mode, refine=False, check_scale=False)
+        found[mode] = tuple(tuple(p.tolist()) for p in r.permutations)
+        barriers[mode] = r.post_barrier
+    singles = [m for m in found if m != "auto"]
+    assert len({found[m] for m in singles}) == len(singles)      # four modes, four answers
+    assert found["auto"] in {found[m] for m in alignment.AUTO_STARTS}
+    assert barriers["auto"] == min(barriers[m] for m in alignment.AUTO_STARTS)
+
+
+def _planted(net, seed):
+    hidden = symmetry.hidden_layers(net)
+    planted = symmetry.random_permutations(hidden, np.random.default_rng(seed))
+    return hidden, planted, symmetry.permute_all(net, net.snapshot(), hidden, planted)
+
+
+@pytest.mark.parametrize("mode", list(alignment.SCORE_MODES.values()))
+def test_every_score_mode_recovers_a_planted_permutation(example_nets, probes, mode):
+    X, Y = probes.to_arrays()
+    for net in example_nets:
+        snap = net.snapshot()
+        for seed in (0, 1, 2):
+            hidden, planted, shuffled = _planted(net, seed)
+            layers, aligned, _, _ = alignment.find_alignment(net, snap, shuffled, X, Y, mode,
+                                                             progress=False)
+            net.restore(snap)
+            for layer, p in zip(layers, planted):
+                assert np.array_equal(layer.permutation, symmetry.inverse(p)), (mode, seed)
+            assert all(x.same_bits(y) for x, y in zip(aligned, snap))
+
+
+@pytest.mark.parametrize("mode", ["activation", "auto"])
+def test_activation_matching_alone_recovers_every_unit_the_samples_see(example_nets, probes,
+                                                                       mode):
+    """Units silent on every sample have equal (zero) activation scores, so
+    matching alone may swap them among themselves; refinement's re-pairing
+    by weights (above) is what recovers them too."""
+    a, _ = example_nets
+    X, Y = probes.to_arrays()
+    snap = a.snapshot()
+    outs = a.layer_outputs(X, True)
+    hidden, planted, shuffled = _planted(a, 1)
+    layers, _, _, _ = alignment.find_alignment(a, snap, shuffled, X, Y, mode, refine=False)
+    a.restore(snap)
+    silent_somewhere = False
+    for layer, p in zip(layers, planted):
+        silent = ~np.any(outs[layer.index] != 0, axis=0)
+        silent_somewhere |= bool(silent.any())
+        truth = symmetry.inverse(p)
+        assert np.array_equal(layer.permutation[~silent], truth[~silent])
+        assert set(layer.permutation[silent]) == set(truth[silent])
+    assert silent_somewhere          # A has silent units, so this case is exercised

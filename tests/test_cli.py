@@ -1,13 +1,17 @@
 """The command line: the same numbers as the Python API, the original's
 report with --original, files the library loads back, and a clear exit 2
 for every kind of bad input."""
+import argparse
+import inspect
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
+import pyneural as pn
 from pyneural import TNNet, cli, rng, toy
 from conftest import FIXTURES, fixture_text
 
@@ -284,3 +288,181 @@ def test_output_into_a_closed_pipe_is_not_an_error():
     proc.stdout.close()                       # like `| head -1`
     err = proc.stderr.read().decode()
     assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+# -------------------------------------------- bad values: a table of them --
+
+def _write(path, data):
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data)
+    return path
+
+
+def _net_file(path, *layers):
+    net = TNNet()
+    net.add_layer(pn.TNNetInput(2))
+    for layer in layers:
+        net.add_layer(layer)
+    return _write(path, net.save_to_string() + "\n")
+
+
+# Each case: files to create in tmp_path (name -> bytes, text, or a callable
+# that writes it), argv ("{tmp}" is tmp_path), and what the message names.
+BAD_VALUES = {
+    "seed -1": ({}, ("align", A, B, "--samples", PROBES, "--seed", "-1"), ("--seed", "-1")),
+    "permute seed -1": ({}, ("permute", B, "--to", A, "--samples", PROBES, "-o",
+                             "{tmp}/o.nn", "--seed", "-1"), ("--seed",)),
+    "merge seed -1": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}/o.nn",
+                           "--seed", "-1"), ("--seed",)),
+    "k -1": ({}, ("connect", A, B, "--samples", PROBES, "-k", "-1"), ("-k", "-1")),
+    "k 0": ({}, ("align", A, B, "--samples", PROBES, "-k", "0"), ("-k",)),
+    "refine budget 0": ({}, ("align", A, B, "--samples", PROBES, "--refine-budget", "0"),
+                        ("--refine-budget",)),
+    "alpha 1.5": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}/o.nn",
+                       "--alpha", "1.5"), ("--alpha", "[0, 1]")),
+    "alpha nan": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}/o.nn",
+                       "--alpha", "nan"), ("--alpha",)),
+    "alpha word": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}/o.nn",
+                        "--alpha", "half"), ("--alpha",)),
+    "rounds -1": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}/o.nn",
+                       "--rounds", "-1"), ("--rounds",)),
+    "negative weight": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}/o.nn",
+                             "--weights", "1,-1"), ("--weights",)),
+    "missing net": ({}, ("connect", A, "{tmp}/nope.nn", "--samples", PROBES),
+                    ("nope.nn", "no such file")),
+    "empty net": ({"e.nn": ""}, ("info", "{tmp}/e.nn"), ("e.nn", "is not a .nn net")),
+    "directory as net": ({}, ("connect", A, "{tmp}", "--samples", PROBES),
+                         ("is a directory",)),
+    "directory as samples": ({}, ("connect", A, B, "--samples", "{tmp}"), ("is a directory",)),
+    "input-only net": ({"in.nn": lambda p: _net_file(p)},
+                       ("connect", "{tmp}/in.nn", "{tmp}/in.nn", "--samples", "{tmp}/s.csv"),
+                       ("in.nn", "no layer after the input")),
+    "input-only net, align": ({"in.nn": lambda p: _net_file(p)},
+                              ("align", "{tmp}/in.nn", "{tmp}/in.nn", "--samples",
+                               "{tmp}/s.csv"), ("no layer after the input",)),
+    "input-only net, merge": ({"in.nn": lambda p: _net_file(p)},
+                              ("merge", "{tmp}/in.nn", "{tmp}/in.nn", "--samples",
+                               "{tmp}/s.csv", "-o", "{tmp}/o.nn"),
+                              ("no layer after the input",)),
+    "empty csv": ({"s.csv": ""}, ("connect", A, B, "--samples", "{tmp}/s.csv"), ("no samples",)),
+    "nan cell": ({"s.csv": "x0,x1,y0,y1,y2\n1,2,0,0,1\n1,nan,0,0,1\n"},
+                 ("connect", A, B, "--samples", "{tmp}/s.csv"),
+                 ("line 3, column 2", "not a finite number")),
+    "NaN target": ({"s.csv": "1,2,0,0,1\n1,2,0,NaN,1\n"},
+                   ("align", A, B, "--samples", "{tmp}/s.csv"),
+                   ("line 2, column 4", "not a finite number")),
+    "inf cell": ({"s.csv": "1,2,0,0,1\n-inf,2,0,0,1\n"},
+                 ("connect", A, B, "--samples", "{tmp}/s.csv"),
+                 ("line 2, column 1", "not a finite number")),
+    "beyond float32": ({"s.csv": "1,2,0,0,1\n1,1e39,0,0,1\n"},
+                       ("connect", A, B, "--samples", "{tmp}/s.csv"),
+                       ("line 2, column 2", "float32")),
+    "nan in eval samples": ({"s.csv": "1,2,0,0,1\n1,nan,0,0,1\n"},
+                            ("align", A, B, "--samples", PROBES, "--eval-samples",
+                             "{tmp}/s.csv"), ("s.csv line 2, column 2",)),
+    "semicolons": ({"s.csv": "x0;x1;y0;y1;y2\n1;2;0;0;1\n"},
+                   ("connect", A, B, "--samples", "{tmp}/s.csv"),
+                   ("has 1 column", "';'", "comma-separated")),
+    "tabs": ({"s.csv": "1\t2\t0\t0\t1\n3\t4\t0\t1\t0\n"},
+             ("connect", A, B, "--samples", "{tmp}/s.csv"),
+             ("has 1 column", "tabs", "comma-separated")),
+    "tabs, one row": ({"s.csv": "1\t2\t0\t0\t1\n"}, ("connect", A, B, "--samples",
+                                                     "{tmp}/s.csv"), ("no samples", "tabs")),
+    "decimal commas": ({"s.csv": "1,5;2,0;0;0;1\n"},
+                       ("connect", A, B, "--samples", "{tmp}/s.csv"), ("';'",)),
+    "utf-16 csv": ({"s.csv": "1,2,0,0,1\n".encode("utf-16")},
+                   ("connect", A, B, "--samples", "{tmp}/s.csv"), ("s.csv", "UTF-8")),
+    "latin-1 header": ({"s.csv": "x0,x1,y0,y1,y2 \xe9t\xe9\n1,2,0,0,1\n".encode("latin-1")},
+                       ("connect", A, B, "--samples", "{tmp}/s.csv"), ("UTF-8",)),
+    "binary as net": ({"b.nn": b"\x00\xff\xfe" * 10}, ("info", "{tmp}/b.nn"), ("b.nn",)),
+    "output in a missing directory": ({}, ("permute", B, "--to", A, "--samples", PROBES, "-o",
+                                           "{tmp}/no/dir/o.nn"), ("-o", "no/dir")),
+    "output is a directory": ({}, ("merge", A, B, "--samples", PROBES, "-o", "{tmp}"),
+                              ("-o", "is a directory")),
+    "plot in a missing directory": ({}, ("align", A, B, "--samples", PROBES, "--plot",
+                                         "{tmp}/no/p.png"), ("--plot", "no/p.png")),
+    "plot is a directory": ({}, ("connect", A, B, "--samples", PROBES, "--plot", "{tmp}"),
+                            ("--plot", "is a directory")),
+    "plot type": ({}, ("connect", A, B, "--samples", PROBES, "--plot", "{tmp}/p.xyz"),
+                  ("--plot", "cannot write .xyz")),
+    "merge plot in a missing directory": ({}, ("merge", A, B, "--samples", PROBES, "-o",
+                                               "{tmp}/o.nn", "--plot", "{tmp}/no/p.png"),
+                                          ("--plot",)),
+}
+
+
+@pytest.mark.parametrize("files, argv, needles", BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_bad_values_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, files, argv,
+                                            needles):
+    # the work must not start: a bad value is found before any report runs
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work ran before the bad value was found")
+    for name in ("mode_connectivity_report", "permutation_align_report", "merge_with"):
+        monkeypatch.setattr(TNNet, name, no_work)
+    monkeypatch.setattr("pyneural.reports.alignment.find_alignment", no_work)
+    _write(tmp_path / "s.csv", "1,2,0,1\n")          # fits a net with 2 inputs, 2 outputs
+    for name, data in files.items():
+        data(tmp_path / name) if callable(data) else _write(tmp_path / name, data)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # no RuntimeWarning leaks either
+        code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and out == ""
+    message = err.splitlines()[-1]         # after argparse's usage lines, if any
+    assert message.startswith("pyneural") and "error: " in message, err
+    for needle in needles:
+        assert needle in message, err
+    assert not (tmp_path / "o.nn").exists()
+
+
+def test_csv_header_row_and_blank_lines_are_fine(capsys, tmp_path):
+    csv = _write(tmp_path / "h.csv", "x0 , x1,y0,y1,y2\n\n" +
+                 "\n".join(fixture_text("example", "probes.csv").splitlines()[1:]) + "\n\n")
+    code, out, _ = run(capsys, "connect", A, B, "--samples", csv, "-k", "4")
+    assert code == 0 and "Probe samples: 36" in out
+
+
+def test_merge_of_nets_without_a_hidden_layer_has_no_empty_churn_line(capsys, tmp_path):
+    net = _net_file(tmp_path / "n.nn", pn.TNNetFullConnectLinear(3))
+    code, out, err = run(capsys, "merge", net, net, "--samples", PROBES, "-o",
+                         tmp_path / "m.nn")
+    assert code == 0, err
+    assert "Hidden permutable layers: 0" in out
+    assert not any(line.rstrip().endswith(":") and "churn" in line for line in out.splitlines())
+    code, out, err = run(capsys, "permute", net, "--to", net, "--samples", PROBES, "-o",
+                         tmp_path / "p.nn")
+    assert code == 0, err
+    assert "churn" not in out and "no hidden" in out
+
+
+def test_permute_help_describes_only_what_permute_does(capsys):
+    code, out, _ = run(capsys, "permute", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "check" not in text.lower(), text
+    code, out, _ = run(capsys, "align", "--help")
+    assert "check" in out
+
+
+def test_option_defaults_are_the_library_constants(capsys):
+    from pyneural.reports import alignment, merge
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command, budget in (("align", alignment.DEFAULT_REFINE_BUDGET),
+                            ("permute", alignment.DEFAULT_REFINE_BUDGET),
+                            ("merge", merge.MERGE_REFINE_BUDGET)):
+        p = sub.choices[command]
+        assert p.get_default("refine_budget") == budget
+        help_text = " ".join(p.format_help().split())
+        assert f"(default {budget})" in help_text
+    from pyneural.reports import permutation_align
+    for function in (alignment.find_alignment, permutation_align.permutation_align_report):
+        default = inspect.signature(function).parameters["refine_budget"].default
+        assert default == alignment.DEFAULT_REFINE_BUDGET
+    for function in (merge.merge_with, merge.merge_many):
+        assert inspect.signature(function).parameters["refine_budget"].default \
+            == merge.MERGE_REFINE_BUDGET
+    assert merge.MERGE_REFINE_BUDGET != alignment.DEFAULT_REFINE_BUDGET   # a measured choice

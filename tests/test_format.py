@@ -93,22 +93,87 @@ def test_volume_text_round_trip():
         pn.TNNetVolume.from_string("1;2;1;3;0.5")
 
 
-def test_numbers_read_and_write_the_same_under_a_comma_decimal_locale():
+# What in pyneural could depend on the locale: in C, strtod (split_floats
+# reads numbers with it) and snprintf("%.9e") (FloatToStr formats with it)
+# both use LC_NUMERIC's decimal point; in Python, only the `locale` module
+# would. A machine rarely has a comma-decimal locale installed, so the tests
+# compile their own with localedef: "," as decimal point, and U+066B (the
+# Arabic decimal separator, two bytes in UTF-8, as fa_IR and ps_AF use).
+LOCALES = {"comma": ",", "arabic": "<U066B>"}
+LOCALE_SOURCE = """comment_char %
+escape_char /
+LC_CTYPE
+copy "POSIX"
+END LC_CTYPE
+LC_NUMERIC
+decimal_point "{point}"
+thousands_sep ""
+grouping -1
+END LC_NUMERIC
+"""
+
+
+@pytest.fixture(scope="module")
+def compiled_locales(tmp_path_factory):
+    """LOCPATH holding a locale per LOCALES entry, named NAME.UTF-8."""
+    import shutil
+    import subprocess
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        pytest.skip("localedef (glibc) is needed to compile a test locale")
+    path = tmp_path_factory.mktemp("locales")
+    for name, point in LOCALES.items():
+        source = path / f"{name}.def"
+        source.write_text(LOCALE_SOURCE.format(point=point))
+        # -c: write it although categories other than LC_CTYPE/LC_NUMERIC are missing
+        subprocess.run([localedef, "-c", "-i", str(source), "-f", "UTF-8",
+                        str(path / f"{name}.UTF-8")], capture_output=True, timeout=120)
+        if not (path / f"{name}.UTF-8").is_dir():
+            pytest.skip("localedef could not compile a test locale (no UTF-8 charmap?)")
+    return path
+
+
+@pytest.fixture
+def numeric_locale(compiled_locales, monkeypatch):
+    """Switch LC_NUMERIC to one of the compiled locales (by name); restored after."""
     import locale
     saved = locale.setlocale(locale.LC_NUMERIC)
-    for name in ("de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "nl_NL.UTF-8"):
-        try:
-            locale.setlocale(locale.LC_NUMERIC, name)
-            break
-        except locale.Error:
-            continue
-    else:
-        pytest.skip("no comma-decimal locale installed")
-    try:
-        assert locale.localeconv()["decimal_point"] == ","
-        v = pn.TNNetVolume.from_string("1;2;1;1;0.5;1.25")
-        assert v.data.tolist() == [0.5, 1.25]
-        text = fixture_text("example", "A.nn")
-        assert pn.TNNet.from_string(text).save_to_string() + "\n" == text
-    finally:
-        locale.setlocale(locale.LC_NUMERIC, saved)
+    monkeypatch.setenv("LOCPATH", str(compiled_locales))    # glibc reads it per setlocale
+
+    def switch(name):
+        locale.setlocale(locale.LC_NUMERIC, f"{name}.UTF-8")
+    yield switch
+    locale.setlocale(locale.LC_NUMERIC, saved)
+
+
+def _assert_numbers_ignore_the_locale():
+    assert pn.TNNetVolume.from_string("1;2;1;1;0.5;1.25").data.tolist() == [0.5, 1.25]
+    assert [float_to_str(np.float32(v)) for v in (0.1, -1.5e-7, 12345.678, 3e20)] == \
+        ["0.1000000015", "-1.500000053E-7", "12345.67773", "3.00000006E20"]
+    assert pn.TNNetVolume.from_string("1;1;1;2;-2.5E-3;7").save_to_string() == \
+        "1;1;1;2;-0.002499999944;7"
+    text = fixture_text("example", "A.nn")
+    assert pn.TNNet.from_string(text).save_to_string() + "\n" == text
+
+
+@pytest.mark.parametrize("name", [
+    "comma",
+    "arabic",
+])
+def test_numbers_read_and_write_the_same_under_another_decimal_point(numeric_locale, name):
+    import locale
+    numeric_locale(name)
+    assert locale.localeconv()["decimal_point"] == {"comma": ",", "arabic": "\u066b"}[name]
+    _assert_numbers_ignore_the_locale()
+
+
+def test_the_python_side_never_asks_the_locale_module(monkeypatch):
+    """float() and the format code ignore `locale`; nothing may call it."""
+    import locale
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pyneural consulted the locale module")
+    for name in ("localeconv", "atof", "atoi", "delocalize", "localize", "str",
+                 "format_string", "currency", "getlocale", "setlocale"):
+        monkeypatch.setattr(locale, name, refuse)
+    _assert_numbers_ignore_the_locale()

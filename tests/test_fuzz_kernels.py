@@ -333,7 +333,7 @@ def _expf(x):
 
 
 def _softmax_reference(s):
-    """The original's SoftMax, element by element in float32 (SEMANTICS 2)."""
+    """The original's SoftMax, element by element in float32 (docs/SEMANTICS.md, "Volumes")."""
     s = s.copy()
     if s.size == 0:
         return s, F32(0)

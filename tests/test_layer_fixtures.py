@@ -1,6 +1,6 @@
 """Every net in fixtures/layers regenerated from its seeds, byte for byte:
 initial weights, the per-step output trace of the first pass, the trained
-nets and their outputs (SEMANTICS.md section 7, layers/INDEX.md)."""
+nets and their outputs (docs/SEMANTICS.md, "Checks"; layers/INDEX.md)."""
 import numpy as np
 import pytest
 

@@ -158,10 +158,11 @@ def test_nets_as_files_strings_and_tnnets(nets, samples, serial, tmp_path):
     for n, net in enumerate(nets[:3]):
         paths.append(tmp_path / f"n{n}.nn")
         net.save_to_file(paths[-1])
-    mixed = [str(paths[0]), nets[1].save_to_string(), nets[2]]
+    nets[3].save(tmp_path / "n3.npz")
+    mixed = [str(paths[0]), nets[1].save_to_string(), nets[2], tmp_path / "n3.npz"]
     r = pn.barrier_matrix(mixed, samples, progress=False, **OPTIONS)
-    assert r.names == ["n0.nn", "net 1", "net 2"]
-    assert np.array_equal(r.post, serial.post[:3, :3])
+    assert r.names == ["n0.nn", "net 1", "net 2", "n3.npz"]
+    assert np.array_equal(r.post, serial.post[:4, :4])
     data_only = pn.barrier_matrix([paths[0], nets[1].save_data_to_string(), nets[2]], samples,
                                   progress=False, **OPTIONS)
     assert np.array_equal(data_only.pre, serial.pre[:3, :3])

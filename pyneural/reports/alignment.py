@@ -26,6 +26,9 @@ AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
 DEFAULT_SCORE_MODE = "auto"
 DEFAULT_SOLVER = "hungarian"
 DEFAULT_REFINE = True
+# Loss evaluations the refinement may spend per start: the README's
+# benchmark table (benchmarks/alignment.py) was measured with it.
+DEFAULT_REFINE_BUDGET = 2000
 
 
 @dataclass
@@ -76,7 +79,7 @@ def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
 
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
     """Permutations of B's hidden units. Overwrites the live weights (the
-    caller restores them). Returns (layer results, aligned B, matching info)."""
+    caller passes a work copy). Returns (layer results, aligned B, matching info)."""
     if mode.startswith("weight_matching"):
         wm = matching.WeightMatching(net, snap_a, snap_b, hidden_list,
                                      normalize=mode.endswith("cosine"), seed=seed,
@@ -103,13 +106,13 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
 
 
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
-                   refine=DEFAULT_REFINE, refine_budget=2000, k=10, seed=0, exact=False,
+                   refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=10, seed=0, exact=False,
                    progress=None):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).
 
     Works on snapshots and (X, Y) float32 arrays; overwrites the live net's
-    weights, so the caller restores them (``net.restore``).
+    weights, so the caller passes a work copy (``clone()``).
 
     Parameters
     ----------
@@ -127,7 +130,8 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     refine : bool
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
-        Most loss evaluations the refinement may spend, per start.
+        Most loss evaluations the refinement may spend, per start (default
+        ``DEFAULT_REFINE_BUDGET``).
     k : int
         Intervals of the path whose barrier the refinement lowers and
         "auto" compares (measured with the batched forward pass).

@@ -127,7 +127,8 @@ class BeforeAfter:
 def sweep(net, snap_a, snap_b, X, Y, k, exact=True, endpoint_outputs=False):
     """Evaluate the path from ``snap_a`` to ``snap_b`` on (X, Y) at K+1 alphas.
 
-    The live net's weights are overwritten: the caller restores them.
+    ``net``'s weights are overwritten: pass a work copy (``clone()``), never
+    the user's net.
 
     Returns
     -------
@@ -190,7 +191,7 @@ def endpoint_snapshot(net, b):
 def output_drift(net, reference, snap, X, exact):
     """Largest |output| difference between ``reference`` outputs and the
     net with ``snap``'s weights on X (inf when anything is not finite).
-    Overwrites the live weights; the caller restores them."""
+    Overwrites ``net``'s weights: pass a work copy."""
     net.restore(snap)
     with np.errstate(invalid="ignore"):
         out = outputs(net, X, exact)

@@ -29,20 +29,21 @@ from . import interpolation as interp
 from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
-from .alignment import DEFAULT_SOLVER, find_alignment, resolve_score_mode
+from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, find_alignment,
+                        resolve_score_mode)
 from .interpolation import BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import probe_arrays
-from .text import bar, fixed, fpc_exp, percent
+from .text import bar, fixed, fpc_exp, json_number, percent
 
-# The merge's defaults: the report's "auto" alignment, with a larger
-# refinement budget per start. On the digits benchmark (benchmarks/merging.py,
-# four pairs) the mean / worst test-barrier reduction was 91.3% / 90.0% with
-# 3400 per start (2.3 s a merge) and 93.1% / 92.4% with 6000 (3.7 s).
-DEFAULT_SCORE_MODE = "auto"
-DEFAULT_REFINE = True
-DEFAULT_REFINE_BUDGET = 6000
+# The merge aligns as the report does (its score mode, solver and refinement
+# defaults), with a larger refinement budget per start: a merged net is kept
+# and used, so a better alignment is worth the time. On the digits benchmark
+# (benchmarks/merging.py, four pairs) the mean / worst test-barrier reduction
+# was 89.7% / 88.5% with the report's DEFAULT_REFINE_BUDGET (2000), 91.3% /
+# 90.0% with 3400 (2.3 s a merge) and 93.1% / 92.4% with 6000 (3.7 s).
+MERGE_REFINE_BUDGET = 6000
 DEFAULT_ROUNDS = 1
 # Verdict: the merged net is MERGED when its accuracy is at most this far
 # below the endpoints' mean (or, for a single-output net, its loss at most
@@ -73,7 +74,8 @@ class ModelScore:
 
     def to_dict(self):
         """The fields as a dict."""
-        return {"name": self.name, "loss": self.loss, "accuracy": self.accuracy}
+        return {"name": self.name, "loss": json_number(self.loss),
+                "accuracy": json_number(self.accuracy)}
 
 
 @dataclass
@@ -170,8 +172,9 @@ class MergeResult(BeforeAfter):
                 "naive_repaired": score(self.naive_repaired), "repaired": score(self.repaired),
                 "mean_endpoint_accuracy": self.mean_endpoint_accuracy,
                 "mean_endpoint_loss": self.mean_endpoint_loss,
-                "pre_barrier": self.pre_barrier, "post_barrier": self.post_barrier,
-                "reduction": self.reduction,
+                "pre_barrier": json_number(self.pre_barrier),
+                "post_barrier": json_number(self.post_barrier),
+                "reduction": json_number(self.reduction),
                 "pre": self.pre.to_dict() if self.pre else None,
                 "post": self.post.to_dict() if self.post else None,
                 "permutations": [[p.tolist() for p in perms] for perms in self.permutations],
@@ -180,7 +183,7 @@ class MergeResult(BeforeAfter):
                 "repair": [l.to_dict() for l in self.repair_layers]
                 if self.repair_layers is not None else None,
                 "repair_error": self.repair_error if self.repair_layers is not None else None,
-                "drift": self.drift, "rounds": self.rounds, "seconds": self.seconds,
+                "drift": json_number(self.drift), "rounds": self.rounds, "seconds": self.seconds,
                 "exact": self.exact, "verdict": self.verdict.value}
 
     def plot(self, path=None, ax=None):
@@ -221,7 +224,7 @@ def _render(r):
                    f"nets re-permuted {h['changed']}   {'kept' if h['kept'] else 'discarded'}")
     yield f"Hidden permutable layers: {len(r.hidden)}"
     for i, churn in enumerate(r.churn):
-        if i == 0 and r.n_nets == 2:
+        if (i == 0 and r.n_nets == 2) or not r.hidden:
             continue
         name = "B" if r.n_nets == 2 else f"net {i}"
         yield (f"  churn of {name}: " + ", ".join(
@@ -469,7 +472,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
 
 
 def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=DEFAULT_SOLVER,
-               refine=None, refine_budget=DEFAULT_REFINE_BUDGET, repair=False,
+               refine=None, refine_budget=MERGE_REFINE_BUDGET, repair=False,
                eval_samples=None, k=10, seed=0, exact="auto", progress=None):
     """Merge the live net (A) with ``snapshot_b`` (B): align B's hidden units
     to A's, average ``(1 - alpha) * A + alpha * aligned B``, optionally
@@ -494,7 +497,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
         Most loss evaluations the refinement may spend per start (default
-        ``DEFAULT_REFINE_BUDGET``, 6000; values below 1 become 1).
+        ``MERGE_REFINE_BUDGET``, 6000; values below 1 become 1).
     repair : bool
         Also REPAIR the naive and the aligned merge (``net`` is then the
         repaired aligned merge).
@@ -540,7 +543,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
 
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
                score_mode=None, solver=DEFAULT_SOLVER, refine=None,
-               refine_budget=DEFAULT_REFINE_BUDGET, repair=False, eval_samples=None, k=10,
+               refine_budget=MERGE_REFINE_BUDGET, repair=False, eval_samples=None, k=10,
                seed=0, exact="auto", progress=None):
     """Merge several nets of one architecture into one.
 

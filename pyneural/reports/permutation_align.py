@@ -16,8 +16,8 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import BARRIER_FLOOR, BeforeAfter
 from . import symmetry
-from .alignment import (DEFAULT_REFINE, DEFAULT_SOLVER, find_alignment, match_norms,
-                        resolve_score_mode)
+from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, find_alignment,
+                        match_norms, resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
 from .samples import as_arrays
@@ -322,9 +322,10 @@ def _same_bits(snap_1, snap_2):
 
 
 def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
-                             solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE, refine_budget=2000,
-                             eval_samples=None, scale_align=False, check_scale=True,
-                             check_recovery=False, seed=0, exact="auto", progress=None):
+                             solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE,
+                             refine_budget=DEFAULT_REFINE_BUDGET, eval_samples=None,
+                             scale_align=False, check_scale=True, check_recovery=False, seed=0,
+                             exact="auto", progress=None):
     """Align B's hidden units to the live net's (A) and measure the barrier
     before and after.
 
@@ -350,7 +351,8 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
     refine : bool
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
-        Most loss evaluations the refinement may spend (per start in "auto").
+        Most loss evaluations the refinement may spend (per start in "auto";
+        default ``DEFAULT_REFINE_BUDGET``, 2000).
     eval_samples : samples, optional
         Measure every barrier here instead (held-out data); alignment and
         refinement only ever see ``samples``.

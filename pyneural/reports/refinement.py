@@ -201,7 +201,7 @@ def _better(new, old):
     return hi_new < hi_old - MARGIN or (hi_new <= hi_old and sum(new) < float(old.sum()) - MARGIN)
 
 
-def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, budget=2000,
+def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, budget,
                         progress=None):
     """Improve ``perms`` by pairwise swaps that lower the barrier on (X, Y).
 
@@ -209,7 +209,7 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
     ----------
     net : TNNet
         Only its structure is used, and its weights for the endpoint losses
-        (overwritten; the caller restores them).
+        (overwritten: a work copy, never the user's net).
     snap_a, snap_b : snapshots of A and of the unaligned B.
     hidden_list, perms : the hidden layers and their starting permutations.
     X, Y : the samples the barrier is lowered on.

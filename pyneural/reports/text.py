@@ -9,6 +9,12 @@ import math
 BAR_WIDTH = 40
 
 
+def json_number(value):
+    """``value`` as a float, or None when it is NaN or infinite (JSON has
+    neither; a result's ``to_dict`` must load with ``allow_nan=False``)."""
+    return float(value) if math.isfinite(value) else None
+
+
 def fpc_exp(value, decimals=2):
     """FPC ``Format('%.Ne')``: ``1.94E-007``, ``0.00E+000`` (3-digit exponent)."""
     if not math.isfinite(value):

@@ -1,0 +1,114 @@
+"""The torch round trip: what pyneural writes, torch's ``load_state_dict``
+reads, and the outputs agree (float32 tolerance: torch sums in its own
+order). Runs where torch is installed; elsewhere the whole module is
+skipped with a warning in the summary, and tests/test_io.py checks the
+clear ImportError of the torch functions."""
+import warnings
+
+import numpy as np
+import pytest
+
+import pyneural as pn
+from pyneural import toy
+from conftest import FIXTURES
+
+try:
+    import torch
+except ImportError:
+    torch = None
+    # A skip reason only shows with -rs; a collection warning always shows.
+    warnings.warn("torch is not installed: the torch round-trip tests (tests/test_io_torch.py)"
+                  " are skipped; pip install 'pyneural[torch]' to run them")
+
+pytestmark = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def example(name):
+    return pn.load(FIXTURES / "example" / f"{name}.nn")
+
+
+def mixed_net():
+    from test_io import mixed_net as build
+    return build()
+
+
+def torch_out(model, X):
+    with torch.no_grad():
+        return model(torch.from_numpy(X)).numpy()
+
+
+def test_to_torch_keys_equal_to_state_dict_keys_and_outputs_agree():
+    for net, X in ((example("A"), np.stack([p.i.data for p in toy.build_probes()])),
+                   mixed_net()):
+        model = net.to_torch()
+        state = net.to_state_dict()
+        assert list(model.state_dict()) == list(state)
+        assert all(np.array_equal(model.state_dict()[k].numpy(), v) for k, v in state.items())
+        np.testing.assert_allclose(torch_out(model, X), net.compute_batch(X, exact=True), **TOL)
+
+
+def test_load_state_dict_of_what_pyneural_wrote(tmp_path):
+    import safetensors.torch
+    net, X = mixed_net()
+    net.save(tmp_path / "m.safetensors")
+    fresh = torch.nn.Sequential(
+        torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 5, bias=False),
+        torch.nn.Sigmoid(), torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4),
+        torch.nn.ReLU(), torch.nn.Linear(4, 3), torch.nn.Softmax(dim=-1))
+    fresh.load_state_dict(safetensors.torch.load_file(tmp_path / "m.safetensors"))
+    np.testing.assert_allclose(torch_out(fresh, X), net.compute_batch(X, exact=True), **TOL)
+
+
+def test_from_torch_and_back():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 8), torch.nn.Identity(), torch.nn.Sigmoid(),
+                                torch.nn.Linear(8, 3, bias=False), torch.nn.Softmax(dim=1))
+    net = pn.from_torch(model)
+    assert [l.class_name for l in net.layers] == [
+        "TNNetInput", "TNNetFullConnectReLU", "TNNetFullConnectLinear", "TNNetIdentity",
+        "TNNetSigmoid", "TNNetFullConnectLinear", "TNNetSoftMax"]
+    assert np.all(net.layers[5].bias == 0)                     # bias=False: a zero bias
+    X = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+    np.testing.assert_allclose(net.compute_batch(X, exact=True), torch_out(model, X), **TOL)
+    np.testing.assert_allclose(torch_out(net.to_torch(), X), torch_out(model, X), **TOL)
+
+
+def test_from_torch_refuses_what_it_cannot_express():
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        pn.from_torch(torch.nn.Linear(2, 2))
+    with pytest.raises(pn.FormatError, match=r"module 1 \(GELU\) has no pyneural layer"):
+        pn.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU()))
+    with pytest.raises(pn.FormatError, match=r"Softmax\(dim=0\)"):
+        pn.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Softmax(dim=0)))
+
+    class MyReLU(torch.nn.ReLU):
+        pass
+    with pytest.raises(pn.FormatError, match=r"module 1 \(MyReLU\)"):
+        pn.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), MyReLU()))
+    half = torch.nn.Sequential(torch.nn.Linear(2, 2)).to(torch.bfloat16)
+    with pytest.raises(pn.FormatError, match="'0.weight' cannot be read as an array"):
+        pn.from_torch(half)
+    with pytest.warns(UserWarning, match="float64 0.weight, 0.bias"):
+        pn.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2)).double())
+
+
+def test_torch_state_dict_tensors_go_straight_into_from_state_dict():
+    a = example("A")
+    model = a.to_torch()
+    back = pn.TNNet.from_state_dict(model.state_dict(), "relu,relu,linear")
+    assert back.save_to_string() == a.save_to_string()
+
+
+def test_the_readme_section_runs(tmp_path, monkeypatch, capsys):
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"## Bringing a PyTorch model\n.*?```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)                  # it writes b.safetensors, merged.safetensors
+    exec(compile(code, "README.md (Bringing a PyTorch model)", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "PermutationAlignReport" in printed
+    assert float(printed.strip().splitlines()[-1]) < 1e-5
