@@ -744,6 +744,7 @@ def cmd_merge(args):
 def _add_sweep_args(p):
     p.add_argument("nets", nargs="+", metavar="NET.nn",
                    help="two or more nets of one architecture; every pair is compared")
+    _add_activations_arg(p)
     _add_samples_arg(p)
     p.add_argument("--eval-samples", metavar="CSV",
                    help="measure the barriers on these samples instead (held out: "
@@ -772,7 +773,7 @@ def cmd_sweep(args):
         raise InputError("sweep needs at least two nets")
     if args.scheduler and args.jobs != 1:
         raise InputError("give either --jobs (local processes) or --scheduler, not both")
-    nets = [load_net(path)[0] for path in paths]
+    nets = [load_net(path, args.activations)[0] for path in paths]
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
