@@ -8,6 +8,7 @@ samples. ``permute -o`` and ``merge -o`` write the format of their suffix.
     pyneural permute B.nn --to A.nn --samples probes.csv -o B_aligned.nn ...
     pyneural info    A.nn
     pyneural merge   A.nn B.nn [C.nn ...] --samples probes.csv [--repair] -o merged.nn
+    pyneural sweep   A.nn B.nn [C.nn ...] --samples probes.csv [--jobs N] [--scheduler ADDR]
 
 Exit codes: 0 ok; 2 bad usage or bad input (a bad option value, a missing or
 unreadable file, text that is not a ``.nn`` net, nets of different
@@ -748,6 +749,61 @@ def cmd_merge(args):
     return 0
 
 
+def _add_sweep_args(p):
+    p.add_argument("nets", nargs="+", metavar="NET.nn",
+                   help="two or more nets of one architecture; every pair is compared")
+    _add_activations_arg(p)
+    _add_samples_arg(p)
+    p.add_argument("--eval-samples", metavar="CSV",
+                   help="measure the barriers on these samples instead (held out: "
+                        "alignment only sees --samples)")
+    p.add_argument("--align", action=argparse.BooleanOptionalAction, default=True,
+                   help="align each pair and measure the barrier after it too (default on)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="local worker processes (needs joblib: pip install "
+                        "'pyneural[parallel]'; default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the pairs on this Dask scheduler, e.g. tcp://host:8786 (needs "
+                        "pip install 'pyneural[distributed]')")
+    _add_alignment_args(p)
+    _add_k_arg(p)
+    _add_output_args(p)
+
+
+def cmd_sweep(args):
+    """``pyneural sweep``: the barrier matrix of every pair of nets (text or
+    ``--json``), optionally as heatmaps. Returns 0; InputError for bad
+    input, a missing optional package or an unreachable scheduler."""
+    from .reports.sweep import barrier_matrix
+    _check_plot_possible(args.plot)
+    paths = args.nets
+    if len(paths) < 2:
+        raise InputError("sweep needs at least two nets")
+    if args.scheduler and args.jobs != 1:
+        raise InputError("give either --jobs (local processes) or --scheduler, not both")
+    nets = [load_net(path, args.activations)[0] for path in paths]
+    for path, net in zip(paths[1:], nets[1:]):
+        check_same_architecture(nets[0], paths[0], net, path)
+    samples = read_samples(args.samples, nets[0], paths[0])
+    held = read_samples(args.eval_samples, nets[0], paths[0]) if args.eval_samples else None
+    options = {}
+    if args.align:
+        mode, solver, refine, _ = _alignment_settings(args)
+        options = dict(score_mode=mode, solver=solver, refine=refine,
+                       refine_budget=args.refine_budget)
+    try:
+        result = barrier_matrix(nets, samples, align=args.align, eval_samples=held, k=args.k,
+                                n_jobs=args.jobs, scheduler=args.scheduler, names=paths,
+                                seed=args.seed, progress=False if args.json else None,
+                                **options)
+    except ImportError as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:          # the scheduler cannot be reached
+        raise InputError(f"--scheduler {args.scheduler}: {exc}") from None
+    _emit(result, args)
+    return 0
+
+
 # name, help, adds the arguments, runs (returns the exit code)
 COMMANDS = [
     ("align", "permutation-alignment report (Git Re-Basin) of B to A",
@@ -759,6 +815,8 @@ COMMANDS = [
     ("info", "a net's layers and parameter count", _add_info_args, cmd_info),
     ("merge", "merge two or more nets: align, average, optionally REPAIR; write the result",
      _add_merge_args, cmd_merge),
+    ("sweep", "the barrier matrix of every pair of nets, before and after alignment",
+     _add_sweep_args, cmd_sweep),
 ]
 
 

@@ -152,6 +152,22 @@ def sweep(net, snap_a, snap_b, X, Y, k, exact=True, endpoint_outputs=False):
 
 
 
+def is_net(item):
+    """True for a TNNet (anything with layers and snapshots), without
+    importing the net module."""
+    return hasattr(item, "snapshot") and hasattr(item, "layers")
+
+
+def first_net(items, who):
+    """The first TNNet among ``items``: it gives the architecture of a
+    computation on several nets. TypeError naming ``who`` when there is none."""
+    for item in items:
+        if is_net(item):
+            return item
+    raise TypeError(f"{who} needs at least one TNNet among the nets (it gives the "
+                    "architecture); the others may be snapshots or .nn texts")
+
+
 def endpoint_snapshot(net, b):
     """Endpoint B as a snapshot of ``net``'s architecture.
 
@@ -164,7 +180,7 @@ def endpoint_snapshot(net, b):
         # just its data, as SaveDataToString gives it in Pascal.
         whole = ">" in b or "\n" in b.strip()
         return net.snapshot_from_string(split_net(b)[1] if whole else b.strip())
-    if hasattr(b, "snapshot") and hasattr(b, "layers"):
+    if is_net(b):
         net.check_same_architecture(b)
         return b.snapshot()
     snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]

@@ -34,7 +34,7 @@ from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, find
 from .interpolation import BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
-from .samples import as_arrays
+from .samples import probe_arrays
 from .text import bar, fixed, fpc_exp, json_number, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
@@ -397,16 +397,6 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
                     bool(repair))
 
 
-def _samples(work, samples, eval_samples):
-    X, Y = as_arrays(samples, work.input_size, work.output_size)
-    if X is None:
-        raise ValueError("merge: samples is nil or empty (alignment needs probe samples)")
-    EX, EY = as_arrays(eval_samples, work.input_size, work.output_size, "eval_samples")
-    if eval_samples is not None and EX is None:
-        raise ValueError("merge: eval_samples is nil or empty")
-    return X, Y, EX, EY
-
-
 def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
     """The merge engine shared by merge_with and merge_many."""
     start = time.perf_counter()
@@ -547,18 +537,10 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
     work = new_net_like(net)
     snap_b = interp.endpoint_snapshot(work, snapshot_b)
-    X, Y, EX, EY = _samples(work, samples, eval_samples)
+    X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
+                                 " (alignment needs probe samples)")
     return _run(work, [net.snapshot(), snap_b], ("A", "B"), np.array([1.0 - a, a]),
                 X, Y, EX, EY, o, repair=repair, exact=exact, rounds=0, curves=True)
-
-
-def _template(items):
-    """A working net of the common architecture: a copy of the first TNNet."""
-    for item in items:
-        if hasattr(item, "snapshot") and hasattr(item, "layers"):
-            return new_net_like(item)
-    raise TypeError("merge_many needs at least one TNNet among the nets (it gives the "
-                    "architecture); the others may be snapshots or .nn texts")
 
 
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
@@ -616,14 +598,15 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     items = list(nets_or_snapshots) if not isinstance(nets_or_snapshots, (str, bytes)) else None
     if not items:
         raise ValueError("merge_many needs a non-empty sequence of nets or snapshots")
-    work = _template(items)
+    work = new_net_like(interp.first_net(items, "merge_many"))
     snaps = [interp.endpoint_snapshot(work, item) for item in items]
     n = len(snaps)
     if not 0 <= int(reference) < n:
         raise ValueError(f"reference {reference} is not one of the {n} nets")
     w = mix_weights(weights, n)
     o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
-    X, Y, EX, EY = _samples(work, samples, eval_samples)
+    X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
+                                 " (alignment needs probe samples)")
     order = [int(reference)] + [i for i in range(n) if i != int(reference)]
     result = _run(work, [snaps[i] for i in order], [f"net {i}" for i in order], w[order],
                   X, Y, EX, EY, o, repair=repair, exact=exact, rounds=rounds, curves=False)

@@ -136,3 +136,46 @@ def _merge_bars(plt, ax, result, path):
         ax.figure.savefig(path, dpi=120)
         plt.close(ax.figure)
     return ax
+
+
+def plot_barrier_matrix(result, path=None):
+    """A sweep's barrier matrices as heatmaps, before and after alignment
+    side by side on one colour scale (only "before" without alignment).
+
+    Parameters
+    ----------
+    result : SweepResult
+    path : str or path-like, optional
+        Save the figure there (PNG by extension) and close it.
+
+    Returns
+    -------
+    The matplotlib Figure.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed.
+    """
+    import numpy as np
+    plt = _pyplot()
+    panels = [("before alignment", result.pre)]
+    if result.aligned:
+        panels.append(("after alignment", result.post))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.0, 4.6),
+                             squeeze=False)
+    finite = np.concatenate([m[np.isfinite(m)] for _, m in panels])
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    ticks = range(result.n_nets)
+    for ax, (title, m) in zip(axes[0], panels):
+        image = ax.imshow(m, vmin=0.0, vmax=top, cmap="viridis")
+        ax.set_title(f"Barrier {title}")
+        ax.set_xticks(list(ticks))
+        ax.set_yticks(list(ticks))
+        ax.set_xticklabels(result.names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticklabels(result.names, fontsize=8)
+    fig.colorbar(image, ax=list(axes[0]), label="loss barrier")
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

@@ -44,6 +44,22 @@ def as_arrays(samples, n_in, n_out, what="samples"):
     return X, Y
 
 
+def probe_arrays(net, samples, eval_samples, who, why=""):
+    """``(X, Y, EX, EY)`` for a computation that needs probes: ``as_arrays``
+    of both, where ``EX, EY`` are None without ``eval_samples``.
+
+    Raises ValueError (prefixed ``who``, with ``why`` after the message)
+    for empty samples or empty ``eval_samples``; otherwise as ``as_arrays``.
+    """
+    X, Y = as_arrays(samples, net.input_size, net.output_size)
+    if X is None:
+        raise ValueError(f"{who}: samples is nil or empty{why}")
+    EX, EY = as_arrays(eval_samples, net.input_size, net.output_size, "eval_samples")
+    if eval_samples is not None and EX is None:
+        raise ValueError(f"{who}: eval_samples is nil or empty")
+    return X, Y, EX, EY
+
+
 def _vector(v):
     data = getattr(v, "data", v)
     return np.asarray(data, dtype=np.float32).reshape(-1)

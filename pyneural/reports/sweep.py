@@ -1,0 +1,477 @@
+"""Barrier matrices: the pre- and post-alignment barrier of every pair of
+nets in a population, serially, in local processes (joblib) or on a Dask
+cluster (``distributed``).
+
+One pair (i, j), i < j, is exactly ``permutation_align_report`` with net i as
+A and net j as B (or ``mode_connectivity_report`` without alignment), with a
+seed that depends on the pair alone, so the matrix is the same whichever
+worker runs which pair, and in whatever order.
+
+The nets travel once: their structure text and one float32 matrix holding
+every net's parameters (a row per net), with the samples, form a payload.
+joblib memory-maps its arrays into the workers (written once to a temporary
+folder); Dask scatters it to every worker once. A worker rebuilds one net
+from the structure and loads the rows of each pair into it.
+"""
+import contextlib
+import inspect
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import interpolation as interp
+from . import symmetry
+from .alignment import DEFAULT_SOLVER, resolve_score_mode
+from .matching import check_solver
+from .mode_connectivity import mode_connectivity_report
+from .permutation_align import permutation_align_report
+from .samples import probe_arrays
+from .text import fixed
+
+# The report's extra checks cost forward passes and are not part of the
+# matrix; a user who wants them passes them explicitly.
+QUIET_CHECKS = dict(check_scale=False, check_recovery=False)
+# joblib memory-maps arrays above this size instead of pickling them per task.
+JOBLIB_MAX_NBYTES = "1K"
+# Each pair may be resubmitted this often after an exception in its task (a
+# worker that dies is handled by the Dask scheduler itself).
+DASK_RETRIES = 2
+
+
+def pair_seed(seed, i, j):
+    """The alignment seed of the pair (i, j), i < j: ``seed`` plus the pair's
+    position in the order (0, 1), (0, 2), (1, 2), (0, 3), ... — independent
+    of the number of nets, so adding nets leaves the existing pairs alone.
+    Pair (0, 1) gets ``seed`` itself."""
+    return int(seed) + j * (j - 1) // 2 + i
+
+
+def pairs(n):
+    """Every unordered pair (i, j), i < j, of ``n`` nets, in ``pair_seed`` order."""
+    return [(i, j) for j in range(1, n) for i in range(j)]
+
+
+@dataclass
+class SweepResult:
+    """The barrier matrix of a population of nets; ``str()`` prints it.
+
+    ``pre`` and ``post`` are symmetric N x N float64 matrices with a zero
+    diagonal: entry (i, j) is the barrier between nets i and j before and
+    after aligning the higher-index net to the lower-index one. ``post`` is
+    None when the sweep ran without alignment. ``permutations[(i, j)]``
+    (i < j) holds one permutation per hidden layer (``perm[u]`` = net j's
+    unit placed at net i's position u).
+    """
+    names: list
+    k: int
+    n_samples: int
+    pre: np.ndarray
+    post: np.ndarray = None
+    permutations: dict = field(default_factory=dict)
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+    n_eval: int = 0                    # 0 when the barriers come from the samples
+    seconds: float = 0.0
+
+    @property
+    def n_nets(self):
+        """How many nets were compared."""
+        return len(self.names)
+
+    @property
+    def aligned(self):
+        """True when the post-alignment barriers were measured."""
+        return self.post is not None
+
+    def pair_barriers(self, which="post"):
+        """The barriers of the pairs i < j (row-major over the upper
+        triangle), ``which`` = "pre" or "post" (None for "post" without
+        alignment)."""
+        m = {"pre": self.pre, "post": self.post}[which]
+        return None if m is None else m[np.triu_indices(self.n_nets, 1)]
+
+    @property
+    def mean_pre(self):
+        """The mean pre-alignment barrier over the pairs."""
+        return float(np.mean(self.pair_barriers("pre")))
+
+    @property
+    def mean_post(self):
+        """The mean post-alignment barrier over the pairs (None without alignment)."""
+        return float(np.mean(self.pair_barriers())) if self.aligned else None
+
+    @property
+    def max_post(self):
+        """The largest post-alignment barrier over the pairs (None without alignment)."""
+        return float(np.max(self.pair_barriers())) if self.aligned else None
+
+    @property
+    def central(self):
+        """The most central net: the index with the lowest mean barrier to
+        the others (post-alignment, or pre without alignment); the first on
+        ties, None when every mean is NaN."""
+        means = self.mean_to_others()
+        return None if np.all(np.isnan(means)) else int(np.nanargmin(means))
+
+    def mean_to_others(self):
+        """Per net, its mean barrier to the other nets (post-alignment, or pre
+        without alignment)."""
+        m = self.post if self.aligned else self.pre
+        return m.sum(axis=1) / (self.n_nets - 1)
+
+    def pair_seed(self, i, j):
+        """The seed the pair (i, j), i < j, was aligned with."""
+        return pair_seed(self.seed, i, j)
+
+    def to_dict(self):
+        """The result as plain values for JSON (NaN as None)."""
+        central = self.central
+        return {"report": "barrier_matrix", "names": list(self.names), "k": self.k,
+                "n_samples": self.n_samples, "eval_set": "eval_samples" if self.n_eval
+                else "samples", "n_eval": self.n_eval or self.n_samples,
+                "aligned": self.aligned, "seed": self.seed,
+                "options": {key: _plain(v) for key, v in self.options.items()},
+                "pre": _matrix(self.pre), "post": _matrix(self.post) if self.aligned else None,
+                "permutations": [{"a": i, "b": j, "seed": self.pair_seed(i, j),
+                                  "layers": [p.tolist() for p in perms]}
+                                 for (i, j), perms in sorted(self.permutations.items())],
+                "summary": {"pairs": len(pairs(self.n_nets)), "mean_pre": _plain(self.mean_pre),
+                            "mean_post": _plain(self.mean_post),
+                            "max_post": _plain(self.max_post), "central": central,
+                            "central_name": None if central is None else self.names[central],
+                            "mean_to_others": _matrix(self.mean_to_others())},
+                "seconds": self.seconds}
+
+    def plot(self, path=None):
+        """Two heatmaps, before and after alignment, on one colour scale
+        (needs matplotlib). Returns the figure; with ``path``, saves it
+        there and closes it."""
+        from .plotting import plot_barrier_matrix
+        return plot_barrier_matrix(self, path=path)
+
+    def __str__(self):
+        return "\n".join(_render(self)) + "\n"
+
+
+def _plain(v):
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    return v
+
+
+def _matrix(m):
+    return [_matrix(row) for row in m] if np.ndim(m) > 1 else [_plain(v) for v in m]
+
+
+# ------------------------------------------------------------- rendering --
+
+def _render(r):
+    title = "BarrierMatrix (loss barrier of every pair of nets)"
+    yield title
+    yield "=" * len(title)
+    where = f"held-out eval_samples ({r.n_eval})" if r.n_eval else "the probe samples"
+    yield (f"Nets: {r.n_nets}   pairs: {len(pairs(r.n_nets))}   probe samples: {r.n_samples}"
+           f"   interpolation points: {r.k + 1} (K={r.k})   barriers on {where}")
+    if r.options:
+        yield "Alignment options: " + ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
+    yield ""
+    yield from _table("Before alignment:", r.names, r.pre)
+    if r.aligned:
+        yield ""
+        yield from _table("After alignment (the higher-index net aligned to the lower):",
+                          r.names, r.post)
+    yield ""
+    yield f"Mean pre-alignment barrier  = {fixed(r.mean_pre, 6)}"
+    if r.aligned:
+        yield f"Mean post-alignment barrier = {fixed(r.mean_post, 6)}"
+        yield f"Max  post-alignment barrier = {fixed(r.max_post, 6)}"
+    c = r.central
+    which = "post" if r.aligned else "pre"
+    if c is not None:
+        yield (f"Most central net: {r.names[c]} (mean {which}-alignment barrier to the others "
+               f"{fixed(r.mean_to_others()[c], 6)})")
+
+
+def _table(heading, names, m):
+    yield heading
+    width = max(9, *(len(n) for n in names))
+    yield " " * width + "".join(f"  {n[-9:]:>9s}" for n in names)
+    for name, row in zip(names, m):
+        yield f"{name:<{width}s}" + "".join(f"  {fixed(v, 6):>9s}" for v in row)
+
+
+# ------------------------------------------------------------- the pairs --
+
+@dataclass
+class _Payload:
+    """What every worker needs, shipped once: the net class and structure,
+    every net's parameters (a row per net), the samples."""
+    net_class: type
+    structure: str
+    params: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    EX: np.ndarray = None
+    EY: np.ndarray = None
+
+
+_local = threading.local()
+
+
+def _work_net(payload):
+    """This thread's working net of the payload's architecture (built once
+    per thread and structure: loading a structure draws initial weights,
+    which every pair overwrites)."""
+    from ..rng import FPCRandom
+    cache = getattr(_local, "nets", None)
+    if cache is None:
+        cache = _local.nets = {}
+    key = (payload.net_class, payload.structure)
+    if key not in cache:
+        net = payload.net_class(FPCRandom())
+        net.load_structure_from_string(payload.structure)
+        cache.clear()
+        cache[key] = net
+    return cache[key]
+
+
+def _snapshot(net, row):
+    """A snapshot of ``net``'s architecture from one flat parameter row."""
+    bounds = np.cumsum([0] + [v.size for v in net.param_volumes()])
+    return [row[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _pair_task(payload, i, j, seed, align, k, options):
+    """Measure one pair; pure, so a rerun gives the same answer. Returns
+    ``(i, j, pre, post, permutations)`` (post None without alignment)."""
+    net = _work_net(payload)
+    snap_b = _snapshot(net, payload.params[j])
+    net.restore(_snapshot(net, payload.params[i]))
+    samples = (payload.X, payload.Y)
+    held = None if payload.EX is None else (payload.EX, payload.EY)
+    if not align:
+        r = mode_connectivity_report(net, snap_b, held or samples, k, **options)
+        return i, j, r.barrier, None, []
+    r = permutation_align_report(net, snap_b, samples, k=k, eval_samples=held, seed=seed,
+                                 progress=False, **options)
+    return i, j, r.pre_barrier, r.post_barrier, r.permutations
+
+
+def _one_blas_thread():
+    """BLAS on one thread, as in joblib's and Dask's workers: the pairs are
+    the parallelism, and the small products of a pair run faster on one
+    thread (without threadpoolctl, which joblib brings, BLAS is left as is)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _run_serial(payload, todo, seed, align, k, options):
+    with _one_blas_thread():
+        for i, j in todo:
+            yield _pair_task(payload, i, j, pair_seed(seed, i, j), align, k, options)
+
+
+def _run_joblib(payload, todo, seed, align, k, options, n_jobs):
+    try:
+        from joblib import Parallel, delayed
+    except ImportError:
+        raise ImportError("n_jobs > 1 needs joblib: pip install 'pyneural[parallel]'") from None
+    parallel = Parallel(n_jobs=n_jobs, backend="loky", max_nbytes=JOBLIB_MAX_NBYTES,
+                        return_as="generator_unordered")
+    yield from parallel(delayed(_pair_task)(payload, i, j, pair_seed(seed, i, j), align, k, options)
+                        for i, j in todo)
+
+
+def _run_dask(payload, todo, seed, align, k, options, scheduler):
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("scheduler= needs the distributed package: "
+                          "pip install 'pyneural[distributed]'") from None
+    own = not isinstance(scheduler, distributed.Client)
+    client = distributed.Client(scheduler) if own else scheduler
+    try:
+        token = uuid.uuid4().hex[:12]
+        shared = client.scatter(payload, broadcast=True, hash=False)
+        # No list of the futures is kept: each is released once its result
+        # is read, so a worker lost later does not make the cluster
+        # recompute pairs already done.
+        pending = distributed.as_completed(
+            client.submit(_pair_task, shared, i, j, pair_seed(seed, i, j), align, k, options,
+                          key=f"pyneural-pair-{i}-{j}-{token}", retries=DASK_RETRIES, pure=False)
+            for i, j in todo)
+        try:
+            for future in pending:
+                yield future.result()
+        finally:
+            client.cancel(list(pending.futures) + [shared])
+    finally:
+        if own:
+            client.close()
+
+
+class _Progress:
+    """``pairs 12/28, 3.4 s left`` on stderr, redrawn in place."""
+
+    def __init__(self, total, enabled):
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.start = time.perf_counter()
+
+    def step(self):
+        self.done += 1
+        if self.enabled:
+            elapsed = time.perf_counter() - self.start
+            left = elapsed / self.done * (self.total - self.done)
+            print(f"\rpairs {self.done}/{self.total}, {left:.1f} s left   ", end="",
+                  file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.enabled and self.done:
+            print(file=sys.stderr)
+
+
+def _snapshots(template, items):
+    """Every item as a snapshot of the template's architecture; an
+    ArchitectureError names the two nets' indices."""
+    first = next(n for n, item in enumerate(items) if item is template)
+    snaps = []
+    for n, item in enumerate(items):
+        try:
+            if interp.is_net(item):
+                template.check_same_architecture(item, names=(f"net {first}", f"net {n}"))
+            snaps.append(interp.endpoint_snapshot(template, item))
+        except ValueError as exc:
+            if f"net {n}" in str(exc):
+                raise
+            raise type(exc)(f"net {n} does not fit net {first}: {exc}") from None
+    return snaps
+
+
+# Set by the sweep itself, per pair; not alignment options.
+_SWEEP_ARGS = {"net", "snapshot_b", "samples", "k", "eval_samples", "seed", "progress"}
+
+
+def _check_options(template, align, options):
+    """Refuse here, before any worker starts, what every pair would refuse."""
+    report = permutation_align_report if align else mode_connectivity_report
+    allowed = set(inspect.signature(report).parameters) - _SWEEP_ARGS
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(unknown)}{'' if align else ' (align=False)'}; "
+                        f"the options are {', '.join(sorted(allowed))}")
+    if align:
+        resolve_score_mode(options.get("score_mode"))
+        check_solver(options.get("solver", DEFAULT_SOLVER))
+        if not symmetry.hidden_layers(template):
+            raise ValueError("barrier_matrix: the nets have no hidden trainable layer; "
+                             "nothing to align (use align=False)")
+
+
+def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs=1,
+                   scheduler=None, names=None, seed=0, progress=None, **alignment_options):
+    """The pre- and post-alignment barrier of every unordered pair of nets.
+
+    Parameters
+    ----------
+    nets : sequence
+        Two or more TNNets, snapshots or ``.nn`` texts (whole, or data only)
+        of one architecture; at least one must be a TNNet. None is modified.
+    samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
+        Probes for the alignment and (without ``eval_samples``) the barriers.
+    align : bool
+        Also align each pair and measure the barrier after it (default).
+        False: only the pre-alignment barriers (``post`` is None).
+    eval_samples : samples, optional
+        Measure every barrier on these (held out) samples instead.
+    k : int
+        Interpolation intervals (K+1 points).
+    n_jobs : int
+        Local worker processes (joblib, the ``[parallel]`` extra); -1 for
+        one per core. 1 runs in this process.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler address (``"tcp://host:8786"``) or a Client: run
+        the pairs on that cluster (the ``[distributed]`` extra). A worker
+        that dies costs its pairs a rerun, not the sweep.
+    names : sequence of str, optional
+        Labels of the nets (default "net 0", "net 1", ...).
+    seed : int
+        Base seed: pair (i, j) is aligned with ``pair_seed(seed, i, j)``.
+    progress : bool, optional
+        ``pairs done/total, time left`` on stderr (default: when a TTY).
+    **alignment_options
+        Passed to ``permutation_align_report``: ``score_mode``, ``solver``,
+        ``refine``, ``refine_budget``, ``exact``, ``scale_align``,
+        ``check_scale`` and ``check_recovery`` (the two checks default to
+        off here). Without alignment only ``exact`` applies.
+
+    Returns
+    -------
+    SweepResult
+        Bit-identical whether run serially, with ``n_jobs`` or on a cluster.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two nets, samples (or ``eval_samples``) that are empty
+        or do not fit the nets, a net without a hidden layer (with
+        alignment), both ``n_jobs > 1`` and ``scheduler``, an unknown score
+        mode or solver.
+    ArchitectureError
+        A net of another architecture (names both nets' indices).
+    TypeError
+        No TNNet among the nets, an unknown alignment option, samples in a
+        form the reports do not take.
+    ImportError
+        ``n_jobs > 1`` without joblib, ``scheduler`` without distributed.
+    """
+    items = list(nets) if not isinstance(nets, (str, bytes)) else []
+    if len(items) < 2:
+        raise ValueError(f"barrier_matrix needs at least two nets, got {len(items)}")
+    if scheduler is not None and n_jobs not in (1, None):
+        raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
+                         "cluster), not both")
+    template = interp.first_net(items, "barrier_matrix")
+    snaps = _snapshots(template, items)
+    n = len(snaps)
+    names = [f"net {i}" for i in range(n)] if names is None else [str(s) for s in names]
+    if len(names) != n:
+        raise ValueError(f"{len(names)} names for {n} nets")
+    X, Y, EX, EY = probe_arrays(template, samples, eval_samples, "barrier_matrix")
+    options = {**QUIET_CHECKS, **alignment_options} if align else dict(alignment_options)
+    _check_options(template, align, options)
+    k = max(1, int(k))
+    payload = _Payload(type(template), template.save_structure_to_string(),
+                       np.stack([np.concatenate([v.data for v in s]) for s in snaps]),
+                       X, Y, EX, EY)
+    todo = pairs(n)
+    if scheduler is not None:
+        results = _run_dask(payload, todo, seed, align, k, options, scheduler)
+    elif n_jobs not in (1, None):
+        results = _run_joblib(payload, todo, seed, align, k, options, n_jobs)
+    else:
+        results = _run_serial(payload, todo, seed, align, k, options)
+    pre = np.zeros((n, n))
+    post = np.zeros((n, n)) if align else None
+    perms = {}
+    bar = _Progress(len(todo), sys.stderr.isatty() if progress is None else progress)
+    start = time.perf_counter()
+    try:
+        for i, j, b_pre, b_post, p in results:
+            pre[i, j] = pre[j, i] = b_pre
+            if align:
+                post[i, j] = post[j, i] = b_post
+                perms[(i, j)] = [np.asarray(q) for q in p]
+            bar.step()
+    finally:
+        results.close()        # on an error: stop the workers' pairs now, not at GC
+        bar.close()
+    return SweepResult(names, k, len(X), pre, post, perms, int(seed), options,
+                       len(EX) if EX is not None else 0, time.perf_counter() - start)
