@@ -766,6 +766,7 @@ def _add_sweep_args(p):
                    help="run the pairs on this Dask scheduler, e.g. tcp://host:8786 (needs "
                         "pip install 'pyneural[distributed]')")
     _add_alignment_args(p)
+    _add_repair_path_arg(p)
     _add_k_arg(p)
     _add_output_args(p)
 
@@ -786,10 +787,10 @@ def cmd_sweep(args):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
     held = read_samples(args.eval_samples, nets[0], paths[0]) if args.eval_samples else None
-    options = {}
+    options = {"repair": True} if args.repair else {}
     if args.align:
         mode, solver, refine, _ = _alignment_settings(args)
-        options = dict(score_mode=mode, solver=solver, refine=refine,
+        options.update(score_mode=mode, solver=solver, refine=refine,
                        refine_budget=args.refine_budget)
     try:
         result = barrier_matrix(nets, samples, align=args.align, eval_samples=held, k=args.k,

@@ -90,6 +90,24 @@ def test_held_out_entries_and_align_false(nets, samples):
     assert json.loads(json.dumps(plain.to_dict(), allow_nan=False))["post"] is None
 
 
+def test_repair_adds_the_repaired_matrix_of_the_pairwise_reports(nets, samples, serial):
+    r = pn.barrier_matrix(nets[:3], samples, repair=True, progress=False, **OPTIONS)
+    assert serial.repaired is None and np.array_equal(r.post, serial.post[:3, :3])
+    assert np.array_equal(r.repaired, r.repaired.T) and not np.any(np.diag(r.repaired))
+    for i, j in sweep.pairs(3):
+        report = nets[i].permutation_align_report(nets[j], samples, seed=r.pair_seed(i, j),
+                                                  check_scale=False, repair=True, **OPTIONS)
+        assert r.repaired[i, j] == report.repaired_barrier
+    assert r.mean_repaired == float(np.mean(r.repaired[np.triu_indices(3, 1)]))
+    assert "REPAIR'd path (after alignment):" in str(r) and "Mean REPAIR'd barrier" in str(r)
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert d["repaired"][0][1] == r.repaired[0, 1] and d["summary"]["mean_repaired"] is not None
+    plain = pn.barrier_matrix(nets[:3], samples, align=False, repair=True, k=4, progress=False)
+    assert plain.repaired[0, 2] == nets[0].mode_connectivity_report(
+        nets[2], samples, 4, repair=True).repaired_barrier
+    assert "REPAIR'd path:" in str(plain)
+
+
 def test_progress_line_counts_the_pairs(nets, samples, capsys):
     pn.barrier_matrix(nets[:3], samples, align=False, k=4, progress=True)
     err = capsys.readouterr().err
@@ -239,6 +257,10 @@ def test_cli_sweep_json_end_to_end(nets, samples, serial, tmp_path, capsys):
     code = cli.main(["sweep", *paths[:2], "--samples", csv, "--no-align", "-k", "4"])
     out, _ = capsys.readouterr()
     assert code == 0 and "Most central net" in out and "After alignment" not in out
+    code = cli.main(["sweep", *paths, "--samples", csv, "-k", "4", "--refine-budget", "150",
+                     "--repair", "--json"])
+    d = json.loads(capsys.readouterr()[0])
+    assert code == 0 and d["post"] == serial.post[:3, :3].tolist() and d["repaired"][1][2] >= 0
 
 
 def test_cli_sweep_bad_input_is_exit_2(nets, samples, tmp_path, capsys):

@@ -140,7 +140,8 @@ def _merge_bars(plt, ax, result, path):
 
 def plot_barrier_matrix(result, path=None):
     """A sweep's barrier matrices as heatmaps, before and after alignment
-    side by side on one colour scale (only "before" without alignment).
+    (and REPAIR'd, when measured) side by side on one colour scale (only
+    "before" without alignment).
 
     Parameters
     ----------
@@ -162,6 +163,9 @@ def plot_barrier_matrix(result, path=None):
     panels = [("before alignment", result.pre)]
     if result.aligned:
         panels.append(("after alignment", result.post))
+    if result.repaired is not None:
+        panels.append(("REPAIR'd" + (", after alignment" if result.aligned else ""),
+                       result.repaired))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.0, 4.6),
                              squeeze=False)
     finite = np.concatenate([m[np.isfinite(m)] for _, m in panels])

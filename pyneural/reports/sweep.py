@@ -62,7 +62,9 @@ class SweepResult:
     ``pre`` and ``post`` are symmetric N x N float64 matrices with a zero
     diagonal: entry (i, j) is the barrier between nets i and j before and
     after aligning the higher-index net to the lower-index one. ``post`` is
-    None when the sweep ran without alignment. ``permutations[(i, j)]``
+    None when the sweep ran without alignment. ``repaired`` (with
+    ``repair=True``) holds the REPAIR'd path's barrier of each pair, after
+    alignment when there is one, else None. ``permutations[(i, j)]``
     (i < j) holds one permutation per hidden layer (``perm[u]`` = net j's
     unit placed at net i's position u).
     """
@@ -76,6 +78,7 @@ class SweepResult:
     options: dict = field(default_factory=dict)
     n_eval: int = 0                    # 0 when the barriers come from the samples
     seconds: float = 0.0
+    repaired: np.ndarray = None
 
     @property
     def n_nets(self):
@@ -89,9 +92,9 @@ class SweepResult:
 
     def pair_barriers(self, which="post"):
         """The barriers of the pairs i < j (row-major over the upper
-        triangle), ``which`` = "pre" or "post" (None for "post" without
-        alignment)."""
-        m = {"pre": self.pre, "post": self.post}[which]
+        triangle), ``which`` = "pre", "post" or "repaired" (None for a
+        matrix that was not measured)."""
+        m = {"pre": self.pre, "post": self.post, "repaired": self.repaired}[which]
         return None if m is None else m[np.triu_indices(self.n_nets, 1)]
 
     @property
@@ -108,6 +111,11 @@ class SweepResult:
     def max_post(self):
         """The largest post-alignment barrier over the pairs (None without alignment)."""
         return float(np.max(self.pair_barriers())) if self.aligned else None
+
+    @property
+    def mean_repaired(self):
+        """The mean REPAIR'd barrier over the pairs (None without ``repair``)."""
+        return None if self.repaired is None else float(np.mean(self.pair_barriers("repaired")))
 
     @property
     def central(self):
@@ -136,11 +144,13 @@ class SweepResult:
                 "aligned": self.aligned, "seed": self.seed,
                 "options": {key: _plain(v) for key, v in self.options.items()},
                 "pre": _matrix(self.pre), "post": _matrix(self.post) if self.aligned else None,
+                "repaired": None if self.repaired is None else _matrix(self.repaired),
                 "permutations": [{"a": i, "b": j, "seed": self.pair_seed(i, j),
                                   "layers": [p.tolist() for p in perms]}
                                  for (i, j), perms in sorted(self.permutations.items())],
                 "summary": {"pairs": len(pairs(self.n_nets)), "mean_pre": _plain(self.mean_pre),
                             "mean_post": _plain(self.mean_post),
+                            "mean_repaired": _plain(self.mean_repaired),
                             "max_post": _plain(self.max_post), "central": central,
                             "central_name": None if central is None else self.names[central],
                             "mean_to_others": _matrix(self.mean_to_others())},
@@ -184,11 +194,17 @@ def _render(r):
         yield ""
         yield from _table("After alignment (the higher-index net aligned to the lower):",
                           r.names, r.post)
+    if r.repaired is not None:
+        yield ""
+        yield from _table("REPAIR'd path" + (" (after alignment):" if r.aligned else ":"),
+                          r.names, r.repaired)
     yield ""
     yield f"Mean pre-alignment barrier  = {fixed(r.mean_pre, 6)}"
     if r.aligned:
         yield f"Mean post-alignment barrier = {fixed(r.mean_post, 6)}"
         yield f"Max  post-alignment barrier = {fixed(r.max_post, 6)}"
+    if r.repaired is not None:
+        yield f"Mean REPAIR'd barrier       = {fixed(r.mean_repaired, 6)}"
     c = r.central
     which = "post" if r.aligned else "pre"
     if c is not None:
@@ -247,7 +263,8 @@ def _snapshot(net, row):
 
 def _pair_task(payload, i, j, seed, align, k, options):
     """Measure one pair; pure, so a rerun gives the same answer. Returns
-    ``(i, j, pre, post, permutations)`` (post None without alignment)."""
+    ``(i, j, pre, post, repaired, permutations)`` (post None without
+    alignment, repaired None without ``repair``)."""
     net = _work_net(payload)
     snap_b = _snapshot(net, payload.params[j])
     net.restore(_snapshot(net, payload.params[i]))
@@ -255,10 +272,10 @@ def _pair_task(payload, i, j, seed, align, k, options):
     held = None if payload.EX is None else (payload.EX, payload.EY)
     if not align:
         r = mode_connectivity_report(net, snap_b, held or samples, k, **options)
-        return i, j, r.barrier, None, []
+        return i, j, r.barrier, None, r.repaired_barrier, []
     r = permutation_align_report(net, snap_b, samples, k=k, eval_samples=held, seed=seed,
                                  progress=False, **options)
-    return i, j, r.pre_barrier, r.post_barrier, r.permutations
+    return i, j, r.pre_barrier, r.post_barrier, r.repaired_barrier, r.permutations
 
 
 def _one_blas_thread():
@@ -408,9 +425,10 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
         ``pairs done/total, time left`` on stderr (default: when a TTY).
     **alignment_options
         Passed to ``permutation_align_report``: ``score_mode``, ``solver``,
-        ``refine``, ``refine_budget``, ``exact``, ``scale_align``,
+        ``refine``, ``refine_budget``, ``repair`` (adds the ``repaired``
+        matrix: each pair's REPAIR'd barrier), ``exact``, ``scale_align``,
         ``check_scale`` and ``check_recovery`` (the two checks default to
-        off here). Without alignment only ``exact`` applies.
+        off here). Without alignment only ``exact`` and ``repair`` apply.
 
     Returns
     -------
@@ -460,12 +478,15 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
         results = _run_serial(payload, todo, seed, align, k, options)
     pre = np.zeros((n, n))
     post = np.zeros((n, n)) if align else None
+    repaired = np.zeros((n, n)) if options.get("repair") else None
     perms = {}
     bar = _Progress(len(todo), sys.stderr.isatty() if progress is None else progress)
     start = time.perf_counter()
     try:
-        for i, j, b_pre, b_post, p in results:
+        for i, j, b_pre, b_post, b_repaired, p in results:
             pre[i, j] = pre[j, i] = b_pre
+            if repaired is not None:
+                repaired[i, j] = repaired[j, i] = b_repaired
             if align:
                 post[i, j] = post[j, i] = b_post
                 perms[(i, j)] = [np.asarray(q) for q in p]
@@ -474,4 +495,4 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
         results.close()        # on an error: stop the workers' pairs now, not at GC
         bar.close()
     return SweepResult(names, k, len(X), pre, post, perms, int(seed), options,
-                       len(EX) if EX is not None else 0, time.perf_counter() - start)
+                       len(EX) if EX is not None else 0, time.perf_counter() - start, repaired)
