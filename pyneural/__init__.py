@@ -9,6 +9,7 @@ from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
 from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
 from .io import FormatError, from_torch, load
+from .reports.interpolation import DEFAULT_K
 
 __version__ = "0.1.0"
 
@@ -29,7 +30,7 @@ def repair(merged, endpoints, samples, weights=None, **options):
     return _repair(merged, endpoints, samples, weights, **options)
 
 
-def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs=1,
+def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K, n_jobs=1,
                    scheduler=None, names=None, **alignment_options):
     """The pre- and post-alignment barrier of every pair of nets, serially,
     in ``n_jobs`` local processes or on a Dask cluster (``scheduler``).

@@ -39,6 +39,7 @@ from .io import FormatError, file_format, load, parse_activations, write_atomica
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError
 from .rng import FPCRandom
+from .reports.interpolation import DEFAULT_K
 
 __all__ = ["main", "InputError", "COMMANDS", "load_net", "read_samples", "to_jsonable"]
 
@@ -387,8 +388,8 @@ def _add_samples_arg(p):
 
 
 def _add_k_arg(p):
-    p.add_argument("-k", type=_positive_int, default=10, metavar="K",
-                   help="interpolation intervals, K+1 points (default 10)")
+    p.add_argument("-k", type=_positive_int, default=DEFAULT_K, metavar="K",
+                   help=f"interpolation intervals, K+1 points (default {DEFAULT_K})")
 
 
 def _add_output_args(p):

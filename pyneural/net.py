@@ -20,6 +20,7 @@ import numpy as np
 from . import rng as _rng
 from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
+from .reports.interpolation import DEFAULT_K
 from .nnformat import (LayerSpec, NNFormatError, format_data_block, format_structure,
                        parse_data, parse_structure, require_str, split_net)
 from .volume import TNNetVolume, as_f32_scalar, as_f32_vector, blend
@@ -881,7 +882,7 @@ class TNNet:
         return io.to_torch(self)
 
     # ------------------------------------------------------------ reports --
-    def mode_connectivity_report(self, snapshot_b, samples, k=10, **options):
+    def mode_connectivity_report(self, snapshot_b, samples, k=DEFAULT_K, **options):
         """Loss along the straight line from this net (A) to ``snapshot_b``.
 
         See ``pyneural.reports.mode_connectivity.mode_connectivity_report``.
@@ -917,7 +918,8 @@ class TNNet:
         from .reports.mode_connectivity import mode_connectivity_report
         return mode_connectivity_report(self, snapshot_b, samples, k, **options)
 
-    def permutation_align_report(self, snapshot_b, samples, score_mode=None, k=10, **options):
+    def permutation_align_report(self, snapshot_b, samples, score_mode=None, k=DEFAULT_K,
+                                 **options):
         """Align ``snapshot_b``'s hidden units to this net's (Git Re-Basin)
         and measure the barrier before and after.
 

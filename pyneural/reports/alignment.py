@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import interpolation as interp
+from .interpolation import DEFAULT_K
 from . import matching, symmetry
 from .assignment_steps import assignment_steps, supported as steps_supported
 from .refinement import refine_permutations
@@ -116,7 +117,7 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
 
 
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
-                   refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=10, seed=0, exact=False,
+                   refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=DEFAULT_K, seed=0, exact=False,
                    progress=None, for_repair=False):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).

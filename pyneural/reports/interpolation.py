@@ -21,6 +21,8 @@ EXACT_WORK_LIMIT = 4e7
 _F32 = np.float32
 # A barrier at or below this is no barrier (float32 noise of the losses).
 BARRIER_FLOOR = 1e-6
+# The reports' K (intervals of the path, K+1 points), as in the original.
+DEFAULT_K = 10
 
 
 def use_exact(net, n_samples, exact="auto"):

@@ -31,7 +31,7 @@ from . import symmetry
 from .matching import check_solver
 from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, find_alignment,
                         resolve_score_mode)
-from .interpolation import BeforeAfter
+from .interpolation import DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import probe_arrays
@@ -475,7 +475,8 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
 
 def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=DEFAULT_SOLVER,
                refine=None, refine_budget=MERGE_REFINE_BUDGET, repair=False,
-               eval_samples=None, k=10, seed=0, exact="auto", progress=None):
+               eval_samples=None, k=DEFAULT_K, seed=0, exact="auto",
+               progress=None):
     """Merge the live net (A) with ``snapshot_b`` (B): align B's hidden units
     to A's, average ``(1 - alpha) * A + alpha * aligned B``, optionally
     REPAIR, and measure everything.
@@ -545,7 +546,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
 
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
                score_mode=None, solver=DEFAULT_SOLVER, refine=None,
-               refine_budget=MERGE_REFINE_BUDGET, repair=False, eval_samples=None, k=10,
+               refine_budget=MERGE_REFINE_BUDGET, repair=False, eval_samples=None, k=DEFAULT_K,
                seed=0, exact="auto", progress=None):
     """Merge several nets of one architecture into one.
 

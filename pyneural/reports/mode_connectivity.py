@@ -10,6 +10,7 @@ from enum import Enum
 import numpy as np
 
 from . import interpolation as interp
+from .interpolation import DEFAULT_K
 from .repair import repaired_sweep
 from .samples import as_arrays
 from .text import bar, fixed, fpc_exp, percent
@@ -180,7 +181,7 @@ def _verdict_text(r):
     return f"NON-FINITE (barrier {b}): {why}; no verdict is possible."
 
 
-def mode_connectivity_report(net, snapshot_b, samples, k=10, *, repair=False, exact="auto"):
+def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=False, exact="auto"):
     """Loss along the straight line from the live net (A) to ``snapshot_b`` (B).
 
     Parameters

@@ -14,7 +14,7 @@ from enum import Enum
 import numpy as np
 
 from . import interpolation as interp
-from .interpolation import BARRIER_FLOOR, BeforeAfter
+from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from . import symmetry
 from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, find_alignment,
                         match_norms, resolve_score_mode)
@@ -343,7 +343,7 @@ def _same_bits(snap_1, snap_2):
     return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
 
 
-def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=10, *,
+def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAULT_K, *,
                              solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE,
                              refine_budget=DEFAULT_REFINE_BUDGET, eval_samples=None,
                              scale_align=False, repair=False, check_scale=True,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import interpolation as interp
+from .interpolation import DEFAULT_K
 from . import symmetry
 from .alignment import DEFAULT_SOLVER, resolve_score_mode
 from .matching import check_solver
@@ -392,7 +393,7 @@ def _check_options(template, align, options):
                              "nothing to align (use align=False)")
 
 
-def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs=1,
+def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K, n_jobs=1,
                    scheduler=None, names=None, seed=0, progress=None, **alignment_options):
     """The pre- and post-alignment barrier of every unordered pair of nets.
 
