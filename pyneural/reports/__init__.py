@@ -1,8 +1,8 @@
 """Weight-space diagnostics: mode connectivity and permutation alignment.
 
-The reports work on the TNNet instance they are given (endpoint A) and a
-snapshot of endpoint B; they never import the net module, and they always
-restore A's weights bit-for-bit.
+The reports take the TNNet instance they are given (endpoint A) and a
+snapshot of endpoint B; they never import the net module, and never write
+to A: every pass runs on a private copy (``net.clone()``).
 """
 from .interpolation import Curve
 from .mode_connectivity import Connectivity, ModeConnectivityResult, mode_connectivity_report
