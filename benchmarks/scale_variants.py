@@ -212,6 +212,9 @@ def run_pair(ex, data, seeds, steps=True):
         line = (f"  {label:<36} linear {_pct(linear)}  REPAIR'd {_pct(red(losses))} "
                 f"(+ output layer {_pct(red(out_losses))})  merged {100 * accs[K // 2]:.2f}% "
                 f"({100 * (accs[K // 2] - ends):+.2f})")
+        if perms is not base:
+            line += ("\n      units paired otherwise than by the report's matching, per layer: "
+                     + ", ".join(str(int(np.sum(p != q))) for p, q in zip(perms, base)))
         if steps and "training" not in label:
             for min_gain in (steps_mod.MIN_GAIN, 0.0):
                 saved, steps_mod.MIN_GAIN = steps_mod.MIN_GAIN, min_gain
