@@ -2,7 +2,7 @@
 matching variants and the assignment steps from other starts, measured on
 held-out images.
 
-    python -m benchmarks.scale_variants                 # pairs (1, 2) and (3, 4), ~5 min
+    python -m benchmarks.scale_variants                 # pairs (1, 2) and (3, 4), ~7 min
     python -m benchmarks.scale_variants --pairs 5,6 7,8 --no-steps
 
 The nets and the split are ``examples/mnist_rebasin.py``'s (784-512x3-10,
@@ -199,8 +199,8 @@ def run_pair(ex, data, seeds, steps=True):
               ("same on probes + 4 noisy copies", activation_matching(
                   la, lb, augmented(PX, "noise", rng))),
               ("same on the 3,500 training images", activation_matching(la, lb, TX)),
-              ("+ weight tie-break 0.15", activation_matching(la, lb, PX, 0.15)),
-              ("+ weight tie-break 0.3", activation_matching(la, lb, PX, 0.3))]
+              *((f"+ weight tie-break {w}", activation_matching(la, lb, PX, w))
+                for w in (0.15, 0.3, 0.5, 1.0))]
     work = net_a.clone()
     sa, sb = net_a.snapshot(), net_b.snapshot()
     hidden = symmetry.hidden_layers(work)
