@@ -110,3 +110,37 @@ def test_assignment_steps_never_raise_the_barrier_and_need_relu_or_linear(nets, 
     tanh.add_layer(pn.TNNetFullConnect(4))
     tanh.add_layer(pn.TNNetFullConnectLinear(3))
     assert supported(a) and not supported(tanh)
+
+
+@pytest.mark.parametrize("suppress_bias", [0, 1])
+def test_step_gradients_are_the_losss_derivatives(suppress_bias):
+    from pyneural.reports.assignment_steps import _gradients
+    pn.rng.set_seed(3)
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(3))
+    net.add_layer(pn.TNNetFullConnectReLU(5, suppress_bias))
+    net.add_layer(pn.TNNetFullConnectLinear(2, suppress_bias))
+    for layer in net.trainable_layers():
+        layer.bias = np.linspace(-0.3, 0.4, layer.neurons)
+    g = np.random.default_rng(0)
+    X, Y = g.normal(size=(40, 3)).astype(np.float32), g.normal(size=(40, 2)).astype(np.float32)
+
+    def loss(params):                       # float64, from the layers' own arrays
+        h = X.astype(np.float64)
+        for layer, (w, b) in zip(net.trainable_layers(), params):
+            h = h @ w.T + (0 if layer.suppress_bias else b)
+            h = np.maximum(h, 0) if layer.activation == "relu" else h
+        return 0.5 * np.mean(np.sum((h - Y) ** 2, axis=1)) / Y.shape[1]
+
+    params = [(l.weights.astype(np.float64), l.bias.astype(np.float64))
+              for l in net.trainable_layers()]
+    for (gw, gb), (w, b) in zip(_gradients(net, X, Y), params):
+        for grad, p in ((gw, w), (gb, b)):
+            for idx in np.ndindex(p.shape):
+                old = p[idx]
+                p[idx] = old + 1e-6
+                up = loss(params)
+                p[idx] = old - 1e-6
+                down = loss(params)
+                p[idx] = old
+                assert abs(grad[idx] - (up - down) / 2e-6) < 1e-4

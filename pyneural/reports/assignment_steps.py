@@ -61,7 +61,9 @@ def _gradients(net, X, Y):
     for t in range(len(layers) - 1, -1, -1):
         if layers[t].activation == "relu":
             dz = dz * (zs[t] > 0)
-        grads[t] = (dz.T @ hs[t], dz.sum(axis=0))
+        # A suppressed bias takes no part in the forward pass: no gradient.
+        gb = np.zeros(layers[t].neurons, dz.dtype) if layers[t].suppress_bias else dz.sum(axis=0)
+        grads[t] = (dz.T @ hs[t], gb)
         if t:
             dz = dz @ layers[t].weights
     return grads
