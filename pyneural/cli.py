@@ -38,6 +38,7 @@ import numpy as np
 from .io import FormatError, file_format, load, parse_activations, write_atomically
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError
+from .reports.text import jsonable as to_jsonable
 from .rng import FPCRandom
 
 __all__ = ["main", "InputError", "COMMANDS", "load_net", "read_samples", "to_jsonable"]
@@ -211,32 +212,6 @@ def _load_pair(path_a, path_b, activations=None):
 
 # ---------------------------------------------------------------- output --
 
-def to_jsonable(value):
-    """``value`` with numpy scalars and arrays turned into Python numbers and
-    lists, tuples into lists, enums into their values, and non-finite
-    floats (NaN, +-Inf) into None (JSON null)."""
-    if isinstance(value, Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, str):
-        return str(value)
-    if value is None:
-        return None
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def print_json(data):
     """Print ``to_jsonable(data)`` as one line of JSON on stdout (TypeError
     for a value ``to_jsonable`` cannot convert)."""
@@ -328,8 +303,8 @@ def _score_mode(text):
     raise argparse.ArgumentTypeError(f"unknown score mode {text!r} (use one of {choices})")
 
 
-def _int_at_least(minimum):
-    """An argparse type: an integer >= ``minimum``."""
+def _int_at_least(minimum, maximum=None):
+    """An argparse type: an integer >= ``minimum`` (and <= ``maximum``)."""
     def parse(text):
         try:
             value = int(text)
@@ -337,6 +312,8 @@ def _int_at_least(minimum):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
     return parse
 
@@ -387,8 +364,9 @@ def _add_samples_arg(p):
 
 
 def _add_k_arg(p):
-    p.add_argument("-k", type=_positive_int, default=10, metavar="K",
-                   help="interpolation intervals, K+1 points (default 10)")
+    from .reports.interpolation import MAX_K
+    p.add_argument("-k", type=_int_at_least(1, MAX_K), default=10, metavar="K",
+                   help=f"interpolation intervals, K+1 points (default 10, at most {MAX_K})")
 
 
 def _add_output_args(p):
@@ -657,7 +635,9 @@ def _weights(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
                                          "numbers") from None
-    if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
+    # The sum must be finite too: 1e308,1e308 sums to inf, and every
+    # normalised weight would silently become 0.
+    if not all(math.isfinite(v) and v >= 0 for v in values) or not 0 < sum(values) < math.inf:
         raise argparse.ArgumentTypeError(f"weights must be non-negative with a positive sum, "
                                          f"got {text!r}")
     return values
@@ -800,6 +780,8 @@ def cmd_sweep(args):
         raise InputError(str(exc)) from None
     except OSError as exc:          # the scheduler cannot be reached
         raise InputError(f"--scheduler {args.scheduler}: {exc}") from None
+    except ValueError as exc:       # bad input found by the sweep (e.g. not an address)
+        raise InputError(str(exc)) from None
     _emit(result, args)
     return 0
 

@@ -390,7 +390,27 @@ BAD_VALUES = {
     "merge plot in a missing directory": ({}, ("merge", A, B, "--samples", PROBES, "-o",
                                                "{tmp}/o.nn", "--plot", "{tmp}/no/p.png"),
                                           ("--plot",)),
+    # found by the review's fuzzing
+    "weights whose sum overflows": ({}, ("merge", A, B, "--samples", PROBES, "-o",
+                                         "{tmp}/o.nn", "--weights", "1e308,1e308"),
+                                    ("--weights",)),
+    "k beyond the bound": ({}, ("connect", A, B, "--samples", PROBES, "-k", "100000000"),
+                           ("-k", "at most")),
+    "align k beyond the bound": ({}, ("align", A, B, "--samples", PROBES, "-k", "10001"),
+                                 ("-k", "at most 10000")),
+    "sweep jobs 0": ({}, ("sweep", A, B, "--samples", PROBES, "--jobs", "0"), ("--jobs",)),
+    "sweep scheduler not an address": ({}, ("sweep", A, B, "--samples", PROBES, "--scheduler",
+                                            "nonsense"), ("nonsense", "address")),
+    "sweep NaN weights": ({"n.nn": lambda p: _nan_net_file(p)},
+                          ("sweep", A, "{tmp}/n.nn", "--samples", PROBES),
+                          ("net 1", "NaN/Inf weights in layer 1")),
 }
+
+
+def _nan_net_file(path):
+    net = TNNet.from_string(fixture_text("example", "B.nn"))
+    net.layers[1].weights[0, 0] = float("nan")
+    return _write(path, net.save_to_string() + "\n")
 
 
 @pytest.mark.parametrize("files, argv, needles", BAD_VALUES.values(), ids=BAD_VALUES.keys())

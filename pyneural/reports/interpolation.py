@@ -57,6 +57,23 @@ def accuracy(out, Y):
     return float(np.mean(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
 
 
+# The most intervals a curve may have: each point is a forward pass over the
+# samples and a printed line, so a K in the millions is a typo that would run
+# for hours (or exhaust memory), not a finer curve.
+MAX_K = 10_000
+
+
+def intervals(k):
+    """The number of intervals K of a report's path from the user's ``k``:
+    ``int(k)``, below 1 raised to 1 as the original does; ValueError above
+    ``MAX_K``, TypeError/ValueError for what ``int()`` refuses."""
+    k = max(1, int(k))
+    if k > MAX_K:
+        raise ValueError(f"k = {k} interpolation intervals is more than the {MAX_K} a path "
+                         f"may have")
+    return k
+
+
 def alphas(k):
     """``i / K`` in float32 for i = 0..K, the last exactly 1."""
     a = np.arange(k + 1, dtype=_F32) / _F32(k)
