@@ -111,3 +111,19 @@ def test_barrier_matrix_json_of_a_duplicate_pair(example_nets, probes):
     a, b = example_nets
     d = _strict_json(pn.barrier_matrix([a, b, a], probes, refine=False, progress=False))
     assert d["pre"][0][2] < interp.BARRIER_FLOOR and d["summary"]["pairs"] == 3
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e39])
+@pytest.mark.parametrize("where", ["input", "target"])
+def test_non_finite_samples_are_refused_naming_the_cell(example_nets, probes, value, where):
+    # a NaN input used to pass the ReLU as 0: mode_connectivity_report said CONNECTED
+    a, b = example_nets
+    X = np.stack([p.i.data for p in probes]).astype(np.float64)
+    Y = np.stack([p.o.data for p in probes]).astype(np.float64)
+    (X if where == "input" else Y)[5, 1] = value
+    for run in (lambda s: a.mode_connectivity_report(b, s),
+                lambda s: a.permutation_align_report(b, probes, eval_samples=s, refine=False),
+                lambda s: a.merge_with(b, s, refine=False),
+                lambda s: pn.barrier_matrix([a, b], s, align=False)):
+        with pytest.raises(ValueError, match=f"sample 5, {where} 1 is"):
+            run((X, Y))

@@ -10,7 +10,8 @@ def as_arrays(samples, n_in, n_out, what="samples"):
 
     Returns ``(None, None)`` for None or an empty collection (the reports
     then say "nil or empty", as the original). Raises ValueError when the
-    sizes do not fit the net, TypeError for something that is not samples.
+    sizes do not fit the net or a value is not a finite float32 (naming the
+    sample and column), TypeError for something that is not samples.
     """
     if samples is None:
         return None, None
@@ -31,8 +32,9 @@ def as_arrays(samples, n_in, n_out, what="samples"):
         except (TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"{what}: every item must be an (input, target) pair of equal "
                              f"sizes ({exc})") from None
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    Y = np.ascontiguousarray(Y, dtype=np.float32)
+    with np.errstate(over="ignore"):       # beyond float32 becomes inf: refused below
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        Y = np.ascontiguousarray(Y, dtype=np.float32)
     if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
         raise ValueError(f"{what}: X and Y must be matrices with one row per sample, got "
                          f"shapes {X.shape} and {Y.shape}")
@@ -41,6 +43,15 @@ def as_arrays(samples, n_in, n_out, what="samples"):
     if X.shape[1] != n_in or Y.shape[1] != n_out:
         raise ValueError(f"{what}: inputs of {X.shape[1]} and targets of {Y.shape[1]} values, "
                          f"but the net takes {n_in} and gives {n_out}")
+    for name, M in (("input", X), ("target", Y)):
+        # A NaN or Inf in the probes makes every loss on the path NaN (or a
+        # NaN input passes a ReLU as 0): the barrier and verdict would be
+        # meaningless, so refuse it here, where every report reads samples.
+        bad = np.argwhere(~np.isfinite(M))
+        if len(bad):
+            row, col = bad[0]
+            raise ValueError(f"{what}: sample {row}, {name} {col} is {M[row, col]} (NaN, "
+                             f"infinite or beyond float32); probes must be finite")
     return X, Y
 
 
