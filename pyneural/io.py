@@ -24,6 +24,7 @@ net is built (dtype, rank, shapes that chain, finite values, sizes bounded
 by the file's): a bad file is a ``FormatError`` (a ValueError) naming the
 file and the tensor, and no net is half-loaded.
 """
+import errno
 import json
 import os
 import re
@@ -585,6 +586,9 @@ def write_atomically(path, write):
     OSError
         The file cannot be written; whatever ``write`` raises.
     """
+    if os.path.isdir(path):
+        # os.replace would fail only after the write, naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", os.fspath(path))
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pyneural-", suffix=".tmp")
     try:

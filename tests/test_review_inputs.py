@@ -127,3 +127,15 @@ def test_non_finite_samples_are_refused_naming_the_cell(example_nets, probes, va
                 lambda s: pn.barrier_matrix([a, b], s, align=False)):
         with pytest.raises(ValueError, match=f"sample 5, {where} 1 is"):
             run((X, Y))
+
+
+@pytest.mark.parametrize("suffix", [".nn", ".npz"])
+def test_saving_onto_a_directory_names_the_path_not_a_temporary_file(example_nets, tmp_path,
+                                                                     suffix):
+    a, _ = example_nets
+    target = tmp_path / f"net{suffix}"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        a.save(target)
+    assert info.value.filename == str(target) and ".tmp" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]     # nothing left behind
