@@ -234,6 +234,17 @@ def _check_writable(path, option):
         raise InputError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
 
 
+def _check_not_an_input(path, option, inputs):
+    """InputError when ``path`` names one of the command's input files: the
+    output would overwrite a net (or the samples) the user still has only
+    there."""
+    target = os.path.realpath(path)
+    for given in inputs:
+        if given is not None and os.path.realpath(given) == target:
+            raise InputError(f"{option} {path} is also an input ({given}); writing it would "
+                             f"overwrite that file: choose another name")
+
+
 def _check_plot_possible(path):
     """Fail before the work when --plot cannot work: no matplotlib, a file
     type matplotlib cannot write, or a path that cannot be written."""
@@ -528,6 +539,7 @@ def cmd_permute(args):
     from .reports.alignment import find_alignment
     _check_writable(args.output, "-o")
     _check_output_format(args.output)
+    _check_not_an_input(args.output, "-o", (args.a, args.b, args.samples))
     net_a, net_b, text_b = _load_pair(args.a, args.b, args.activations)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
@@ -700,6 +712,7 @@ def cmd_merge(args):
         raise InputError(f"--weights has {len(args.weights)} values for {len(paths)} nets")
     _check_writable(args.output, "-o")
     _check_output_format(args.output)
+    _check_not_an_input(args.output, "-o", (*paths, args.samples, args.eval_samples))
     _check_plot_possible(args.plot)
     nets = [load_net(path, args.activations)[0] for path in paths]
     _require_a_layer(nets[0], paths[0])

@@ -401,6 +401,16 @@ BAD_VALUES = {
     "sweep jobs 0": ({}, ("sweep", A, B, "--samples", PROBES, "--jobs", "0"), ("--jobs",)),
     "sweep scheduler not an address": ({}, ("sweep", A, B, "--samples", PROBES, "--scheduler",
                                             "nonsense"), ("nonsense", "address")),
+    "permute -o onto the reference net": ({"a.nn": fixture_text("example", "A.nn")},
+                                          ("permute", B, "--to", "{tmp}/a.nn", "--samples",
+                                           PROBES, "-o", "{tmp}/a.nn"),
+                                          ("-o", "a.nn is also an input")),
+    "merge -o onto a net": ({"a.nn": fixture_text("example", "A.nn")},
+                            ("merge", "{tmp}/a.nn", B, "--samples", PROBES, "-o",
+                             "{tmp}/./a.nn"), ("is also an input",)),
+    "merge -o onto the samples": ({"s.npz": "1,2,0,0,1\n"},
+                                  ("merge", A, B, "--samples", "{tmp}/s.npz", "-o",
+                                   "{tmp}/s.npz"), ("s.npz is also an input",)),
     "sweep NaN weights": ({"n.nn": lambda p: _nan_net_file(p)},
                           ("sweep", A, "{tmp}/n.nn", "--samples", PROBES),
                           ("net 1", "NaN/Inf weights in layer 1")),
@@ -436,6 +446,10 @@ def test_bad_values_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, files
     for needle in needles:
         assert needle in message, err
     assert not (tmp_path / "o.nn").exists()
+    for name, data in files.items():          # an input is never overwritten
+        if not callable(data):
+            written = (tmp_path / name).read_bytes()
+            assert written == (data if isinstance(data, bytes) else data.encode())
 
 
 def test_csv_header_row_and_blank_lines_are_fine(capsys, tmp_path):
