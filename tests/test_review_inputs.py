@@ -139,3 +139,14 @@ def test_saving_onto_a_directory_names_the_path_not_a_temporary_file(example_net
         a.save(target)
     assert info.value.filename == str(target) and ".tmp" not in str(info.value)
     assert [p.name for p in tmp_path.iterdir()] == [target.name]     # nothing left behind
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_barrier_matrix_refuses_repair_it_would_drop(example_nets, probes, align):
+    # it was accepted, every pair computed the REPAIR'd path, the matrix
+    # dropped it and still printed "Alignment options: repair=True"
+    with pytest.raises(TypeError, match="repair=.*no REPAIR'd barriers"):
+        pn.barrier_matrix(list(example_nets), probes, align=align, repair=True, refine=False)
+    r = pn.barrier_matrix(list(example_nets), probes, align=align, repair=False, refine=False,
+                          progress=False) if align else None
+    assert r is None or r.post.shape == (2, 2)

@@ -372,12 +372,20 @@ def _check_finite(snaps):
 
 # Set by the sweep itself, per pair; not alignment options.
 _SWEEP_ARGS = {"net", "snapshot_b", "samples", "k", "eval_samples", "seed", "progress"}
+# Options of the reports whose result the matrix has no place for: each pair
+# would compute it (and repair=True also changes what auto aligns for), and
+# the matrix would drop it while listing the option as if it applied.
+_NO_PLACE = {"repair": "the matrix holds no REPAIR'd barriers; call "
+                       "permutation_align_report(..., repair=True) on the pairs you need"}
 
 
 def _check_options(template, align, options):
     """Refuse here, before any worker starts, what every pair would refuse."""
     report = permutation_align_report if align else mode_connectivity_report
     allowed = set(inspect.signature(report).parameters) - _SWEEP_ARGS
+    for name, why in _NO_PLACE.items():
+        if options.get(name):
+            raise TypeError(f"barrier_matrix does not take {name}=: {why}")
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''} "
@@ -447,8 +455,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=10, n_jobs
     ArchitectureError
         A net of another architecture (names both nets' indices).
     TypeError
-        No TNNet among the nets, an unknown alignment option, samples in a
-        form the reports do not take.
+        No TNNet among the nets, an unknown alignment option, ``repair=True``
+        (the matrix has no REPAIR'd barriers), samples in a form the reports
+        do not take.
     ImportError
         ``n_jobs > 1`` without joblib, ``scheduler`` without distributed.
     """
