@@ -150,3 +150,27 @@ def test_barrier_matrix_refuses_repair_it_would_drop(example_nets, probes, align
     r = pn.barrier_matrix(list(example_nets), probes, align=align, repair=False, refine=False,
                           progress=False) if align else None
     assert r is None or r.post.shape == (2, 2)
+
+
+@pytest.mark.parametrize("dtype", [complex, str, object])
+def test_samples_of_a_non_real_dtype_are_a_type_error(example_nets, probes, dtype):
+    # complex probes lost their imaginary part with only a ComplexWarning
+    a, b = example_nets
+    X = np.stack([p.i.data for p in probes]).astype(dtype)
+    Y = np.stack([p.o.data for p in probes])
+    with pytest.raises(TypeError, match="inputs must be real numbers"):
+        a.mode_connectivity_report(b, (X, Y))
+
+
+def test_sample_pairs_of_complex_values_are_refused(example_nets):
+    a, b = example_nets
+    with pytest.raises((TypeError, ValueError), match="numeric, got dtype complex"):
+        a.mode_connectivity_report(b, [(np.ones(2, complex), np.eye(3)[0])])
+
+
+@pytest.mark.parametrize("endpoint", [5, None, 2.5])
+def test_an_endpoint_that_is_no_net_is_a_type_error_saying_what_is(example_nets, probes,
+                                                                   endpoint):
+    a, _ = example_nets
+    with pytest.raises(TypeError, match="endpoint B must be a TNNet"):
+        a.mode_connectivity_report(endpoint, probes)

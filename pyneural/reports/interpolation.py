@@ -200,6 +200,9 @@ def endpoint_snapshot(net, b):
     if is_net(b):
         net.check_same_architecture(b)
         return b.snapshot()
+    if not isinstance(b, (list, tuple)):
+        raise TypeError(f"endpoint B must be a TNNet, .nn text or a snapshot (a list of "
+                        f"arrays), got {type(b).__name__}")
     snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]
     net._check_snapshot(snap)
     return snap

@@ -1,7 +1,7 @@
 """Probe samples in any of the accepted forms, as two float32 matrices."""
 import numpy as np
 
-from ..volume import TNNetVolumePair
+from ..volume import TNNetVolumePair, as_f32_vector
 
 
 def as_arrays(samples, n_in, n_out, what="samples"):
@@ -32,6 +32,11 @@ def as_arrays(samples, n_in, n_out, what="samples"):
         except (TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"{what}: every item must be an (input, target) pair of equal "
                              f"sizes ({exc})") from None
+    for name, M in (("inputs", X), ("targets", Y)):
+        # complex, strings and objects would be cast silently (an imaginary
+        # part dropped, "1.5" parsed): the same TypeError as the volumes'
+        if M.dtype == object or M.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: {name} must be real numbers, got dtype {M.dtype}")
     with np.errstate(over="ignore"):       # beyond float32 becomes inf: refused below
         X = np.ascontiguousarray(X, dtype=np.float32)
         Y = np.ascontiguousarray(Y, dtype=np.float32)
@@ -72,5 +77,4 @@ def probe_arrays(net, samples, eval_samples, who, why=""):
 
 
 def _vector(v):
-    data = getattr(v, "data", v)
-    return np.asarray(data, dtype=np.float32).reshape(-1)
+    return as_f32_vector(getattr(v, "data", v), what="a sample")
