@@ -702,12 +702,15 @@ def cmd_merge(args):
     (``merge_many``), write the merged net to ``--output`` and print the
     report (text or ``--json``), optionally plot it. Returns 0; InputError
     for bad input or inconsistent options."""
-    from .reports.merge import merge_many
+    from .reports.merge import DEFAULT_ROUNDS, merge_many
     paths = args.nets
     if len(paths) < 2:
         raise InputError("merge needs at least two nets")
     if args.alpha is not None and (len(paths) != 2 or args.weights is not None):
         raise InputError("--alpha is for two nets without --weights; use --weights for more")
+    if args.rounds != DEFAULT_ROUNDS and len(paths) == 2:
+        raise InputError("--rounds is for three or more nets (MergeMany); two nets are "
+                         "aligned once")
     if args.weights is not None and len(args.weights) != len(paths):
         raise InputError(f"--weights has {len(args.weights)} values for {len(paths)} nets")
     _check_writable(args.output, "-o")
@@ -774,6 +777,16 @@ def cmd_sweep(args):
         raise InputError("sweep needs at least two nets")
     if args.scheduler and args.jobs != 1:
         raise InputError("give either --jobs (local processes) or --scheduler, not both")
+    if not args.align:
+        from .reports.alignment import DEFAULT_REFINE_BUDGET
+        given = [name for name, on in (
+            ("--score-mode", args.score_mode is not None), ("--solver", args.solver is not None),
+            ("--refine/--no-refine", args.refine is not None),
+            ("--refine-budget", args.refine_budget != DEFAULT_REFINE_BUDGET),
+            ("--seed", args.seed != 0), ("--original", args.original)) if on]
+        if given:
+            raise InputError(f"--no-align measures no alignment: {', '.join(given)} would be "
+                             f"ignored")
     nets = [load_net(path, args.activations)[0] for path in paths]
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
