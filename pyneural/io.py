@@ -382,9 +382,10 @@ def file_format(path):
     FormatError
         Any other suffix (pickled ``.pt`` / ``.pth`` files are never read).
     """
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    name = os.fsdecode(path)             # a bytes path has a str suffix too
+    suffix = os.path.splitext(name)[1].lower()
     if suffix not in _FORMATS:
-        raise FormatError(f"{os.fspath(path)}: unknown suffix {suffix!r}: pyneural reads and "
+        raise FormatError(f"{name}: unknown suffix {suffix!r}: pyneural reads and "
                           "writes .nn, .safetensors and .npz (never pickled .pt/.pth: save "
                           "a torch model with safetensors.torch.save_file)")
     return _FORMATS[suffix]

@@ -174,3 +174,24 @@ def test_an_endpoint_that_is_no_net_is_a_type_error_saying_what_is(example_nets,
     a, _ = example_nets
     with pytest.raises(TypeError, match="endpoint B must be a TNNet"):
         a.mode_connectivity_report(endpoint, probes)
+
+
+def test_load_takes_a_bytes_path(example_nets):
+    from conftest import FIXTURES
+    a, _ = example_nets
+    path = bytes(FIXTURES / "example" / "A.nn")
+    assert pn.load(path).save_to_string() == a.save_to_string()
+
+
+def test_files_of_one_name_in_two_folders_get_distinct_labels(tmp_path, probes, example_nets):
+    a, b = example_nets
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    a.save(tmp_path / "x" / "net.nn")
+    b.save(tmp_path / "y" / "net.nn")
+    r = pn.barrier_matrix([str(tmp_path / "x" / "net.nn"), tmp_path / "y" / "net.nn"], probes,
+                          align=False, progress=False)
+    assert r.names == [str(tmp_path / "x" / "net.nn"), str(tmp_path / "y" / "net.nn")]
+    r = pn.barrier_matrix([str(tmp_path / "x" / "net.nn"), a], probes, align=False,
+                          progress=False)
+    assert r.names == ["net.nn", "net 1"]
