@@ -195,3 +195,13 @@ def test_files_of_one_name_in_two_folders_get_distinct_labels(tmp_path, probes, 
     r = pn.barrier_matrix([str(tmp_path / "x" / "net.nn"), a], probes, align=False,
                           progress=False)
     assert r.names == ["net.nn", "net 1"]
+
+
+@pytest.mark.parametrize("exact", ["x", "no", 0.5, None])
+def test_exact_is_true_false_or_auto(example_nets, probes, exact):
+    # exact="no" (any truthy value) used to mean exact=True
+    a, b = example_nets
+    with pytest.raises(ValueError, match="exact must be True, False or 'auto'"):
+        a.mode_connectivity_report(b, probes, exact=exact)
+    with pytest.raises(ValueError, match="exact must be"):
+        a.permutation_align_report(b, probes, exact=exact, refine=False)

@@ -24,10 +24,13 @@ BARRIER_FLOOR = 1e-6
 
 
 def use_exact(net, n_samples, exact="auto"):
-    """Resolve ``exact="auto"`` for a net and a sample count."""
-    if exact == "auto":
+    """Resolve ``exact="auto"`` for a net and a sample count. ValueError for
+    anything but True, False or "auto" (``exact="no"`` must not mean True)."""
+    if isinstance(exact, str) and exact == "auto":
         return net.count_weights() * n_samples <= EXACT_WORK_LIMIT
-    return bool(exact)
+    if isinstance(exact, (bool, np.bool_)):
+        return bool(exact)
+    raise ValueError(f"exact must be True, False or 'auto', got {exact!r}")
 
 
 def outputs(net, X, exact):
