@@ -78,6 +78,12 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
             item = TNNet.from_string(item, generator=FPCRandom())
         loaded.append(item)
         labels.append(label)
+    if names is None and len(set(labels)) < len(labels):
+        # two files of one name in different folders: the table would show
+        # two identical labels, so label the files by their paths as given
+        labels = [os.fspath(item) if isinstance(item, os.PathLike) or
+                  (isinstance(item, str) and _is_path(item)) else label
+                  for item, label in zip(items, labels)]
     return _barrier_matrix(loaded, samples, align=align, eval_samples=eval_samples, k=k,
                            n_jobs=n_jobs, scheduler=scheduler,
                            names=labels if names is None else names, **alignment_options)

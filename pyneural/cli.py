@@ -38,6 +38,7 @@ import numpy as np
 from .io import FormatError, file_format, load, parse_activations, write_atomically
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError
+from .reports.text import jsonable as to_jsonable
 from .rng import FPCRandom
 from .reports.interpolation import DEFAULT_K
 
@@ -212,32 +213,6 @@ def _load_pair(path_a, path_b, activations=None):
 
 # ---------------------------------------------------------------- output --
 
-def to_jsonable(value):
-    """``value`` with numpy scalars and arrays turned into Python numbers and
-    lists, tuples into lists, enums into their values, and non-finite
-    floats (NaN, +-Inf) into None (JSON null)."""
-    if isinstance(value, Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, str):
-        return str(value)
-    if value is None:
-        return None
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def print_json(data):
     """Print ``to_jsonable(data)`` as one line of JSON on stdout (TypeError
     for a value ``to_jsonable`` cannot convert)."""
@@ -258,6 +233,17 @@ def _check_writable(path, option):
             pass
     except OSError as exc:
         raise InputError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _check_not_an_input(path, option, inputs):
+    """InputError when ``path`` names one of the command's input files: the
+    output would overwrite a net (or the samples) the user still has only
+    there."""
+    target = os.path.realpath(path)
+    for given in inputs:
+        if given is not None and os.path.realpath(given) == target:
+            raise InputError(f"{option} {path} is also an input ({given}); writing it would "
+                             f"overwrite that file: choose another name")
 
 
 def _check_plot_possible(path):
@@ -329,8 +315,8 @@ def _score_mode(text):
     raise argparse.ArgumentTypeError(f"unknown score mode {text!r} (use one of {choices})")
 
 
-def _int_at_least(minimum):
-    """An argparse type: an integer >= ``minimum``."""
+def _int_at_least(minimum, maximum=None):
+    """An argparse type: an integer >= ``minimum`` (and <= ``maximum``)."""
     def parse(text):
         try:
             value = int(text)
@@ -338,6 +324,8 @@ def _int_at_least(minimum):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
     return parse
 
@@ -388,8 +376,10 @@ def _add_samples_arg(p):
 
 
 def _add_k_arg(p):
-    p.add_argument("-k", type=_positive_int, default=DEFAULT_K, metavar="K",
-                   help=f"interpolation intervals, K+1 points (default {DEFAULT_K})")
+    from .reports.interpolation import MAX_K
+    p.add_argument("-k", type=_int_at_least(1, MAX_K), default=DEFAULT_K, metavar="K",
+                   help=f"interpolation intervals, K+1 points (default {DEFAULT_K}, at most "
+                        f"{MAX_K})")
 
 
 def _add_output_args(p):
@@ -551,6 +541,7 @@ def cmd_permute(args):
     from .reports.alignment import find_alignment
     _check_writable(args.output, "-o")
     _check_output_format(args.output)
+    _check_not_an_input(args.output, "-o", (args.a, args.b, args.samples))
     net_a, net_b, text_b = _load_pair(args.a, args.b, args.activations)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
@@ -658,7 +649,9 @@ def _weights(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
                                          "numbers") from None
-    if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
+    # The sum must be finite too: 1e308,1e308 sums to inf, and every
+    # normalised weight would silently become 0.
+    if not all(math.isfinite(v) and v >= 0 for v in values) or not 0 < sum(values) < math.inf:
         raise argparse.ArgumentTypeError(f"weights must be non-negative with a positive sum, "
                                          f"got {text!r}")
     return values
@@ -711,16 +704,20 @@ def cmd_merge(args):
     (``merge_many``), write the merged net to ``--output`` and print the
     report (text or ``--json``), optionally plot it. Returns 0; InputError
     for bad input or inconsistent options."""
-    from .reports.merge import merge_many
+    from .reports.merge import DEFAULT_ROUNDS, merge_many
     paths = args.nets
     if len(paths) < 2:
         raise InputError("merge needs at least two nets")
     if args.alpha is not None and (len(paths) != 2 or args.weights is not None):
         raise InputError("--alpha is for two nets without --weights; use --weights for more")
+    if args.rounds != DEFAULT_ROUNDS and len(paths) == 2:
+        raise InputError("--rounds is for three or more nets (MergeMany); two nets are "
+                         "aligned once")
     if args.weights is not None and len(args.weights) != len(paths):
         raise InputError(f"--weights has {len(args.weights)} values for {len(paths)} nets")
     _check_writable(args.output, "-o")
     _check_output_format(args.output)
+    _check_not_an_input(args.output, "-o", (*paths, args.samples, args.eval_samples))
     _check_plot_possible(args.plot)
     nets = [load_net(path, args.activations)[0] for path in paths]
     _require_a_layer(nets[0], paths[0])
@@ -783,6 +780,16 @@ def cmd_sweep(args):
         raise InputError("sweep needs at least two nets")
     if args.scheduler and args.jobs != 1:
         raise InputError("give either --jobs (local processes) or --scheduler, not both")
+    if not args.align:
+        from .reports.alignment import DEFAULT_REFINE_BUDGET
+        given = [name for name, on in (
+            ("--score-mode", args.score_mode is not None), ("--solver", args.solver is not None),
+            ("--refine/--no-refine", args.refine is not None),
+            ("--refine-budget", args.refine_budget != DEFAULT_REFINE_BUDGET),
+            ("--seed", args.seed != 0), ("--original", args.original)) if on]
+        if given:
+            raise InputError(f"--no-align measures no alignment: {', '.join(given)} would be "
+                             f"ignored")
     nets = [load_net(path, args.activations)[0] for path in paths]
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
@@ -802,6 +809,8 @@ def cmd_sweep(args):
         raise InputError(str(exc)) from None
     except OSError as exc:          # the scheduler cannot be reached
         raise InputError(f"--scheduler {args.scheduler}: {exc}") from None
+    except ValueError as exc:       # bad input found by the sweep (e.g. not an address)
+        raise InputError(str(exc)) from None
     _emit(result, args)
     return 0
 

@@ -24,6 +24,7 @@ net is built (dtype, rank, shapes that chain, finite values, sizes bounded
 by the file's): a bad file is a ``FormatError`` (a ValueError) naming the
 file and the tensor, and no net is half-loaded.
 """
+import errno
 import json
 import os
 import re
@@ -381,9 +382,10 @@ def file_format(path):
     FormatError
         Any other suffix (pickled ``.pt`` / ``.pth`` files are never read).
     """
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    name = os.fsdecode(path)             # a bytes path has a str suffix too
+    suffix = os.path.splitext(name)[1].lower()
     if suffix not in _FORMATS:
-        raise FormatError(f"{os.fspath(path)}: unknown suffix {suffix!r}: pyneural reads and "
+        raise FormatError(f"{name}: unknown suffix {suffix!r}: pyneural reads and "
                           "writes .nn, .safetensors and .npz (never pickled .pt/.pth: save "
                           "a torch model with safetensors.torch.save_file)")
     return _FORMATS[suffix]
@@ -585,6 +587,9 @@ def write_atomically(path, write):
     OSError
         The file cannot be written; whatever ``write`` raises.
     """
+    if os.path.isdir(path):
+        # os.replace would fail only after the write, naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", os.fspath(path))
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pyneural-", suffix=".tmp")
     try:

@@ -897,7 +897,8 @@ class TNNet:
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
             The probes the loss is measured on.
         k : int
-            Number of intervals (K+1 points; ``k < 1`` becomes 1).
+            Number of intervals (K+1 points; ``k < 1`` becomes 1, at most
+            10,000).
         **options
             ``repair`` (bool: also the REPAIR'd path), ``exact`` (bool or "auto").
 

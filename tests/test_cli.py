@@ -390,7 +390,47 @@ BAD_VALUES = {
     "merge plot in a missing directory": ({}, ("merge", A, B, "--samples", PROBES, "-o",
                                                "{tmp}/o.nn", "--plot", "{tmp}/no/p.png"),
                                           ("--plot",)),
+    # found by the review's fuzzing
+    "weights whose sum overflows": ({}, ("merge", A, B, "--samples", PROBES, "-o",
+                                         "{tmp}/o.nn", "--weights", "1e308,1e308"),
+                                    ("--weights",)),
+    "k beyond the bound": ({}, ("connect", A, B, "--samples", PROBES, "-k", "100000000"),
+                           ("-k", "at most")),
+    "align k beyond the bound": ({}, ("align", A, B, "--samples", PROBES, "-k", "10001"),
+                                 ("-k", "at most 10000")),
+    "sweep jobs 0": ({}, ("sweep", A, B, "--samples", PROBES, "--jobs", "0"), ("--jobs",)),
+    "sweep scheduler not an address": ({}, ("sweep", A, B, "--samples", PROBES, "--scheduler",
+                                            "nonsense"), ("nonsense", "address")),
+    "permute -o onto the reference net": ({"a.nn": fixture_text("example", "A.nn")},
+                                          ("permute", B, "--to", "{tmp}/a.nn", "--samples",
+                                           PROBES, "-o", "{tmp}/a.nn"),
+                                          ("-o", "a.nn is also an input")),
+    "merge -o onto a net": ({"a.nn": fixture_text("example", "A.nn")},
+                            ("merge", "{tmp}/a.nn", B, "--samples", PROBES, "-o",
+                             "{tmp}/./a.nn"), ("is also an input",)),
+    "merge -o onto the samples": ({"s.npz": "1,2,0,0,1\n"},
+                                  ("merge", A, B, "--samples", "{tmp}/s.npz", "-o",
+                                   "{tmp}/s.npz"), ("s.npz is also an input",)),
+    "sweep --no-align with alignment options": ({}, ("sweep", A, B, "--samples", PROBES,
+                                                     "--no-align", "--score-mode", "weight",
+                                                     "--no-refine"),
+                                                ("--no-align", "--score-mode",
+                                                 "--refine/--no-refine", "ignored")),
+    "sweep --no-align --original": ({}, ("sweep", A, B, "--samples", PROBES, "--no-align",
+                                         "--original"), ("--original",)),
+    "merge --rounds for two nets": ({}, ("merge", A, B, "--samples", PROBES, "-o",
+                                         "{tmp}/o.nn", "--rounds", "3"),
+                                    ("--rounds", "three or more")),
+    "sweep NaN weights": ({"n.nn": lambda p: _nan_net_file(p)},
+                          ("sweep", A, "{tmp}/n.nn", "--samples", PROBES),
+                          ("net 1", "NaN/Inf weights in layer 1")),
 }
+
+
+def _nan_net_file(path):
+    net = TNNet.from_string(fixture_text("example", "B.nn"))
+    net.layers[1].weights[0, 0] = float("nan")
+    return _write(path, net.save_to_string() + "\n")
 
 
 @pytest.mark.parametrize("files, argv, needles", BAD_VALUES.values(), ids=BAD_VALUES.keys())
@@ -416,6 +456,10 @@ def test_bad_values_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, files
     for needle in needles:
         assert needle in message, err
     assert not (tmp_path / "o.nn").exists()
+    for name, data in files.items():          # an input is never overwritten
+        if not callable(data):
+            written = (tmp_path / name).read_bytes()
+            assert written == (data if isinstance(data, bytes) else data.encode())
 
 
 def test_csv_header_row_and_blank_lines_are_fine(capsys, tmp_path):

@@ -26,10 +26,13 @@ DEFAULT_K = 10
 
 
 def use_exact(net, n_samples, exact="auto"):
-    """Resolve ``exact="auto"`` for a net and a sample count."""
-    if exact == "auto":
+    """Resolve ``exact="auto"`` for a net and a sample count. ValueError for
+    anything but True, False or "auto" (``exact="no"`` must not mean True)."""
+    if isinstance(exact, str) and exact == "auto":
         return net.count_weights() * n_samples <= EXACT_WORK_LIMIT
-    return bool(exact)
+    if isinstance(exact, (bool, np.bool_)):
+        return bool(exact)
+    raise ValueError(f"exact must be True, False or 'auto', got {exact!r}")
 
 
 def outputs(net, X, exact):
@@ -57,6 +60,23 @@ def mean_loss(out, Y):
 def accuracy(out, Y):
     """Fraction of rows whose largest output is the largest target (first max)."""
     return float(np.mean(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
+
+
+# The most intervals a curve may have: each point is a forward pass over the
+# samples and a printed line, so a K in the millions is a typo that would run
+# for hours (or exhaust memory), not a finer curve.
+MAX_K = 10_000
+
+
+def intervals(k):
+    """The number of intervals K of a report's path from the user's ``k``:
+    ``int(k)``, below 1 raised to 1 as the original does; ValueError above
+    ``MAX_K``, TypeError/ValueError for what ``int()`` refuses."""
+    k = max(1, int(k))
+    if k > MAX_K:
+        raise ValueError(f"k = {k} interpolation intervals is more than the {MAX_K} a path "
+                         f"may have")
+    return k
 
 
 def alphas(k):
@@ -185,6 +205,9 @@ def endpoint_snapshot(net, b):
     if is_net(b):
         net.check_same_architecture(b)
         return b.snapshot()
+    if not isinstance(b, (list, tuple)):
+        raise TypeError(f"endpoint B must be a TNNet, .nn text or a snapshot (a list of "
+                        f"arrays), got {type(b).__name__}")
     snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]
     net._check_snapshot(snap)
     return snap

@@ -13,7 +13,7 @@ from . import interpolation as interp
 from .interpolation import DEFAULT_K
 from .repair import repaired_sweep
 from .samples import as_arrays
-from .text import bar, fixed, fpc_exp, percent
+from .text import bar, fixed, fpc_exp, jsonable, percent
 
 FAITHFUL_TOLERANCE = 1e-5
 
@@ -97,7 +97,7 @@ class ModeConnectivityResult:
 
     def to_dict(self):
         """The result as plain values (the verdict as its text) for JSON."""
-        return {"report": "mode_connectivity", "n_samples": self.n_samples, "k": self.k,
+        return jsonable({"report": "mode_connectivity", "n_samples": self.n_samples, "k": self.k,
                 "n_trainable": self.n_trainable, "barrier": self.barrier,
                 "endpoint_losses": self.endpoint_losses,
                 "relative_barrier": self.relative_barrier if self.curve else None,
@@ -106,7 +106,7 @@ class ModeConnectivityResult:
                 "non_finite": self.non_finite,
                 "curve": self.curve.to_dict() if self.curve else None,
                 "repaired_barrier": self.repaired_barrier,
-                "repaired": self.repaired.to_dict() if self.repaired else None}
+                "repaired": self.repaired.to_dict() if self.repaired else None})
 
     def plot(self, path=None, ax=None):
         """Draw the loss curve (see pyneural.reports.plotting)."""
@@ -195,7 +195,8 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
         The probes. None or empty: nothing is measured and the result's
         ``message`` says why.
     k : int
-        Number of intervals; K+1 alphas. ``k < 1`` is bumped to 1.
+        Number of intervals; K+1 alphas. ``k < 1`` is bumped to 1; above
+        ``interpolation.MAX_K`` (10,000) a ValueError.
     repair : bool
         Also measure the REPAIR'd path (``result.repaired``,
         ``repaired_barrier``): at each alpha every hidden unit's
@@ -215,9 +216,10 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
     NNFormatError
         ``snapshot_b`` is malformed text.
     ValueError, TypeError
-        Samples that do not fit the net, or a ``k`` that ``int()`` refuses.
+        Samples that do not fit the net, a ``k`` above ``MAX_K`` or one
+        ``int()`` refuses.
     """
-    k = max(1, int(k))
+    k = interp.intervals(k)
     n_trainable = len(net.trainable_layers())
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
     X, Y = as_arrays(samples, net.input_size, net.output_size)

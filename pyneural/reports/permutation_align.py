@@ -22,7 +22,7 @@ from .matching import check_solver
 from .refinement import RefinementStats
 from .repair import repaired_sweep
 from .samples import as_arrays
-from .text import bar, fixed, fpc_exp
+from .text import bar, fixed, fpc_exp, jsonable
 
 INVARIANCE_TOLERANCE = 1e-4
 
@@ -118,7 +118,7 @@ class PermutationAlignResult(BeforeAfter):
 
     def to_dict(self):
         """The result as plain values (verdict as its text) for JSON."""
-        return {"report": "permutation_align", "n_samples": self.n_samples, "k": self.k,
+        return jsonable({"report": "permutation_align", "n_samples": self.n_samples, "k": self.k,
                 "score_mode": self.score_mode, "solver": self.solver,
                 "n_trainable": self.n_trainable, "self_mode": self.self_mode,
                 "layers": [l.to_dict() for l in self.layers],
@@ -134,7 +134,7 @@ class PermutationAlignResult(BeforeAfter):
                 "scaled_barrier": self.scaled_barrier,
                 "scaled": self.scaled.to_dict() if self.scaled else None,
                 "repaired_barrier": self.repaired_barrier,
-                "repaired": self.repaired.to_dict() if self.repaired else None}
+                "repaired": self.repaired.to_dict() if self.repaired else None})
 
     @property
     def scaled_barrier(self):
@@ -371,7 +371,8 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         ``alignment.AUTO_SCALE_WORK`` weights x probes, activation matching
         alone, unrefined.
     k : int
-        Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1.
+        Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1;
+        above ``interpolation.MAX_K`` (10,000) a ValueError.
     solver : "hungarian" (default, optimal) or "greedy" (the original's).
     refine : bool
         Barrier-aware swap refinement after matching (default True).
@@ -415,13 +416,14 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     NNFormatError
         ``snapshot_b`` is malformed text.
     ValueError
-        Unknown score mode or solver; samples that do not fit the net.
+        Unknown score mode or solver; samples that do not fit the net; ``k``
+        above ``MAX_K``.
     TypeError
         Samples (or ``eval_samples``) in a form the report does not take.
     """
     mode = resolve_score_mode(score_mode)
     check_solver(solver)
-    k = max(1, int(k))
+    k = interp.intervals(k)
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
     snap_b = interp.endpoint_snapshot(net, snapshot_b)

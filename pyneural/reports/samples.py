@@ -1,7 +1,7 @@
 """Probe samples in any of the accepted forms, as two float32 matrices."""
 import numpy as np
 
-from ..volume import TNNetVolumePair
+from ..volume import TNNetVolumePair, as_f32_vector
 
 
 def as_arrays(samples, n_in, n_out, what="samples"):
@@ -10,7 +10,8 @@ def as_arrays(samples, n_in, n_out, what="samples"):
 
     Returns ``(None, None)`` for None or an empty collection (the reports
     then say "nil or empty", as the original). Raises ValueError when the
-    sizes do not fit the net, TypeError for something that is not samples.
+    sizes do not fit the net or a value is not a finite float32 (naming the
+    sample and column), TypeError for something that is not samples.
     """
     if samples is None:
         return None, None
@@ -31,8 +32,14 @@ def as_arrays(samples, n_in, n_out, what="samples"):
         except (TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"{what}: every item must be an (input, target) pair of equal "
                              f"sizes ({exc})") from None
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    Y = np.ascontiguousarray(Y, dtype=np.float32)
+    for name, M in (("inputs", X), ("targets", Y)):
+        # complex, strings and objects would be cast silently (an imaginary
+        # part dropped, "1.5" parsed): the same TypeError as the volumes'
+        if M.dtype == object or M.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: {name} must be real numbers, got dtype {M.dtype}")
+    with np.errstate(over="ignore"):       # beyond float32 becomes inf: refused below
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        Y = np.ascontiguousarray(Y, dtype=np.float32)
     if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
         raise ValueError(f"{what}: X and Y must be matrices with one row per sample, got "
                          f"shapes {X.shape} and {Y.shape}")
@@ -41,6 +48,15 @@ def as_arrays(samples, n_in, n_out, what="samples"):
     if X.shape[1] != n_in or Y.shape[1] != n_out:
         raise ValueError(f"{what}: inputs of {X.shape[1]} and targets of {Y.shape[1]} values, "
                          f"but the net takes {n_in} and gives {n_out}")
+    for name, M in (("input", X), ("target", Y)):
+        # A NaN or Inf in the probes makes every loss on the path NaN (or a
+        # NaN input passes a ReLU as 0): the barrier and verdict would be
+        # meaningless, so refuse it here, where every report reads samples.
+        bad = np.argwhere(~np.isfinite(M))
+        if len(bad):
+            row, col = bad[0]
+            raise ValueError(f"{what}: sample {row}, {name} {col} is {M[row, col]} (NaN, "
+                             f"infinite or beyond float32); probes must be finite")
     return X, Y
 
 
@@ -61,5 +77,4 @@ def probe_arrays(net, samples, eval_samples, who, why=""):
 
 
 def _vector(v):
-    data = getattr(v, "data", v)
-    return np.asarray(data, dtype=np.float32).reshape(-1)
+    return as_f32_vector(getattr(v, "data", v), what="a sample")

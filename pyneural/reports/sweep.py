@@ -15,6 +15,7 @@ from the structure and loads the rows of each pair into it.
 """
 import contextlib
 import inspect
+import numbers
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ from .matching import check_solver
 from .mode_connectivity import mode_connectivity_report
 from .permutation_align import permutation_align_report
 from .samples import probe_arrays
-from .text import fixed
+from .text import fixed, jsonable
 
 # The report's extra checks cost forward passes and are not part of the
 # matrix; a user who wants them passes them explicitly.
@@ -139,23 +140,21 @@ class SweepResult:
     def to_dict(self):
         """The result as plain values for JSON (NaN as None)."""
         central = self.central
-        return {"report": "barrier_matrix", "names": list(self.names), "k": self.k,
+        return jsonable({"report": "barrier_matrix", "names": list(self.names), "k": self.k,
                 "n_samples": self.n_samples, "eval_set": "eval_samples" if self.n_eval
                 else "samples", "n_eval": self.n_eval or self.n_samples,
                 "aligned": self.aligned, "seed": self.seed,
-                "options": {key: _plain(v) for key, v in self.options.items()},
-                "pre": _matrix(self.pre), "post": _matrix(self.post) if self.aligned else None,
-                "repaired": None if self.repaired is None else _matrix(self.repaired),
+                "options": self.options,
+                "pre": self.pre, "post": self.post, "repaired": self.repaired,
                 "permutations": [{"a": i, "b": j, "seed": self.pair_seed(i, j),
                                   "layers": [p.tolist() for p in perms]}
                                  for (i, j), perms in sorted(self.permutations.items())],
-                "summary": {"pairs": len(pairs(self.n_nets)), "mean_pre": _plain(self.mean_pre),
-                            "mean_post": _plain(self.mean_post),
-                            "mean_repaired": _plain(self.mean_repaired),
-                            "max_post": _plain(self.max_post), "central": central,
+                "summary": {"pairs": len(pairs(self.n_nets)), "mean_pre": self.mean_pre,
+                            "mean_post": self.mean_post, "mean_repaired": self.mean_repaired,
+                            "max_post": self.max_post, "central": central,
                             "central_name": None if central is None else self.names[central],
-                            "mean_to_others": _matrix(self.mean_to_others())},
-                "seconds": self.seconds}
+                            "mean_to_others": self.mean_to_others()},
+                "seconds": self.seconds})
 
     def plot(self, path=None):
         """Two heatmaps, before and after alignment, on one colour scale
@@ -166,16 +165,6 @@ class SweepResult:
 
     def __str__(self):
         return "\n".join(_render(self)) + "\n"
-
-
-def _plain(v):
-    if isinstance(v, (float, np.floating)):
-        return float(v) if np.isfinite(v) else None
-    return v
-
-
-def _matrix(m):
-    return [_matrix(row) for row in m] if np.ndim(m) > 1 else [_plain(v) for v in m]
 
 
 # ------------------------------------------------------------- rendering --
@@ -314,7 +303,11 @@ def _run_dask(payload, todo, seed, align, k, options, scheduler):
         raise ImportError("scheduler= needs the distributed package: "
                           "pip install 'pyneural[distributed]'") from None
     own = not isinstance(scheduler, distributed.Client)
-    client = distributed.Client(scheduler) if own else scheduler
+    try:
+        client = distributed.Client(scheduler) if own else scheduler
+    except (ValueError, TypeError) as exc:     # OSError (unreachable) passes as is
+        raise ValueError(f"scheduler {scheduler!r} is not a Dask scheduler address "
+                         f"(tcp://host:8786) or Client: {exc}") from None
     try:
         token = uuid.uuid4().hex[:12]
         shared = client.scatter(payload, broadcast=True, hash=False)
@@ -372,6 +365,27 @@ def _snapshots(template, items):
     return snaps
 
 
+def _check_n_jobs(n_jobs):
+    """``n_jobs`` as an int (None is 1); ValueError for 0, a bool or a non-integer."""
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a positive number of processes, or -1 for one per "
+                         f"core, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def _check_finite(snaps):
+    """ValueError naming the net and layers whose weights hold NaN or
+    infinity: the pairwise report would call its barriers non-finite, but
+    a matrix entry cannot say so, and would read as a number."""
+    for n, snap in enumerate(snaps):
+        bad = interp.non_finite_layers(snap)
+        if bad:
+            raise ValueError(f"net {n} has NaN/Inf weights in layer{'s' if len(bad) > 1 else ''} "
+                             f"{', '.join(map(str, bad))}: its barriers would not be meaningful")
+
+
 # Set by the sweep itself, per pair; not alignment options.
 _SWEEP_ARGS = {"net", "snapshot_b", "samples", "k", "eval_samples", "seed", "progress"}
 
@@ -413,7 +427,8 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         Interpolation intervals (K+1 points).
     n_jobs : int
         Local worker processes (joblib, the ``[parallel]`` extra); -1 for
-        one per core. 1 runs in this process.
+        one per core. 1 runs in this process. Never more processes than
+        pairs are started.
     scheduler : str or distributed.Client, optional
         A Dask scheduler address (``"tcp://host:8786"``) or a Client: run
         the pairs on that cluster (the ``[distributed]`` extra). A worker
@@ -441,8 +456,11 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     ValueError
         Fewer than two nets, samples (or ``eval_samples``) that are empty
         or do not fit the nets, a net without a hidden layer (with
-        alignment), both ``n_jobs > 1`` and ``scheduler``, an unknown score
-        mode or solver.
+        alignment), a net with NaN/Inf weights (names it and the layers),
+        ``n_jobs`` 0 or not an integer, a negative or non-integer ``seed``,
+        ``k`` above ``interpolation.MAX_K``, both ``n_jobs > 1`` and
+        ``scheduler``, a ``scheduler`` that is not an address, an unknown
+        score mode or solver.
     ArchitectureError
         A net of another architecture (names both nets' indices).
     TypeError
@@ -454,11 +472,15 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     items = list(nets) if not isinstance(nets, (str, bytes)) else []
     if len(items) < 2:
         raise ValueError(f"barrier_matrix needs at least two nets, got {len(items)}")
-    if scheduler is not None and n_jobs not in (1, None):
+    n_jobs = _check_n_jobs(n_jobs)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if scheduler is not None and n_jobs != 1:
         raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
                          "cluster), not both")
     template = interp.first_net(items, "barrier_matrix")
     snaps = _snapshots(template, items)
+    _check_finite(snaps)
     n = len(snaps)
     names = [f"net {i}" for i in range(n)] if names is None else [str(s) for s in names]
     if len(names) != n:
@@ -466,14 +488,16 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     X, Y, EX, EY = probe_arrays(template, samples, eval_samples, "barrier_matrix")
     options = {**QUIET_CHECKS, **alignment_options} if align else dict(alignment_options)
     _check_options(template, align, options)
-    k = max(1, int(k))
+    k = interp.intervals(k)
     payload = _Payload(type(template), template.save_structure_to_string(),
                        np.stack([np.concatenate([v.data for v in s]) for s in snaps]),
                        X, Y, EX, EY)
     todo = pairs(n)
     if scheduler is not None:
         results = _run_dask(payload, todo, seed, align, k, options, scheduler)
-    elif n_jobs not in (1, None):
+    elif n_jobs != 1:
+        # Never more processes than pairs: loky starts every worker it is asked for.
+        n_jobs = min(n_jobs, len(todo)) if n_jobs > 0 else n_jobs
         results = _run_joblib(payload, todo, seed, align, k, options, n_jobs)
     else:
         results = _run_serial(payload, todo, seed, align, k, options)

@@ -5,6 +5,9 @@ keep working: FPC's ``%e`` style (``1.94E-007``), fixed decimals, and bars
 of at most 40 '#'.
 """
 import math
+from enum import Enum
+
+import numpy as np
 
 BAR_WIDTH = 40
 
@@ -13,6 +16,33 @@ def json_number(value):
     """``value`` as a float, or None when it is NaN or infinite (JSON has
     neither; a result's ``to_dict`` must load with ``allow_nan=False``)."""
     return float(value) if math.isfinite(value) else None
+
+
+def jsonable(value):
+    """``value`` with numpy scalars and arrays turned into Python numbers and
+    lists, tuples into lists, enums into their values, and non-finite
+    floats (NaN, +-Inf) into None (JSON null): what every result's
+    ``to_dict`` returns, so that it loads with ``json.dumps(...,
+    allow_nan=False)``. TypeError for a value JSON cannot hold."""
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return json_number(float(value))
+    if isinstance(value, str):
+        return str(value)
+    if value is None:
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def fpc_exp(value, decimals=2):
