@@ -465,10 +465,12 @@ class TNNet:
             return [v.copy() for v in self.param_volumes()]
 
     def clone(self):
-        """A new net with this net's layers, weights, momentum, learning
-        rates and generator: an independent copy (no buffer is shared, and
-        no random number is drawn). The reports work on one, so the net
-        they are called on is never written to.
+        """A new net with this net's layers, weights, momentum and learning
+        rates: a copy that shares no buffer with this one (and draws no
+        random number). It uses the same generator object (the global one
+        unless this net has its own), as ``init_weights`` on it should.
+        The reports work on one, so the net they are called on is never
+        written to.
 
         Returns
         -------
@@ -552,11 +554,11 @@ class TNNet:
         ------
         ArchitectureError, TypeError, ValueError
             A snapshot that ``restore`` would refuse; TypeError also for
-            an ``alpha`` that is not a real number.
+            an ``alpha`` that is not a real number, ValueError for a NaN or
+            infinite one.
         """
         arrays_a = self._check_snapshot(snap_a, "snap_a")
         arrays_b = self._check_snapshot(snap_b, "snap_b")
-        as_f32_scalar(alpha, "alpha")
         blended = [blend(a, b, alpha) for a, b in zip(arrays_a, arrays_b)]
         self.restore(blended)
 

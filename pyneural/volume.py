@@ -110,11 +110,13 @@ def blend(a, b, alpha):
     Raises
     ------
     ValueError
-        ``a`` and ``b`` differ in shape.
+        ``a`` and ``b`` differ in shape, or ``alpha`` is NaN or infinite.
     TypeError
         Non-numeric data or a non-real ``alpha``.
     """
     alpha = np.float32(as_f32_scalar(alpha, "alpha"))
+    if not np.isfinite(alpha):
+        raise ValueError(f"blend: alpha must be a finite number, got {alpha}")
     a = np.asarray(a.data if isinstance(a, TNNetVolume) else a)
     b = np.asarray(b.data if isinstance(b, TNNetVolume) else b)
     if a.shape != b.shape:

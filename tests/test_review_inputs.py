@@ -194,3 +194,60 @@ def test_exact_is_true_false_or_auto(example_nets, probes, exact):
         a.mode_connectivity_report(b, probes, exact=exact)
     with pytest.raises(ValueError, match="exact must be"):
         a.permutation_align_report(b, probes, exact=exact, refine=False)
+
+
+# ------------------------------------------- merging, REPAIR, alignment --
+
+def test_merge_k_beyond_the_bound_is_a_value_error(example_nets, probes):
+    a, b = example_nets
+    with pytest.raises(ValueError, match="interpolation intervals"):
+        a.merge_with(b, probes, k=10 ** 12, refine=False)
+
+
+def test_merging_an_endpoint_with_nan_weights_is_non_finite(example_nets, probes):
+    a, b = example_nets
+    bad = _nan_copy(b)
+    r = a.merge_with(bad, probes, refine=False)
+    assert r.verdict is pn.reports.merge.MergeVerdict.NON_FINITE
+    assert "B has NaN/Inf weights in layer" in str(r).split("Verdict:")[1]
+    many = pn.merge_many([a, b, bad], probes, refine=False, rounds=0)
+    assert many.verdict.value == "NON-FINITE" and "net 2 has NaN/Inf weights" in str(many)
+
+
+def test_merge_bars_of_two_noise_level_barriers_are_empty(example_nets, probes):
+    a, _ = example_nets
+    r = a.merge_with(a, probes, refine=False)
+    lines = [l for l in str(r).splitlines() if "align  0.000000" in l]
+    assert len(lines) == 2 and all(l.endswith("|") for l in lines)
+
+
+def test_merge_many_needs_two_nets(example_nets, probes):
+    with pytest.raises(ValueError, match="at least two nets"):
+        pn.merge_many([example_nets[0]], probes)
+
+
+def test_merge_weights_whose_sum_overflows_still_mix_evenly():
+    from pyneural.reports.repair import mix_weights
+    assert mix_weights([1e308, 1e308], 2).tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError, match="positive sum"):
+        mix_weights([0, 0], 2)
+
+
+@pytest.mark.parametrize("budget, error", [(0, ValueError), (-5, ValueError),
+                                           (float("nan"), TypeError), (1.5, TypeError),
+                                           ("x", TypeError), (True, TypeError)])
+def test_refine_budget_is_checked(example_nets, probes, budget, error):
+    a, b = example_nets
+    with pytest.raises(error, match="refine_budget"):
+        a.permutation_align_report(b, probes, refine_budget=budget)
+    with pytest.raises(error, match="refine_budget"):
+        a.merge_with(b, probes, refine_budget=budget)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf")])
+def test_interpolating_at_a_non_finite_alpha_is_refused(example_nets, alpha):
+    a, b = example_nets
+    text = a.save_to_string()
+    with pytest.raises(ValueError, match="finite"):
+        a.interpolate(a.snapshot(), b.snapshot(), alpha)
+    assert a.save_to_string() == text

@@ -116,6 +116,17 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0):
     return results, snap_b, ""
 
 
+def check_budget(budget):
+    """``budget`` as an int of at least 1 (loss evaluations of the
+    refinement); TypeError for a non-integer (NaN, 1.5, "x"), ValueError
+    below 1."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise TypeError(f"refine_budget must be an integer, got {budget!r}")
+    if budget < 1:
+        raise ValueError(f"refine_budget must be at least 1, got {budget}")
+    return int(budget)
+
+
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
                    refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=DEFAULT_K, seed=0, exact=False,
                    progress=None, for_repair=False):
@@ -169,15 +180,13 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     Raises
     ------
     ValueError
-        Unknown score mode.
-    KeyError
-        Unknown solver (not checked here, unlike the reports).
-    IndexError
-        With a weight-matching mode (or "auto") on a net without a hidden
-        layer.
+        Unknown score mode or solver, a refine budget below 1.
+    TypeError
+        A refine budget that is not an integer.
     """
     mode = resolve_score_mode(score_mode)
     matching.check_solver(solver)
+    refine_budget = check_budget(refine_budget)
     hidden_list = symmetry.hidden_layers(net)
     if not hidden_list:
         return [], [v.copy() for v in snap_b], "no hidden trainable layer: nothing to permute", None

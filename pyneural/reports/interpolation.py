@@ -229,10 +229,12 @@ def non_finite_layers(snap):
     return [i for i, v in enumerate(snap) if v.size and not np.all(np.isfinite(v.data))]
 
 
-def describe_non_finite(snap_a, snap_b):
-    """'A has NaN/Inf weights in layer 2; ...' or '' when all are finite."""
+def describe_non_finite(snap_a, snap_b, *more, names=("A", "B")):
+    """'A has NaN/Inf weights in layer 2; ...' or '' when all are finite;
+    ``names`` labels the snapshots (A and B, or one per snapshot given)."""
     parts = [f"{name} has NaN/Inf weights in layer{'s' if len(bad) > 1 else ''} "
              + ", ".join(map(str, bad))
-             for name, bad in (("A", non_finite_layers(snap_a)), ("B", non_finite_layers(snap_b)))
+             for name, bad in ((name, non_finite_layers(s))
+                               for name, s in zip(names, (snap_a, snap_b) + more))
              if bad]
     return "; ".join(parts)

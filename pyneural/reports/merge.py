@@ -29,9 +29,9 @@ from . import interpolation as interp
 from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
-from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, find_alignment,
-                        resolve_score_mode)
-from .interpolation import DEFAULT_K, BeforeAfter
+from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, check_budget,
+                        find_alignment, resolve_score_mode)
+from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import probe_arrays
@@ -124,6 +124,7 @@ class MergeResult(BeforeAfter):
     aligned_snapshot: list = field(default=None, repr=False)
     repaired_snapshot: list = field(default=None, repr=False)
     verdict: MergeVerdict = MergeVerdict.MERGED
+    non_finite: str = ""               # which endpoints hold NaN/Inf weights, if any
 
     # ---------------------------------------------------------- numbers --
     @property
@@ -251,7 +252,8 @@ def _render(r):
     yield ""
     if r.pre is not None:
         pre, post = r.pre_barrier, r.post_barrier
-        top = max(pre, post) if np.isfinite(pre) and np.isfinite(post) else 0.0
+        # At least the floor: two barriers of rounding noise draw no bars.
+        top = max(pre, post, BARRIER_FLOOR) if np.isfinite(pre) and np.isfinite(post) else 0.0
         yield "Loss barrier (linear-interpolation height, max L - max(L0,L1)):"
         yield f"  before align  {fixed(pre, 6)} |{bar(pre, 0.0, top)}"
         yield f"  after  align  {fixed(post, 6)} |{bar(post, 0.0, top)}"
@@ -317,8 +319,8 @@ def _verdict_text(r):
     what = "aligned + REPAIR" if r.repaired is not None else "aligned merge"
     v = r.verdict
     if v is MergeVerdict.NON_FINITE:
-        return (f"NON-FINITE ({what} loss {fixed(f.loss, 6)}): a loss is NaN or infinite; "
-                "no verdict is possible.")
+        why = r.non_finite or "a loss is NaN or infinite"
+        return f"NON-FINITE ({what} loss {fixed(f.loss, 6)}): {why}; no verdict is possible."
     gap = 100 * (r.mean_endpoint_accuracy - f.accuracy)
     head = (f"{v.value} ({what} accuracy {percent(f.accuracy)}, "
             f"{fixed(abs(gap), 2)} points {'below' if gap >= 0 else 'above'} the endpoints' "
@@ -393,7 +395,7 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
     check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
-                    max(1, int(refine_budget)), max(1, int(k)), int(seed), progress,
+                    check_budget(refine_budget), interp.intervals(k), int(seed), progress,
                     bool(repair))
 
 
@@ -467,8 +469,12 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         result.repaired = _score(work, final, EX, EY, ex, "aligned + REPAIR")
         result.repaired_snapshot = final
     result.net = new_net_like(work, final)
+    # A ReLU maps NaN to 0, so NaN weights can hide from every loss: check them too.
+    result.non_finite = interp.describe_non_finite(*snaps, names=names)
     result.verdict = merge_verdict(result.final, result.endpoints, result.naive,
                                    work.output_size)
+    if result.non_finite:
+        result.verdict = MergeVerdict.NON_FINITE
     result.seconds["total"] = time.perf_counter() - start
     return result
 
@@ -500,7 +506,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int
         Most loss evaluations the refinement may spend per start (default
-        ``MERGE_REFINE_BUDGET``, 6000; values below 1 become 1).
+        ``MERGE_REFINE_BUDGET``, 6000; at least 1).
     repair : bool
         Also REPAIR the naive and the aligned merge (``net`` is then the
         repaired aligned merge).
@@ -588,7 +594,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     NNFormatError
         An item is malformed text.
     ValueError
-        An empty sequence (or a str), ``reference`` out of range, bad
+        Fewer than two nets (or a str), ``reference`` out of range, bad
         weights (wrong count, negative, not finite, zero sum), unknown
         score mode or solver, empty samples or ``eval_samples``, samples
         that do not fit the nets.
@@ -596,9 +602,10 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
         No TNNet among the items, or samples in a form the merge does not
         take.
     """
-    items = list(nets_or_snapshots) if not isinstance(nets_or_snapshots, (str, bytes)) else None
-    if not items:
-        raise ValueError("merge_many needs a non-empty sequence of nets or snapshots")
+    items = list(nets_or_snapshots) if not isinstance(nets_or_snapshots, (str, bytes)) else []
+    if len(items) < 2:
+        raise ValueError(f"merge_many needs a sequence of at least two nets or snapshots, "
+                         f"got {len(items)}")
     work = new_net_like(interp.first_net(items, "merge_many"))
     snaps = [interp.endpoint_snapshot(work, item) for item in items]
     n = len(snaps)

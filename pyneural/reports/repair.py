@@ -212,9 +212,10 @@ def mix_weights(weights, n):
     w = np.asarray(weights, np.float64).reshape(-1)
     if len(w) != n:
         raise ValueError(f"{len(w)} weights for {n} endpoints")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
         raise ValueError(f"weights must be non-negative and finite with a positive sum, "
                          f"got {w.tolist()}")
+    w = w / w.max()             # first, so that the sum cannot overflow (1e308, 1e308)
     return w / w.sum()
 
 
