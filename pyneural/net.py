@@ -271,7 +271,10 @@ class TNNet:
         TypeError
             ``x`` is not numeric.
         """
-        with self.lock:
+        # acquire/release rather than `with`, and the store's array without
+        # its property: on a small net these are a third of the call.
+        self.lock.acquire()
+        try:
             prog = self._program
             if prog is None:
                 prog = self._prog()
@@ -279,7 +282,9 @@ class TNNet:
             # ndarray of the right size is read in place by the kernel.
             if not prog.forward_vec(x._data if type(x) is TNNetVolume else x):
                 prog.forward(as_f32_vector(x, self.input_size, "compute() input"))
-            return self.layers[-1].output
+            return self.layers[-1]._output
+        finally:
+            self.lock.release()
 
     def backpropagate(self, target):
         """Pascal ``Backpropagate``: error ``output - target`` at the last
@@ -300,12 +305,15 @@ class TNNet:
         TypeError
             ``target`` is not numeric.
         """
-        with self.lock:
+        self.lock.acquire()
+        try:
             prog = self._program
             if prog is None:
                 prog = self._prog()
             if not prog.backward_vec(target._data if type(target) is TNNetVolume else target):
                 prog.backward(as_f32_vector(target, self.output_size, "backpropagate() target"))
+        finally:
+            self.lock.release()
 
     def get_output(self, volume=None):
         """A copy of the last output (into ``volume`` when given).
