@@ -289,18 +289,20 @@ def _net_for_modules(kinds, arrays, source, generator):
     if len(layout) != kinds.count("linear"):
         raise FormatError(f"{source}: {len(layout)} Linear layer(s) in the tensors, but "
                           f"{kinds.count('linear')} in the activations/modules")
+    # The tensors hold every weight: nothing is drawn (no time spent, and
+    # the global random stream does not move).
     net = TNNet(generator)
-    net.add_layer(TNNetInput(arrays[layout[0][0]].shape[1]))
+    net._append(TNNetInput(arrays[layout[0][0]].shape[1]), None)
     groups, filled, i = iter(layout), [], 0
     while i < len(kinds):
         if kinds[i] == "linear":
             w_key, b_key = next(groups)
             after = kinds[i + 1] if i + 1 < len(kinds) else None
             cls = _FOLDED.get(after, TNNetFullConnectLinear)
-            filled.append((net.add_layer(cls(arrays[w_key].shape[0])), w_key, b_key))
+            filled.append((net._append(cls(arrays[w_key].shape[0]), None), w_key, b_key))
             i += 2 if after in _FOLDED else 1
         else:
-            net.add_layer(_WEIGHTLESS[kinds[i]]())
+            net._append(_WEIGHTLESS[kinds[i]](), None)
             i += 1
     return _fill(net, filled, arrays, source)
 
@@ -499,7 +501,7 @@ def _net_from_metadata(meta_text, arrays, source, generator, size):
         # cannot make the loader allocate more than the file backs.
         layers = _plan_layers(parse_structure(structure), size, size)
         net = TNNet(generator)
-        net._build(layers)
+        net._build(layers, draw=False)        # the file holds every weight
     except (ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"{source}: bad pyneural metadata ({type(exc).__name__}: "
                           f"{exc})") from None

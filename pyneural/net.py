@@ -137,9 +137,14 @@ class TNNet:
         if first != isinstance(layer, TNNetInput):
             raise ValueError("the first layer must be a TNNetInput, and only the first"
                              f" (got {layer.class_name} as layer {len(self.layers)})")
+        return self._append(layer, self.generator)
+
+    def _append(self, layer, rng):
+        """Attach a checked layer at the end; its initial weights are drawn
+        from ``rng``, or left zero with None (a loader that fills them next
+        need not draw, nor move the global random stream)."""
         with self.lock:
-            layer._attach(self.layers[-1] if self.layers else None, len(self.layers),
-                          self.generator)
+            layer._attach(self.layers[-1] if self.layers else None, len(self.layers), rng)
             self.layers.append(layer)
             self._program = None
         return layer
@@ -487,13 +492,11 @@ class TNNet:
         copy = TNNet(self._generator)
         with self.lock:
             for layer in self.layers:
-                twin = type(layer).from_struct_ints(layer.struct_ints())
-                twin._attach(copy.layers[-1] if copy.layers else None, len(copy.layers), None)
+                twin = copy._append(type(layer).from_struct_ints(layer.struct_ints()), None)
                 twin._hyper[:] = layer._hyper
                 if layer.has_weights:
                     twin.params.data[:] = layer.params.data
                     twin.momentum.data[:] = layer.momentum.data
-                copy.layers.append(twin)
         return copy
 
     def restore(self, snapshot):
@@ -676,13 +679,14 @@ class TNNet:
         """
         self._build(_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
 
-    def _build(self, layers):
+    def _build(self, layers, draw=True):
         """Attach planned layers into a new chain (drawing their initial
-        weights) and take it; on error this net is unchanged."""
+        weights, as the original's loader does, unless ``draw`` is False)
+        and take it; on error this net is unchanged."""
         built = TNNet(self._generator)
         for i, layer in enumerate(layers):
             try:
-                built.add_layer(layer)
+                built._append(layer, built.generator if draw else None)
             except ValueError as exc:
                 raise NNFormatError(str(exc), i, layer.class_name) from None
         with self.lock:

@@ -469,3 +469,19 @@ def test_cli_torch_file_without_activations_exits_2(capsys, tmp_path):
     bad.write_bytes(b"PK garbage")
     code, _, err = run_cli(capsys, "info", bad)
     assert code == 2 and "bad.npz: not a readable .npz file" in err
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_loading_a_weights_file_draws_no_random_number(tmp_path, suffix):
+    # Only the .nn loader draws initial weights (as the original's does);
+    # a file that holds every weight must not move the global RandSeed stream.
+    net = pn.TNNet.from_file(A_NN)
+    path = tmp_path / f"a{suffix}"
+    net.save(path)
+    state = net.to_state_dict()
+    for load in (lambda: pn.load(path),
+                 lambda: pn.TNNet.from_state_dict(state, "relu,relu,linear")):
+        pn.rng.set_seed(5)
+        loaded = load()
+        assert pn.rng.random_int(10 ** 6) == (pn.rng.set_seed(5) or pn.rng.random_int(10 ** 6))
+        assert loaded.save_data_to_string() == net.save_data_to_string()
