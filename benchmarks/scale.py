@@ -209,15 +209,15 @@ def main(argv=None):
     data = ex.load_split()
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     rows, notes = [], []
-    a, b = (ex.trained_net(s, data["train"], cache=cache, log=log) for s in ex.SEEDS)
+    a, b = ex.trained_nets(ex.SEEDS, data["train"], cache=cache, log=log)
     label = "784-512x3-10"
     for part in (report_rows(label, a, b, data), weight_matching_rows(label, a, b),
                  merge_rows(label, a, b, data, ex.accuracy)):
         rows += part[0]
         notes += part[1]
     if not args.no_wide:
-        a, b = (ex.trained_net(s, data["train"], hidden=(2048, 2048), passes=2, cache=cache,
-                               log=log) for s in ex.SEEDS)
+        a, b = ex.trained_nets(ex.SEEDS, data["train"], hidden=(2048, 2048), passes=2,
+                               cache=cache, log=log)
         part = report_rows("784-2048-2048-10 (2 passes)", a, b, data)
         rows += part[0]
         notes += part[1]

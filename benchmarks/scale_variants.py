@@ -170,7 +170,7 @@ def run_pair(ex, data, seeds, steps=True):
     from pyneural.reports import interpolation as interp
 
     (PX, PY), (HX, HY), (TX, _) = data["probe"], data["held_out"], data["train"]
-    net_a, net_b = (ex.trained_net(s, data["train"]) for s in seeds)
+    net_a, net_b = ex.trained_nets(seeds, data["train"])
     la, lb = _layers(net_a), _layers(net_b)
     ends = (_loss_acc(la, HX, HY)[1] + _loss_acc(lb, HX, HY)[1]) / 2
     pre = _barrier(la, lb, HX, HY, K)

@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -87,16 +88,19 @@ def build_net(seed, hidden=HIDDEN):
     return toy.build_net(hidden, 784, 10, LEARNING_RATE, INERTIA)
 
 
-def trained_net(seed, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE, log=None):
-    """A net trained per sample on ``train`` = (X, Y): ``passes`` passes,
-    each in an order drawn from ``default_rng(seed)``. Cached in ``cache``
-    (None: no cache) as ``.nn`` text keyed by seed, shape, passes and
-    training-set size, so every run after the first loads it.
+def trained_nets(seeds, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE, log=None):
+    """Nets trained per sample on ``train`` = (X, Y), one per seed:
+    ``passes`` passes, each in an order drawn from ``default_rng(seed)``.
+    Cached in ``cache`` (None: no cache) as ``.nn`` text keyed by seed,
+    shape, passes and training-set size, so every run after the first
+    loads them. Nets not in the cache train side by side, one thread each
+    (``fit_samples`` releases the GIL and each net has its own lock), so
+    two nets take the time of one on two cores.
 
     Parameters
     ----------
-    seed : int
-        Seeds the initial weights and the sample order.
+    seeds : sequence of int
+        Each seeds one net's initial weights and sample order.
     train : (X, Y)
         Training inputs and one-hot targets.
     hidden : tuple of int
@@ -110,26 +114,32 @@ def trained_net(seed, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE, 
 
     Returns
     -------
-    TNNet
+    list of TNNet, in the order of ``seeds``.
     """
     X, Y = train
-    name = f"mnist-784-{'-'.join(map(str, hidden))}-10-seed{seed}-p{passes}-n{len(X)}.nn"
-    path = os.path.join(cache, name) if cache else None
-    if path and os.path.exists(path):
-        return pn.TNNet.from_file(path)
-    net = build_net(seed, hidden)
-    g = np.random.default_rng(seed)
-    start = time.perf_counter()
-    for _ in range(passes):
-        order = g.permutation(len(X))
-        net.fit_samples(X[order], Y[order])
-    if log:
-        log(f"trained {name} in {time.perf_counter() - start:.1f} s")
-    if path:
-        os.makedirs(cache, exist_ok=True)
-        net.save_to_file(path + ".tmp")
-        os.replace(path + ".tmp", path)
-    return net
+    names = [f"mnist-784-{'-'.join(map(str, hidden))}-10-seed{s}-p{passes}-n{len(X)}.nn"
+             for s in seeds]
+    paths = [os.path.join(cache, n) if cache else None for n in names]
+    nets = [pn.TNNet.from_file(p) if p and os.path.exists(p) else None for p in paths]
+    # Built one after another: build_net seeds the global generator.
+    todo = {i: build_net(s, hidden) for i, (s, n) in enumerate(zip(seeds, nets)) if n is None}
+
+    def train_one(i):
+        g = np.random.default_rng(seeds[i])
+        start = time.perf_counter()
+        for _ in range(passes):
+            order = g.permutation(len(X))
+            todo[i].fit_samples(X[order], Y[order])
+        if log:
+            log(f"trained {names[i]} in {time.perf_counter() - start:.1f} s")
+        if paths[i]:
+            os.makedirs(cache, exist_ok=True)
+            todo[i].save_to_file(paths[i] + ".tmp")
+            os.replace(paths[i] + ".tmp", paths[i])
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        list(pool.map(train_one, todo))
+    return [todo.get(i, net) for i, net in enumerate(nets)]
 
 
 def accuracy(net, data):
@@ -155,7 +165,7 @@ def main(argv=None):
     data = load_split()
     cache = None if args.no_cache else args.cache
     log = lambda line: print(line, flush=True)  # noqa: E731
-    a, b = (trained_net(seed, data["train"], cache=cache, log=log) for seed in SEEDS)
+    a, b = trained_nets(SEEDS, data["train"], cache=cache, log=log)
     probe, held = data["probe"], data["held_out"]
     ends = (accuracy(a, held), accuracy(b, held))
     print(f"784-{'-'.join(map(str, HIDDEN))}-10 ReLU nets from seeds {SEEDS}: held-out accuracy "
