@@ -98,6 +98,18 @@ class TNNet:
         self._generator = generator
         self.lock = threading.RLock()
 
+    def __getstate__(self):
+        # The lock and the compiled program are this process's: a copy gets
+        # its own (the program is rebuilt from the layers at the first call).
+        state = self.__dict__.copy()
+        del state["lock"]
+        state["_program"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+
     @property
     def generator(self):
         """The FPCRandom weight initialisation draws from (the global one

@@ -414,3 +414,16 @@ def test_check_5_runs_the_reports_own_pipeline_and_names_it(example_nets, probes
     plain = a.permutation_align_report(b.save_data_to_string(), probes, score_mode="weight",
                                        refine=False, check_recovery=True).checks[-1]
     assert "(weight, hungarian)" in plain.detail
+
+
+def test_a_net_pickles_with_its_weights_momentum_and_a_lock_of_its_own():
+    import pickle
+    net = _net([2, 64, 3])
+    X = _inputs(50)
+    net.fit_samples(X, np.eye(3, dtype=F32)[np.arange(50) % 3])    # momentum, a program
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.lock is not net.lock and copy.save_to_string() == net.save_to_string()
+    assert np.array_equal(copy.layers[1].momentum.data, net.layers[1].momentum.data)
+    assert np.array_equal(copy.compute_batch(X, exact=True), net.compute_batch(X, exact=True))
+    copy.fit_samples(X, np.zeros((50, 3), F32))
+    assert copy.save_to_string() != net.save_to_string()           # independent buffers
