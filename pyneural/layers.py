@@ -405,12 +405,19 @@ class _FullConnect(TNNetLayer):
         self.bias[:] = 0
         self.momentum.fill(0)
 
+    def split(self, params):
+        """``(weights, bias)`` views of a flat array in this layer's
+        parameter layout ``[W^T | bias]`` (``params``, or a layer of a
+        snapshot): weights ``(neurons, fan_in)``, bias ``(neurons,)``.
+        The one place that knows the layout."""
+        n = self.neurons
+        return params[: params.size - n].reshape(-1, n).T, params[params.size - n:]
+
     @property
     def weights(self):
         """The (neurons, fan_in) weight matrix: a writable view of ``params``
         (assigning copies into it; ValueError for another shape)."""
-        n = self.neurons
-        return self.params.data[: self.params.size - n].reshape(-1, n).T
+        return self.split(self.params.data)[0]
 
     @weights.setter
     def weights(self, value):
@@ -420,7 +427,7 @@ class _FullConnect(TNNetLayer):
     def bias(self):
         """The bias vector: a writable view of ``params`` (assigning copies
         into it; ValueError for another shape)."""
-        return self.params.data[self.params.size - self.neurons:]
+        return self.split(self.params.data)[1]
 
     @bias.setter
     def bias(self, value):
@@ -439,8 +446,7 @@ class _FullConnect(TNNetLayer):
 
     def weights_t(self):
         """The contiguous (fan_in, neurons) transpose the kernels use (a view)."""
-        n = self.neurons
-        return self.params.data[: self.params.size - n].reshape(-1, n)
+        return self.weights.T
 
     def clear_momentum(self):
         """Zero the momentum (the inertia term of the next updates)."""

@@ -410,19 +410,16 @@ class TNNet:
     def _batched(self, X, keep_all):
         """The batched forward pass over checked rows X: every layer's
         outputs (``keep_all``) or just the last, as float32 arrays. The
-        weights are copied first under the lock, so a thread that trains
-        the net meanwhile cannot tear them."""
-        with self.lock:
-            snap = self.snapshot()
+        weights are copied first (``snapshot`` takes the lock), so a thread
+        that trains the net meanwhile cannot tear them."""
+        snap = self.snapshot()
         outs = [X]
         # Overflow and NaN are results here, as in the exact kernels (which
         # do not warn): no RuntimeWarnings from the numpy chain.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer, params in zip(self.layers[1:], snap[1:]):
                 if layer.has_weights:
-                    n = layer.neurons
-                    h = layer.forward_batch(outs[-1], params.data[: params.size - n]
-                                            .reshape(-1, n).T, params.data[params.size - n:])
+                    h = layer.forward_batch(outs[-1], *layer.split(params.data))
                 else:
                     h = layer.forward_batch(outs[-1])
                 h = np.ascontiguousarray(h, dtype=np.float32)
@@ -627,9 +624,9 @@ class TNNet:
                     f"layer {i} ({layer.class_name}): the net has {layer.neurons}x{layer.fan_in}"
                     f" (neurons x fan_in), the data {got}")
             vol = TNNetVolume(layer.params.size)
-            n = layer.neurons
-            vol.data[: vol.size - n].reshape(-1, n).T[:] = np.stack([w for _, _, w in neurons])
-            vol.data[vol.size - n:] = [b for b, _, _ in neurons]
+            weights, bias = layer.split(vol.data)
+            weights[:] = np.stack([w for _, _, w in neurons])
+            bias[:] = [b for b, _, _ in neurons]
             snap.append(vol)
         return snap
 

@@ -98,10 +98,8 @@ def objective(S, perm):
 def _layer_rows(net, snap, index, normalize):
     """[W | b] of one trainable layer, rows unit-normalised on request
     (a row's norm does not depend on how its columns are permuted)."""
-    n = net.layers[index].neurons
-    data = snap[index].data
-    R = np.concatenate([data[: data.size - n].reshape(-1, n).T,
-                        data[data.size - n:, None]], axis=1).astype(np.float64)
+    w, b = net.layers[index].split(snap[index].data)
+    R = np.concatenate([w, b[:, None]], axis=1).astype(np.float64)
     if normalize:
         R /= np.linalg.norm(R, axis=1, keepdims=True) + 1e-12
     return R

@@ -57,9 +57,8 @@ def hidden_layers(net):
 
 def _split(net, snap, index):
     """Views (W^T, bias) of one layer's parameter volume in a snapshot."""
-    n = net.layers[index].neurons
-    data = snap[index].data
-    return data[: data.size - n].reshape(-1, n), data[data.size - n:]
+    w, b = net.layers[index].split(snap[index].data)
+    return w.T, b
 
 
 def rows(net, snap, index):
