@@ -4,6 +4,7 @@ held-out images.
 
     python -m benchmarks.scale_variants                 # pairs (1, 2) and (3, 4), ~7 min
     python -m benchmarks.scale_variants --pairs 5,6 7,8 --no-steps
+    python -m benchmarks.scale_variants --steps-data --pairs 1,2 3,4 5,6 7,8 9,10 11,12
 
 The nets and the split are ``examples/mnist_rebasin.py``'s (784-512x3-10,
 500 probes, 1,000 held-out images; a pair whose nets are not cached is
@@ -16,6 +17,11 @@ reproduces its 93.3% on both pairs); the step rows call the library's
 of the REPAIR'd barrier (K=10) and, for the matching rows, with REPAIR also
 on the output layer; merged (alpha 0.5, REPAIR'd) accuracy minus the
 endpoints' mean.
+
+``--steps-data`` asks how far the probes' number limits the default: per
+pair, the library's activation matching, then the default's assignment
+steps on the 500 probes and, from the same start, on the 3,500 training
+images (data the report never has); held-out linear reduction and time.
 """
 import argparse
 import sys
@@ -231,6 +237,46 @@ def run_pair(ex, data, seeds, steps=True):
         print(line, flush=True)
 
 
+def steps_data_rows(ex, data, pairs):
+    """Print, per pair, the held-out linear reduction of the default's
+    steps on the probes and on the training images (same start), and the
+    means."""
+    import time
+    from pyneural.reports import alignment, assignment_steps as steps_mod, symmetry
+    from pyneural.reports import interpolation as interp
+
+    (PX, PY), (HX, HY), (TX, TY) = data["probe"], data["held_out"], data["train"]
+    print("held-out linear reduction: activation matching (probes), then the default's "
+          "assignment steps on the 500 probes / on the 3,500 training images")
+    rows = []
+    for seeds in pairs:
+        net_a, net_b = ex.trained_nets(seeds, data["train"])
+        work = net_a.clone()
+        sa, sb = net_a.snapshot(), net_b.snapshot()
+        hidden = symmetry.hidden_layers(work)
+        pre = interp.sweep(work, sa, sb, HX, HY, K, exact=False).barrier
+        layers, _, _ = alignment.align(work, "activation", "hungarian", sa, sb, hidden, PX, False)
+        start = [l.permutation for l in layers]
+
+        def held(perms):
+            aligned = symmetry.permute_all(work, sb, hidden, perms)
+            return 1 - interp.sweep(work, sa, aligned, HX, HY, K, exact=False).barrier / pre
+
+        row, line = [held(start)], f"  pair {seeds}: start {_pct(held(start))}"
+        for label, X, Y in (("probes", PX, PY), ("training images", TX, TY)):
+            t0 = time.perf_counter()
+            perms, st = steps_mod.assignment_steps(work, sa, sb, hidden, start, X, Y, K)
+            row.append(held(perms))
+            line += (f", steps on the {label} {_pct(row[-1])} ({st.passes} steps, "
+                     f"{time.perf_counter() - t0:.1f} s)")
+        rows.append(row)
+        print(line, flush=True)
+    mean, worst = np.mean(rows, axis=0), np.min(rows, axis=0)
+    print(f"  mean / worst over {len(rows)} pairs: start {_pct(mean[0])} / {_pct(worst[0])}, "
+          f"steps on the probes {_pct(mean[1])} / {_pct(worst[1])}, on the training images "
+          f"{_pct(mean[2])} / {_pct(worst[2])}")
+
+
 def main(argv=None):
     """Run the rows for every pair; returns 0."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_variants",
@@ -238,11 +284,17 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", default=["1,2", "3,4"], help="seed pairs, 'a,b'")
     parser.add_argument("--no-steps", action="store_true", help="skip the assignment-step rows")
+    parser.add_argument("--steps-data", action="store_true",
+                        help="only the steps on the probes against on the training images")
     args = parser.parse_args(argv)
     ex = load_example("mnist_rebasin")
     data = ex.load_split()
-    for pair in args.pairs:
-        run_pair(ex, data, tuple(int(s) for s in pair.split(",")), steps=not args.no_steps)
+    pairs = [tuple(int(s) for s in pair.split(",")) for pair in args.pairs]
+    if args.steps_data:
+        steps_data_rows(ex, data, pairs)
+        return 0
+    for seeds in pairs:
+        run_pair(ex, data, seeds, steps=not args.no_steps)
     return 0
 
 

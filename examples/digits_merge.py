@@ -19,6 +19,7 @@ import numpy as np
 
 import pyneural as pn
 from pyneural import rng
+from pyneural.cli import int_at_least
 
 N_TRAIN, N_PROBE = 1200, 300          # the rest (297) is the test split
 SPLIT_SEED = 0
@@ -142,9 +143,9 @@ def run(epochs=EPOCHS, refine_budget=None, plot_path="digits_merge.png", out=sys
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=EPOCHS,
+    parser.add_argument("--epochs", type=int_at_least(1), default=EPOCHS,
                         help=f"training epochs per net (default {EPOCHS})")
-    parser.add_argument("--refine-budget", type=int, default=None,
+    parser.add_argument("--refine-budget", type=int_at_least(1), default=None,
                         help="refinement budget of the default mode (default: the merge's)")
     parser.add_argument("--plot", default="digits_merge.png", help="where to save the curves")
     parser.add_argument("--no-plot", action="store_true", help="do not save the curves")

@@ -19,6 +19,7 @@ import numpy as np
 
 import pyneural as pn
 from pyneural import toy
+from pyneural.cli import int_at_least
 from pyneural.reports.alignment import DEFAULT_REFINE_BUDGET
 
 WIDTHS = (8, 16, 32, 64, 128)
@@ -90,20 +91,8 @@ def plot(results, path):
     print(f"wrote {path}")
 
 
-def _at_least(low):
-    """An argparse type: an integer >= low (argparse turns the ValueError
-    into a usage message and exit 2)."""
-    def parse(text):
-        value = int(text)
-        if value < low:
-            raise ValueError(text)
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
 def _widths(text):
-    return [_at_least(1)(w) for w in text.split(",")]
+    return [int_at_least(1)(w) for w in text.split(",")]
 
 
 _widths.__name__ = "comma-separated list of widths >= 1"
@@ -113,11 +102,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", type=_widths, default=WIDTHS,
                         help="comma-separated hidden widths (default 8,16,32,64,128)")
-    parser.add_argument("--nets", type=_at_least(2), default=NETS_PER_WIDTH,
+    parser.add_argument("--nets", type=int_at_least(2), default=NETS_PER_WIDTH,
                         help="nets per width, at least 2 (default 6: 15 pairs)")
-    parser.add_argument("--jobs", type=_at_least(1), default=1,
+    parser.add_argument("--jobs", type=int_at_least(1), default=1,
                         help="local worker processes for the pairs (needs joblib)")
-    parser.add_argument("--budget", type=_at_least(1), default=DEFAULT_REFINE_BUDGET,
+    parser.add_argument("--budget", type=int_at_least(1), default=DEFAULT_REFINE_BUDGET,
                         help="refinement budget per alignment start "
                              f"(default {DEFAULT_REFINE_BUDGET})")
     parser.add_argument("--plot", default="sweep_width.png", help="where to save the plot")

@@ -315,7 +315,7 @@ def _score_mode(text):
     raise argparse.ArgumentTypeError(f"unknown score mode {text!r} (use one of {choices})")
 
 
-def _int_at_least(minimum, maximum=None):
+def int_at_least(minimum, maximum=None):
     """An argparse type: an integer >= ``minimum`` (and <= ``maximum``)."""
     def parse(text):
         try:
@@ -330,8 +330,8 @@ def _int_at_least(minimum, maximum=None):
     return parse
 
 
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
+_positive_int = int_at_least(1)
+_non_negative_int = int_at_least(0)
 
 
 def _fraction(text):
@@ -377,7 +377,7 @@ def _add_samples_arg(p):
 
 def _add_k_arg(p):
     from .reports.interpolation import MAX_K
-    p.add_argument("-k", type=_int_at_least(1, MAX_K), default=DEFAULT_K, metavar="K",
+    p.add_argument("-k", type=int_at_least(1, MAX_K), default=DEFAULT_K, metavar="K",
                    help=f"interpolation intervals, K+1 points (default {DEFAULT_K}, at most "
                         f"{MAX_K})")
 
