@@ -11,8 +11,9 @@ The nets and the split are ``examples/mnist_rebasin.py``'s (784-512x3-10,
 trained first, ~1 min a net). Alignment and REPAIR statistics see only the
 probes unless a row says otherwise; every number is on the held-out images,
 as in ``benchmarks.scale``. The REPAIR variants are plain numpy (the
-library's REPAIR is the ``pre-activation mean and std`` row; this script
-reproduces its 93.3% on both pairs); the step rows call the library's
+library's REPAIR is the ``pre-activation mean and std`` row: on plain
+activation matching's permutations it reproduces the library's 93.3% on
+pairs (1, 2) and (3, 4)); the step rows call the library's
 ``assignment_steps``. Columns: held-out reduction of the linear barrier,
 of the REPAIR'd barrier (K=10) and, for the matching rows, with REPAIR also
 on the output layer; merged (alpha 0.5, REPAIR'd) accuracy minus the

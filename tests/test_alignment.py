@@ -278,3 +278,48 @@ def test_activation_matching_alone_recovers_every_unit_the_samples_see(example_n
         assert np.array_equal(layer.permutation[~silent], truth[~silent])
         assert set(layer.permutation[silent]) == set(truth[silent])
     assert silent_somewhere          # A has silent units, so this case is exercised
+
+
+def test_weights_break_the_ties_activation_matching_leaves(example_nets, probes):
+    """Silent units tie on activations; with the tie-break the weights tell
+    them apart, so the whole planted permutation comes back."""
+    a, _ = example_nets
+    X, _ = probes.to_arrays()
+    snap = a.snapshot()
+    hidden, planted, shuffled = _planted(a, 1)
+    layers, aligned, info = alignment.align(a, "activation", "hungarian", snap, shuffled, hidden,
+                                            X, False, tie_break=alignment.SCALE_TIE_BREAK)
+    a.restore(snap)
+    assert "breaking its near-ties by the weights" in info
+    for layer, p in zip(layers, planted):
+        assert np.array_equal(layer.permutation, symmetry.inverse(p))
+    assert all(x.same_bits(y) for x, y in zip(aligned, snap))
+
+
+def test_break_ties_on_uninformative_scores_is_matching_by_weights_alone(example_nets):
+    a, _ = example_nets
+    hidden, planted, shuffled = _planted(a, 2)
+    snap = a.snapshot()
+    wm = matching.WeightMatching(a, snap, shuffled, hidden,
+                                 start=[np.arange(h.width) for h in hidden])
+    flat = [np.zeros((h.width, h.width), np.float32) for h in hidden]
+    perms = wm.break_ties(flat, 1.0, alignment.TIE_BREAK_PASSES)
+    assert all(np.array_equal(q, symmetry.inverse(p)) for q, p in zip(perms, planted))
+    # A zero bonus leaves the scores' own assignment.
+    g = np.random.default_rng(0)
+    scores = [g.standard_normal((h.width, h.width)) for h in hidden]
+    assert all(np.array_equal(q, matching.hungarian(s))
+               for q, s in zip(wm.break_ties(scores, 0.0, 1), scores))
+
+
+def test_weight_cosines_are_the_mean_of_incoming_and_outgoing_cosines(example_nets):
+    a, b = example_nets
+    sa, sb = _snaps(a, b)
+    hidden = symmetry.hidden_layers(a)
+    wm = matching.WeightMatching(a, sa, sb, hidden, start=[np.arange(12), np.arange(12)])
+    rows = lambda s, i: np.column_stack([symmetry.rows(a, s, i), symmetry.bias(a, s, i)])
+    cos = lambda x, y: (x / np.linalg.norm(x, axis=1, keepdims=True)) @ \
+        (y / np.linalg.norm(y, axis=1, keepdims=True)).T
+    want = (cos(rows(sa, 1), rows(sb, 1))
+            + cos(symmetry.rows(a, sa, 2).T, symmetry.rows(a, sb, 2).T)) / 2
+    np.testing.assert_allclose(wm.weight_cosines(0), want, atol=1e-6)

@@ -77,15 +77,20 @@ def test_auto_at_scale_takes_assignment_steps_unless_aligning_for_repair(nets, p
     monkeypatch.setattr(alignment, "AUTO_SCALE_WORK", 0)
     r = a.permutation_align_report(b, probes, progress=False)
     assert r.matching_info.startswith("auto at scale") and "assignment steps" in r.matching_info
+    assert "breaking its near-ties by the weights" in r.matching_info
     st = r.refinement
     assert st.moves == "assignment steps" and st.barrier_after <= st.barrier_before
     assert "assignment steps accepted" in str(r)
-    act = a.permutation_align_report(b, probes, "activation", refine=False, progress=False)
-    assert r.post_barrier <= act.post_barrier + 1e-6
+    X, _ = probes.to_arrays()
+    work, hidden = a.clone(), symmetry.hidden_layers(a)
+    start, aligned, _ = alignment.align(work, "activation", "hungarian", a.snapshot(),
+                                        b.snapshot(), hidden, X, False,
+                                        tie_break=alignment.SCALE_TIE_BREAK)
+    work.restore(aligned)
+    assert r.post_barrier <= a.mode_connectivity_report(work, probes).barrier + 1e-6
     rr = a.permutation_align_report(b, probes, repair=True, progress=False)
     assert rr.refinement is None and "REPAIR'd path" in rr.matching_info
-    assert [l.permutation.tolist() for l in rr.layers] == \
-        [l.permutation.tolist() for l in act.layers]
+    assert [l.permutation.tolist() for l in rr.layers] == [l.permutation.tolist() for l in start]
 
 
 def test_small_nets_keep_the_three_refined_starts(nets, probes):

@@ -138,10 +138,13 @@ class WeightMatching:
         Most passes.
     solver : callable, optional
         Score matrix -> permutation (default ``hungarian``).
+    start : list of ndarray, optional
+        The starting permutations (default: front-to-back matching of the
+        incoming rows).
     """
 
     def __init__(self, net, snap_a, snap_b, hidden_list, normalize=False, seed=0,
-                 max_iter=100, solver=None):
+                 max_iter=100, solver=None, start=None):
         chain = [h.index for h in hidden_list] + [hidden_list[-1].next_index]
         # float32 products, as the weights are: float64 GEMMs made this 2.5x
         # slower than a plain numpy implementation at 784-512x3-10.
@@ -152,7 +155,8 @@ class WeightMatching:
         self._max_iter = max_iter
         self._solve = solver or hungarian
         for l in range(len(self.perms)):
-            self.perms[l] = self._solve(self._A[l] @ self._incoming(l).T)
+            self.perms[l] = (np.array(start[l]) if start is not None
+                             else self._solve(self._A[l] @ self._incoming(l).T))
         self.history = []
         self.iterations = 0
         self.reason = ""
@@ -171,6 +175,27 @@ class WeightMatching:
         if l + 1 < len(self.perms):
             nxt = nxt[self.perms[l + 1], :]
         return S + self._A[l + 1][:, :-1].T @ nxt
+
+    def weight_cosines(self, l):
+        """Hidden layer l's A units x B units: the mean of the cosine of
+        their incoming ``[W | b]`` rows and the cosine of their outgoing
+        columns in the next layer, given the neighbours' permutations."""
+        nxt = self._B[l + 1][:, :-1]
+        if l + 1 < len(self.perms):
+            nxt = nxt[self.perms[l + 1], :]
+        return (cosine_scores(self._A[l], self._incoming(l))
+                + cosine_scores(self._A[l + 1][:, :-1].T, nxt.T)) / 2
+
+    def break_ties(self, scores, bonus, passes):
+        """Re-solve each hidden layer, front to back, ``passes`` times, on
+        ``scores[l] + bonus * weight_cosines(l)``: the weights decide
+        between B units that ``scores`` (e.g. activation cosines over a
+        few hundred probes) rates nearly alike. Returns the permutations
+        (also left in ``perms``)."""
+        for _ in range(passes):
+            for l in range(len(self.perms)):
+                self.perms[l] = self._solve(scores[l] + bonus * self.weight_cosines(l))
+        return self.perms
 
     def objective(self):
         """``sum_t <A_t, P_t B_t P_{t-1}^T>`` for the current ``perms`` (a float)."""

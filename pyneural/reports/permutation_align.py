@@ -369,7 +369,8 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         4 / "auto" (default): activation, weight-matching-cosine and weight
         starts, each refined, the lowest barrier on the samples kept; above
         ``alignment.AUTO_SCALE_WORK`` weights x probes, activation matching
-        alone, unrefined.
+        whose near-ties the weights break, then gradient-guided assignment
+        steps (no steps with ``repair=True``).
     k : int
         Intervals of the interpolation (K+1 points); ``k < 1`` becomes 1;
         above ``interpolation.MAX_K`` (10,000) a ValueError.
