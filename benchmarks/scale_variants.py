@@ -26,6 +26,7 @@ images (data the report never has); held-out linear reduction and time.
 """
 import argparse
 import sys
+import time
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -242,7 +243,6 @@ def steps_data_rows(ex, data, pairs):
     """Print, per pair, the held-out linear reduction of the default's
     steps on the probes and on the training images (same start), and the
     means."""
-    import time
     from pyneural.reports import alignment, assignment_steps as steps_mod, symmetry
     from pyneural.reports import interpolation as interp
 

@@ -108,7 +108,9 @@ def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_break=0.0):
     """Permutations of B's hidden units. Overwrites the live weights (the
     caller passes a work copy). ``tie_break`` > 0: after matching by
-    ``mode``'s scores, ``WeightMatching.break_ties`` with that bonus.
+    ``mode``'s scores, ``WeightMatching.break_ties`` with that bonus (for
+    activation scores, which do not depend on the other layers'
+    permutations).
     Returns (layer results, aligned B, matching info)."""
     if mode.startswith("weight_matching"):
         wm = matching.WeightMatching(net, snap_a, snap_b, hidden_list,
