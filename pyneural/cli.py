@@ -133,7 +133,7 @@ def _separator_hint(line):
     return ""
 
 
-def read_samples(path, net, net_path="the net"):
+def read_samples(path, net, net_path="the net", what="samples"):
     """``(X, Y)`` float32 matrices from a CSV of samples for ``net``.
 
     Every row has ``n_inputs + n_outputs`` comma-separated numbers: the
@@ -143,9 +143,10 @@ def read_samples(path, net, net_path="the net"):
     float32 number (NaN, Inf and values beyond float32's range included,
     naming the line and column), ragged rows, a column count that does not
     fit the net (with a hint when the file looks ';'- or tab-separated), or
-    no samples at all.
+    no samples at all. ``what`` names the file's role in the messages
+    about reading it.
     """
-    lines = _read_text(path, "samples", encoding="utf-8-sig").splitlines()
+    lines = _read_text(path, what, encoding="utf-8-sig").splitlines()
     n_in, n_out = net.input_size, net.output_size
     rows, line_numbers, width, header = [], [], None, None
     for number, line in enumerate(lines, 1):
@@ -471,7 +472,8 @@ def cmd_align(args):
     _check_plot_possible(args.plot)
     net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
-    held = read_samples(args.eval_samples, net_a, args.a) if args.eval_samples else None
+    held = (read_samples(args.eval_samples, net_a, args.a, "eval-samples")
+            if args.eval_samples else None)
     mode, solver, refine, check_scale = _alignment_settings(args)
     result = net_a.permutation_align_report(
         net_b, samples, mode, args.k, solver=solver, refine=refine,
@@ -528,6 +530,9 @@ def _add_permute_args(p):
     p.add_argument("-o", "--output", required=True, metavar="OUT.nn",
                    help="where to write the permuted B (.nn, one line; or .safetensors, .npz)")
     _add_alignment_args(p, checks=False)
+    p.add_argument("--repair", action="store_true",
+                   help="align for the REPAIR'd path as `align --repair` does (at paper scale "
+                        "the default then takes no assignment steps)")
     _add_k_arg(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -553,7 +558,7 @@ def cmd_permute(args):
         layers, aligned, info, stats = find_alignment(
             net_a, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
             refine_budget=args.refine_budget, k=args.k, seed=args.seed, exact=exact,
-            progress=False if args.json else None)
+            progress=False if args.json else None, for_repair=args.repair)
         before = interp.sweep(net_a, snap_a, snap_b, X, Y, args.k, exact).barrier
         after = interp.sweep(net_a, snap_a, aligned, X, Y, args.k, exact).barrier
     finally:
@@ -566,7 +571,7 @@ def cmd_permute(args):
     _write_net(out, args.output)
     summary = {"command": "permute", "b": args.b, "a": args.a, "output": args.output,
                "n_samples": len(X), "k": args.k, "score_mode": mode, "solver": solver,
-               "refine": refine, "matching_info": info,
+               "refine": refine, "for_repair": args.repair, "matching_info": info,
                "refinement": stats.to_dict() if stats is not None else None,
                "layers": [l.to_dict() for l in layers],
                "barrier_before": before, "barrier_after": after, "max_output_drift": drift,
@@ -582,7 +587,8 @@ def _permute_text(s):
     from .reports.text import fixed, fpc_exp
     lines = [f"Aligned {s['b']} to {s['a']} on {s['n_samples']} samples (K={s['k']}): "
              f"score {s['score_mode']}, solver {s['solver']}, "
-             f"refinement {'on' if s['refine'] else 'off'}"]
+             f"refinement {'on' if s['refine'] else 'off'}"
+             + (", aligned for the REPAIR'd path" if s["for_repair"] else "")]
     if s["matching_info"]:
         lines.append(f"Matching: {s['matching_info']}")
     if s["layers"]:
@@ -724,7 +730,8 @@ def cmd_merge(args):
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
-    held = read_samples(args.eval_samples, nets[0], paths[0]) if args.eval_samples else None
+    held = (read_samples(args.eval_samples, nets[0], paths[0], "eval-samples")
+            if args.eval_samples else None)
     options = dict(score_mode=args.score_mode, solver=args.solver, refine=args.refine,
                    refine_budget=args.refine_budget, repair=args.repair, eval_samples=held,
                    k=args.k, seed=args.seed, progress=False if args.json else None)
@@ -794,7 +801,8 @@ def cmd_sweep(args):
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
-    held = read_samples(args.eval_samples, nets[0], paths[0]) if args.eval_samples else None
+    held = (read_samples(args.eval_samples, nets[0], paths[0], "eval-samples")
+            if args.eval_samples else None)
     options = {"repair": True} if args.repair else {}
     if args.align:
         mode, solver, refine, _ = _alignment_settings(args)
@@ -856,7 +864,11 @@ def main(argv=None):
     except SystemExit as exc:            # --help, --version, usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
-        return args.run(args)
+        # NaN or Inf weights or samples reach every report as a NON-FINITE
+        # verdict naming the net; numpy's floating-point warnings on the
+        # way would only repeat it, line after line.
+        with np.errstate(all="ignore"):
+            return args.run(args)
     except (InputError, NNFormatError, ArchitectureError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
 from .reports.interpolation import DEFAULT_K
 from .nnformat import (LayerSpec, NNFormatError, format_data_block, format_structure,
-                       parse_data, parse_structure, require_str, split_net)
+                       parse_data, parse_structure, read_text, require_str, split_net)
 from .volume import TNNetVolume, as_f32_scalar, as_f32_vector, blend
 
 __all__ = ["TNNet", "ArchitectureError"]
@@ -782,17 +782,17 @@ class TNNet:
         Parameters
         ----------
         path : str or path-like
-            Read as text in the platform's default encoding.
+            Read as UTF-8 text.
 
         Raises
         ------
         OSError
             The file cannot be read.
         NNFormatError, ArchitectureError
-            As in ``load_from_string``; the net is then unchanged.
+            As in ``load_from_string``, or a file that is not UTF-8 text;
+            the net is then unchanged.
         """
-        with open(path, encoding="utf-8") as f:
-            self.load_from_string(f.read())
+        self.load_from_string(read_text(path))
 
     @classmethod
     def from_file(cls, path, generator=None):

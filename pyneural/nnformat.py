@@ -13,6 +13,7 @@ This module knows text only: it turns strings into plain Python/numpy
 values and back, and says precisely what is wrong with a bad string. It
 knows nothing about layers or training.
 """
+import os
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,17 @@ class NNFormatError(ValueError):
         super().__init__(f"{where}{message}{tok}")
         self.layer = layer
         self.token = token
+
+
+def read_text(path):
+    """The text of a `.nn` file (UTF-8); NNFormatError naming the file when
+    it is not text (a binary file, another encoding)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as exc:
+        raise NNFormatError(f"{os.fsdecode(path)}: not UTF-8 text (byte {exc.start}); a .nn "
+                            "file is text") from None
 
 
 def _shorten(text, limit=60):

@@ -278,6 +278,13 @@ class TNNetVolume:
         return self._data[key]
 
     def __setitem__(self, key, value):
+        if type(value) is not float and type(value) is not int:
+            # numpy would read a string such as '5' as a number.
+            a = value.data if isinstance(value, TNNetVolume) else np.asarray(value)
+            if a.dtype == object or a.dtype.kind not in "biuf":
+                raise TypeError(f"volume elements must be real numbers, got {value!r:.40} "
+                                f"(dtype {a.dtype})")
+            value = a
         if isinstance(key, tuple):
             self.as_array()[key] = value
         else:

@@ -485,3 +485,32 @@ def test_loading_a_weights_file_draws_no_random_number(tmp_path, suffix):
         loaded = load()
         assert pn.rng.random_int(10 ** 6) == (pn.rng.set_seed(5) or pn.rng.random_int(10 ** 6))
         assert loaded.save_data_to_string() == net.save_data_to_string()
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_reports_and_merges_take_the_path_of_a_saved_net(tmp_path, suffix):
+    a, b, samples = example("A"), example("B"), toy.build_probes()
+    expected = str(a.permutation_align_report(b, samples))
+    path = tmp_path / f"B{suffix}"
+    b.save(path)
+    for endpoint in (path, str(path)):
+        pn.rng.set_seed(5)
+        assert str(a.permutation_align_report(endpoint, samples)) == expected
+        # the file is read, not built as a net: the RandSeed stream stays put
+        assert pn.rng.random_int(10 ** 6) == (pn.rng.set_seed(5) or pn.rng.random_int(10 ** 6))
+    assert a.merge_with(path, samples).net.save_data_to_string() == \
+        a.merge_with(b, samples).net.save_data_to_string()
+    assert a.mode_connectivity_report(str(path), samples).barrier == \
+        a.mode_connectivity_report(b, samples).barrier
+
+
+def test_a_missing_path_or_a_binary_nn_file_is_a_format_error_naming_it(tmp_path):
+    a, samples = example("A"), toy.build_probes()
+    with pytest.raises(pn.NNFormatError, match="neither .nn text nor the path .*'missing.nn'"):
+        a.permutation_align_report("missing.nn", samples)
+    binary = tmp_path / "binary.nn"
+    binary.write_bytes(b"\xff\xfe\x00")
+    for load in (lambda: pn.load(binary), lambda: pn.TNNet.from_file(binary),
+                 lambda: a.permutation_align_report(binary, samples)):
+        with pytest.raises(pn.NNFormatError, match="binary.nn: not UTF-8 text"):
+            load()

@@ -149,3 +149,32 @@ def test_step_gradients_are_the_losss_derivatives(suppress_bias):
                 down = loss(params)
                 p[idx] = old
                 assert abs(grad[idx] - (up - down) / 2e-6) < 1e-4
+
+
+def test_permute_repair_writes_the_permutations_align_repair_reports(capsys, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setattr(alignment, "AUTO_SCALE_WORK", 0)     # the paper-scale default
+    written = {}
+    for flag in ((), ("--repair",)):
+        out = tmp_path / f"b{len(flag)}.nn"
+        assert cli.main(["permute", B, "--to", A, "--samples", PROBES, "-o", str(out),
+                         "--json", *flag]) == 0
+        summary = json.loads(capsys.readouterr()[0])
+        assert summary["for_repair"] is bool(flag)
+        assert cli.main(["align", A, B, "--samples", PROBES, "--json", *flag]) == 0
+        report = json.loads(capsys.readouterr()[0])
+        written[flag] = [l["permutation"] for l in summary["layers"]]
+        assert written[flag] == [l["permutation"] for l in report["layers"]]
+    # the assignment steps move units: the two alignments differ
+    assert written[()] != written[("--repair",)]
+
+
+def test_merge_report_says_what_refinement_ran_at_scale(nets, probes, monkeypatch):
+    a, b = nets
+    monkeypatch.setattr(alignment, "AUTO_SCALE_WORK", 0)
+    text = str(a.merge_with(b, probes, progress=False))
+    assert "refinement: on (assignment steps)" in text
+    assert "assignment steps accepted of" in text and "swaps accepted" not in text
+    text = str(a.merge_with(b, probes, repair=True, progress=False))
+    assert "refinement: on, none at this scale (see Matching)" in text
+    assert "\nRefinement" not in text

@@ -251,3 +251,75 @@ def test_interpolating_at_a_non_finite_alpha_is_refused(example_nets, alpha):
     with pytest.raises(ValueError, match="finite"):
         a.interpolate(a.snapshot(), b.snapshot(), alpha)
     assert a.save_to_string() == text
+
+
+def test_merge_and_repair_to_dict_with_nan_or_inf_weights_is_strict_json(example_nets, probes):
+    a, b = example_nets
+    bad = _nan_copy(b)
+    r = a.merge_with(bad, probes, repair=True)
+    d = _strict_json(r)
+    assert d["verdict"] == "NON-FINITE" and None in d["repair"][0]["target_mean"]
+    _strict_json(pn.merge_many([a, bad, b], probes, repair=True, rounds=0))
+    inf_bias = a.clone()
+    inf_bias.layers[3].bias[0] = np.inf
+    d = _strict_json(inf_bias.merge_with(b, probes, eval_samples=probes))
+    assert d["mean_endpoint_loss"] is None
+    d = _strict_json(pn.repair(r.net, [a, bad], probes))
+    assert d["non_finite"] >= 1 and d["matched"] is False
+
+
+def test_repair_of_a_nan_unit_fails_its_check_and_says_why(example_nets, probes):
+    a, b = example_nets
+    bad = _nan_copy(b)
+    merged = a.clone()
+    merged.interpolate(a.snapshot(), bad.snapshot(), 0.5)
+    r = pn.repair(merged, [a, bad], probes)
+    text = str(r)
+    assert "1 with NaN or infinite statistics, left alone" in text
+    assert "constant over the probes" not in text
+    assert "Statistics check: FAIL (1 unit with NaN or infinite statistics" in text
+    assert not r.matched and r.non_finite == 1
+
+
+@pytest.mark.parametrize("seed", [-5, 1.5, "3", True])
+@pytest.mark.parametrize("call", ["align", "merge", "merge_many"])
+def test_reports_and_merges_refuse_a_bad_seed_naming_it(example_nets, probes, seed, call):
+    a, b = example_nets
+    run = {"align": lambda: a.permutation_align_report(b, probes, seed=seed),
+           "merge": lambda: a.merge_with(b, probes, seed=seed),
+           "merge_many": lambda: pn.merge_many([a, b], probes, seed=seed)}[call]
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        run()
+
+
+@pytest.mark.parametrize("k", [2.5, "3", float("nan"), True])
+def test_k_that_is_not_an_integer_is_a_type_error_naming_k(example_nets, probes, k):
+    a, b = example_nets
+    for call in (a.mode_connectivity_report, a.permutation_align_report, a.merge_with):
+        with pytest.raises(TypeError, match=r"k \(interpolation intervals\) must be an integer"):
+            call(b, probes, k=k)
+
+
+def test_merge_many_refuses_negative_rounds(example_nets, probes):
+    a, b = example_nets
+    with pytest.raises(ValueError, match="rounds must be a non-negative integer, got -1"):
+        pn.merge_many([a, b, a], probes, rounds=-1)
+
+
+@pytest.mark.parametrize("value", ["5", 1j, [1, "a"], None])
+def test_volume_elements_must_be_real_numbers(value):
+    v = pn.TNNetVolume(2, 1, 1)
+    v.fill(4.0)
+    with pytest.raises(TypeError, match="volume elements must be real numbers"):
+        v[0] = value
+    with pytest.raises(TypeError, match="volume elements must be real numbers"):
+        v[0, 0, 0] = value
+    assert v.data.tolist() == [4.0, 4.0]
+
+
+def test_a_net_without_hidden_layers_still_counts_its_samples(probes):
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(2))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    d = net.permutation_align_report(net.clone(), probes).to_dict()
+    assert d["n_samples"] == len(probes) and "nothing to permute" in d["message"]

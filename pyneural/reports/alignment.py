@@ -155,6 +155,14 @@ def check_budget(budget):
     return int(budget)
 
 
+def check_seed(seed):
+    """``seed`` as an int of at least 0; ValueError for anything else (-1,
+    1.5, "3", True)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
                    refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=DEFAULT_K, seed=0, exact=False,
                    progress=None, for_repair=False):

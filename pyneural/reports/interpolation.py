@@ -9,9 +9,12 @@ in order in float32, accuracy = argmax agreement.
 """
 from dataclasses import dataclass
 
+import numbers
+import os
+
 import numpy as np
 
-from ..nnformat import split_net
+from ..nnformat import NNFormatError, read_text, split_net
 from ..volume import TNNetVolume
 
 # Below this many multiply-adds per pass the exact per-sample kernel is
@@ -70,8 +73,10 @@ MAX_K = 10_000
 
 def intervals(k):
     """The number of intervals K of a report's path from the user's ``k``:
-    ``int(k)``, below 1 raised to 1 as the original does; ValueError above
-    ``MAX_K``, TypeError/ValueError for what ``int()`` refuses."""
+    an integer, below 1 raised to 1 as the original does. TypeError for
+    anything else (a float, a string, a bool), ValueError above ``MAX_K``."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k (interpolation intervals) must be an integer, got {k!r}")
     k = max(1, int(k))
     if k > MAX_K:
         raise ValueError(f"k = {k} interpolation intervals is more than the {MAX_K} a path "
@@ -187,23 +192,32 @@ def first_net(items, who):
         if is_net(item):
             return item
     raise TypeError(f"{who} needs at least one TNNet among the nets (it gives the "
-                    "architecture); the others may be snapshots or .nn texts")
+                    "architecture); the others may be snapshots, .nn texts or paths of "
+                    "saved nets")
 
 
-def endpoint_snapshot(net, b):
+def endpoint_snapshot(net, b, names=("A", "B")):
     """Endpoint B as a snapshot of ``net``'s architecture.
 
     ``b`` may be ``save_data_to_string()`` text (as in Pascal), a whole
-    ``save_to_string()`` text, another TNNet, or a snapshot list. Raises
-    ArchitectureError (a ValueError) naming the first layer that differs.
+    ``save_to_string()`` text, another TNNet, a snapshot list, or the path
+    of a saved net (a path-like, or a str naming a file that holds no
+    ``]``, which every `.nn` text has; a `.nn` file is read as text, no net
+    is built). Raises ArchitectureError (a ValueError) naming the first
+    layer that differs (``names``: what it calls ``net`` and ``b``).
     """
+    if isinstance(b, os.PathLike) or isinstance(b, str) and "]" not in b and os.path.isfile(b):
+        b = _saved_net(b)
+    if isinstance(b, str) and b.strip() and "]" not in b:
+        raise NNFormatError("endpoint B is neither .nn text nor the path of an existing file",
+                            token=b)
     if isinstance(b, str):
         # A whole net (one line with '>', or save_to_file's two lines) or
         # just its data, as SaveDataToString gives it in Pascal.
         whole = ">" in b or "\n" in b.strip()
         return net.snapshot_from_string(split_net(b)[1] if whole else b.strip())
     if is_net(b):
-        net.check_same_architecture(b)
+        net.check_same_architecture(b, names)
         return b.snapshot()
     if not isinstance(b, (list, tuple)):
         raise TypeError(f"endpoint B must be a TNNet, .nn text or a snapshot (a list of "
@@ -211,6 +225,15 @@ def endpoint_snapshot(net, b):
     snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]
     net._check_snapshot(snap)
     return snap
+
+
+def _saved_net(path):
+    """A saved net: a `.nn` file's text, or the TNNet ``io.load`` reads
+    from another format."""
+    from ..io import file_format, load
+    if file_format(path) == "nn":
+        return read_text(path)
+    return load(path)
 
 
 def output_drift(net, reference, snap, X, exact):

@@ -30,12 +30,12 @@ from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
 from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, check_budget,
-                        find_alignment, resolve_score_mode)
+                        check_seed, find_alignment, resolve_score_mode)
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import probe_arrays
-from .text import bar, fixed, fpc_exp, json_number, percent
+from .text import bar, fixed, fpc_exp, jsonable, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
 # defaults), with a larger refinement budget per start: a merged net is kept
@@ -74,8 +74,7 @@ class ModelScore:
 
     def to_dict(self):
         """The fields as a dict."""
-        return {"name": self.name, "loss": json_number(self.loss),
-                "accuracy": json_number(self.accuracy)}
+        return jsonable({"name": self.name, "loss": self.loss, "accuracy": self.accuracy})
 
 
 @dataclass
@@ -163,29 +162,29 @@ class MergeResult(BeforeAfter):
         def score(s):
             """``s.to_dict()``, or None for a score that was not measured."""
             return s.to_dict() if s is not None else None
-        return {"report": "merge", "n_nets": self.n_nets, "n_samples": self.n_samples,
-                "weights": list(self.weights), "score_mode": self.score_mode,
-                "solver": self.solver, "refine": self.refine,
-                "refine_budget": self.refine_budget, "k": self.k,
-                "eval_set": self.eval_set or "samples", "n_eval": self.n_eval or self.n_samples,
-                "endpoints": [e.to_dict() for e in self.endpoints],
-                "naive": score(self.naive), "aligned": score(self.aligned),
-                "naive_repaired": score(self.naive_repaired), "repaired": score(self.repaired),
-                "mean_endpoint_accuracy": self.mean_endpoint_accuracy,
-                "mean_endpoint_loss": self.mean_endpoint_loss,
-                "pre_barrier": json_number(self.pre_barrier),
-                "post_barrier": json_number(self.post_barrier),
-                "reduction": json_number(self.reduction),
-                "pre": self.pre.to_dict() if self.pre else None,
-                "post": self.post.to_dict() if self.post else None,
-                "permutations": [[p.tolist() for p in perms] for perms in self.permutations],
-                "churn": self.churn, "matching_info": self.matching_info,
-                "refinement": [s.to_dict() if s is not None else None for s in self.refinement],
-                "repair": [l.to_dict() for l in self.repair_layers]
-                if self.repair_layers is not None else None,
-                "repair_error": self.repair_error if self.repair_layers is not None else None,
-                "drift": json_number(self.drift), "rounds": self.rounds, "seconds": self.seconds,
-                "exact": self.exact, "verdict": self.verdict.value}
+        return jsonable({
+            "report": "merge", "n_nets": self.n_nets, "n_samples": self.n_samples,
+            "weights": list(self.weights), "score_mode": self.score_mode,
+            "solver": self.solver, "refine": self.refine,
+            "refine_budget": self.refine_budget, "k": self.k,
+            "eval_set": self.eval_set or "samples", "n_eval": self.n_eval or self.n_samples,
+            "endpoints": [e.to_dict() for e in self.endpoints],
+            "naive": score(self.naive), "aligned": score(self.aligned),
+            "naive_repaired": score(self.naive_repaired), "repaired": score(self.repaired),
+            "mean_endpoint_accuracy": self.mean_endpoint_accuracy,
+            "mean_endpoint_loss": self.mean_endpoint_loss,
+            "pre_barrier": self.pre_barrier, "post_barrier": self.post_barrier,
+            "reduction": self.reduction,
+            "pre": self.pre.to_dict() if self.pre else None,
+            "post": self.post.to_dict() if self.post else None,
+            "permutations": [[p.tolist() for p in perms] for perms in self.permutations],
+            "churn": self.churn, "matching_info": self.matching_info,
+            "refinement": [s.to_dict() if s is not None else None for s in self.refinement],
+            "repair": [l.to_dict() for l in self.repair_layers]
+            if self.repair_layers is not None else None,
+            "repair_error": self.repair_error if self.repair_layers is not None else None,
+            "drift": self.drift, "rounds": self.rounds, "seconds": self.seconds,
+            "exact": self.exact, "verdict": self.verdict})
 
     def plot(self, path=None, ax=None):
         """Draw the loss and accuracy along the paths, the merged models
@@ -207,17 +206,14 @@ def _render(r):
            + (f"alpha: {r.alpha:.3f} (merged = {1 - r.alpha:.3f}*A + {r.alpha:.3f}*B)"
               if r.n_nets == 2 else
               "weights: " + " ".join(f"{w:.3f}" for w in r.weights)))
-    yield (f"Score: {r.score_mode}   solver: {r.solver}   refinement: "
-           + (f"on (budget {r.refine_budget} evaluations per alignment)" if r.refine else "off"))
+    yield f"Score: {r.score_mode}   solver: {r.solver}   refinement: {_refinement(r)}"
     for i, info in enumerate(r.matching_info):
         if info:
             yield f"Matching{'' if r.n_nets == 2 else f' net {i}'}: {info}"
     for i, st in enumerate(r.refinement):
         if st is not None:
             who = "" if r.n_nets == 2 else f" net {i}"
-            yield (f"Refinement{who}: {st.accepted} swaps accepted of {st.tried} tried, "
-                   f"{st.evaluations} loss evaluations; {st.reason}; barrier on samples "
-                   f"{fixed(st.barrier_before, 6)} -> {fixed(st.barrier_after, 6)}")
+            yield f"Refinement{who}: {st.summary()}"
     if r.rounds:
         yield "MergeMany rounds (each net re-aligned to the average of the others):"
         for h in r.rounds:
@@ -293,6 +289,18 @@ def _checks(r):
         yield (f"Check 2 REPAIR statistics: {'PASS' if ok else 'FAIL'} (repaired units' "
                f"pre-activation mean/std match their targets on the probes: max error "
                f"{fpc_exp(err)} {'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
+
+
+def _refinement(r):
+    """What the refinement did: swaps within a budget, or (at paper scale)
+    assignment steps, or nothing (aligning for the REPAIR'd merge)."""
+    if not r.refine:
+        return "off"
+    moves = {s.moves for s in r.refinement if s is not None}
+    if not moves or moves == {"swaps"}:
+        budget = f"budget {r.refine_budget} evaluations per alignment"
+        return f"on ({budget})" if moves else "on, none at this scale (see Matching)"
+    return "on (" + ", ".join(sorted(moves)) + ")"
 
 
 def merge_verdict(final, endpoints, naive, n_outputs):
@@ -395,7 +403,7 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
     check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
-                    check_budget(refine_budget), interp.intervals(k), int(seed), progress,
+                    check_budget(refine_budget), interp.intervals(k), check_seed(seed), progress,
                     bool(repair))
 
 
@@ -533,10 +541,11 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
         B is malformed text.
     ValueError
         Empty samples or ``eval_samples``, samples that do not fit the net,
-        alpha outside [0, 1] (or NaN), unknown score mode or solver.
+        alpha outside [0, 1] (or NaN), unknown score mode or solver, a
+        ``seed`` that is not an integer >= 0.
     TypeError
-        Samples in a form the merge does not take, or an alpha that
-        ``float()`` refuses.
+        Samples in a form the merge does not take, an alpha that
+        ``float()`` refuses, ``k`` not an integer.
     """
     a = float(alpha)
     if not (0.0 <= a <= 1.0):
@@ -594,13 +603,14 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     NNFormatError
         An item is malformed text.
     ValueError
-        Fewer than two nets (or a str), ``reference`` out of range, bad
-        weights (wrong count, negative, not finite, zero sum), unknown
-        score mode or solver, empty samples or ``eval_samples``, samples
-        that do not fit the nets.
+        Fewer than two nets (or a str), ``reference`` out of range,
+        ``rounds`` or ``seed`` not an integer >= 0, bad weights (wrong
+        count, negative, not finite, zero sum), unknown score mode or
+        solver, empty samples or ``eval_samples``, samples that do not fit
+        the nets.
     TypeError
-        No TNNet among the items, or samples in a form the merge does not
-        take.
+        No TNNet among the items, samples in a form the merge does not
+        take, ``k`` not an integer.
     """
     items = list(nets_or_snapshots) if not isinstance(nets_or_snapshots, (str, bytes)) else []
     if len(items) < 2:
@@ -611,6 +621,8 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     n = len(snaps)
     if not 0 <= int(reference) < n:
         raise ValueError(f"reference {reference} is not one of the {n} nets")
+    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
+        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
     w = mix_weights(weights, n)
     o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",

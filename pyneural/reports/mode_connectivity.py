@@ -216,8 +216,8 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
     NNFormatError
         ``snapshot_b`` is malformed text.
     ValueError, TypeError
-        Samples that do not fit the net, a ``k`` above ``MAX_K`` or one
-        ``int()`` refuses.
+        Samples that do not fit the net, a ``k`` above ``MAX_K`` or not an
+        integer.
     """
     k = interp.intervals(k)
     n_trainable = len(net.trainable_layers())

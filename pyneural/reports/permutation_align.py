@@ -16,8 +16,8 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from . import symmetry
-from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, find_alignment,
-                        match_norms, resolve_score_mode)
+from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, check_seed,
+                        find_alignment, match_norms, resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
 from .repair import repaired_sweep
@@ -211,10 +211,7 @@ def _render_options(r):
     if r.matching_info:
         yield f"Matching: {r.matching_info}"
     if r.refinement is not None:
-        st = r.refinement
-        yield (f"Refinement: {st.accepted} {st.moves} accepted of {st.tried} tried, "
-               f"{st.evaluations} loss evaluations, {st.passes} passes; {st.reason}; barrier on "
-               f"samples {fixed(st.barrier_before, 6)} -> {fixed(st.barrier_after, 6)}")
+        yield f"Refinement: {r.refinement.summary()}"
     if r.eval_set:
         yield (f"Barriers measured on {r.eval_set} ({r.n_eval} samples); alignment"
                f"{' and refinement' if r.refinement is not None else ''} used only the "
@@ -418,13 +415,15 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         ``snapshot_b`` is malformed text.
     ValueError
         Unknown score mode or solver; samples that do not fit the net; ``k``
-        above ``MAX_K``.
+        above ``MAX_K``; a ``seed`` that is not an integer >= 0.
     TypeError
-        Samples (or ``eval_samples``) in a form the report does not take.
+        Samples (or ``eval_samples``) in a form the report does not take;
+        ``k`` not an integer.
     """
     mode = resolve_score_mode(score_mode)
     check_solver(solver)
     k = interp.intervals(k)
+    seed = check_seed(seed)
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
@@ -433,6 +432,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     if X is None:
         result.message = "PermutationAlignReport: Samples is nil or empty."
         return result
+    result.n_samples = len(X)
     if eval_samples is not None and EX is None:
         result.message = "PermutationAlignReport: eval_samples is nil or empty."
         return result
@@ -444,7 +444,6 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         EX, EY = X, Y
     else:
         result.eval_set, result.n_eval = "held-out eval_samples", len(EX)
-    result.n_samples = len(X)
     result.exact = ex = interp.use_exact(net, max(len(X), len(EX)), exact)
     work = net.clone()          # every pass below writes weights into this copy only
     snap_a = work.snapshot()

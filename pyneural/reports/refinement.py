@@ -26,6 +26,7 @@ from ..volume import blend
 from . import interpolation as interp
 from . import symmetry
 from .matching import cosine_scores
+from .text import fixed
 
 # Per layer and pass, the number of candidate swaps tried (the most
 # plausible first); every pair when the layer is narrow enough.
@@ -54,6 +55,14 @@ class RefinementStats:
     def to_dict(self):
         """The fields as a dict."""
         return dict(self.__dict__)
+
+    def summary(self):
+        """One line: what was accepted and tried, the cost, why it stopped,
+        the barrier on the samples before and after."""
+        return (f"{self.accepted} {self.moves} accepted of {self.tried} tried, "
+                f"{self.evaluations} loss evaluations, {self.passes} passes; {self.reason}; "
+                f"barrier on samples {fixed(self.barrier_before, 6)} -> "
+                f"{fixed(self.barrier_after, 6)}")
 
 
 def _act(layers):

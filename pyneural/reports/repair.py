@@ -33,7 +33,7 @@ import numpy as np
 from . import interpolation as interp
 from . import symmetry
 from .samples import as_arrays
-from .text import fixed, fpc_exp
+from .text import fixed, fpc_exp, jsonable
 
 # A merged unit whose pre-activation varies less than this over the probes
 # is left alone (the scale sd_t / sd_m would be meaningless or infinite).
@@ -67,6 +67,13 @@ class LayerRepair:
         """Number of units corrected."""
         return int(np.sum(~self.left_alone))
 
+    @property
+    def non_finite(self):
+        """Units whose statistics (target or merged) are NaN or infinite:
+        NaN or Inf weights or inputs upstream. They are left alone."""
+        return ~(np.isfinite(self.target_mean) & np.isfinite(self.target_std)
+                 & np.isfinite(self.before_mean) & np.isfinite(self.before_std))
+
     def _error(self, after, target):
         ok = ~self.left_alone
         if not ok.any():
@@ -92,13 +99,14 @@ class LayerRepair:
 
     def to_dict(self):
         """The fields and derived numbers as plain values (arrays as lists)."""
-        return {"net_layer": self.index, "width": self.width, "repaired": self.repaired,
-                "left_alone": int(np.sum(self.left_alone)), "note": self.note,
-                "collapse": self.collapse, "mean_error": self.mean_error,
-                "std_error": self.std_error,
-                "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
-                "before_mean": self.before_mean.tolist(), "before_std": self.before_std.tolist(),
-                "after_mean": self.after_mean.tolist(), "after_std": self.after_std.tolist()}
+        return jsonable({
+            "net_layer": self.index, "width": self.width, "repaired": self.repaired,
+            "left_alone": int(np.sum(self.left_alone)),
+            "non_finite": int(np.sum(self.non_finite)), "note": self.note,
+            "collapse": self.collapse, "mean_error": self.mean_error, "std_error": self.std_error,
+            "target_mean": self.target_mean, "target_std": self.target_std,
+            "before_mean": self.before_mean, "before_std": self.before_std,
+            "after_mean": self.after_mean, "after_std": self.after_std})
 
 
 @dataclass
@@ -135,9 +143,16 @@ class RepairResult:
         return max((l.std_error for l in self.layers), default=0.0)
 
     @property
+    def non_finite(self):
+        """Number of units with NaN or infinite statistics, over all layers."""
+        return sum(int(np.sum(l.non_finite)) for l in self.layers)
+
+    @property
     def matched(self):
-        """The corrected units' statistics match their targets (STATS_TOLERANCE)."""
-        return self.mean_error < STATS_TOLERANCE and self.std_error < STATS_TOLERANCE
+        """No unit's statistics are NaN or infinite, and the corrected
+        units' match their targets (STATS_TOLERANCE)."""
+        return (not self.non_finite and self.mean_error < STATS_TOLERANCE
+                and self.std_error < STATS_TOLERANCE)
 
     def summary(self):
         """One line: how many units were reset, on how many samples."""
@@ -149,10 +164,11 @@ class RepairResult:
 
     def to_dict(self):
         """The result as plain values for JSON (without the net and the snapshot)."""
-        return {"n_samples": self.n_samples, "weights": list(self.weights),
-                "repaired": self.repaired, "left_alone": self.left_alone,
-                "mean_error": self.mean_error, "std_error": self.std_error,
-                "matched": self.matched, "layers": [l.to_dict() for l in self.layers]}
+        return jsonable({"n_samples": self.n_samples, "weights": self.weights,
+                         "repaired": self.repaired, "left_alone": self.left_alone,
+                         "mean_error": self.mean_error, "std_error": self.std_error,
+                         "non_finite": self.non_finite, "matched": self.matched,
+                         "layers": [l.to_dict() for l in self.layers]})
 
     def __str__(self):
         title = "REPAIR (reset merged units' pre-activation statistics)"
@@ -162,10 +178,15 @@ class RepairResult:
                     f"before {fixed(100 * l.collapse, 1)}% of target; max error mean "
                     f"{fpc_exp(l.mean_error)}, std {fpc_exp(l.std_error)}")
             lines.append(line + (f" ({l.note})" if l.note else ""))
-        ok = self.matched
-        lines.append(f"Statistics check: {'PASS' if ok else 'FAIL'} (max error "
-                     f"{fpc_exp(max(self.mean_error, self.std_error))} "
-                     f"{'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
+        if self.non_finite:
+            n = self.non_finite
+            lines.append(f"Statistics check: FAIL ({n} unit{'s' if n != 1 else ''} with NaN or "
+                         "infinite statistics: the nets or the probes hold NaN or Inf).")
+        else:
+            ok = self.matched
+            lines.append(f"Statistics check: {'PASS' if ok else 'FAIL'} (max error "
+                         f"{fpc_exp(max(self.mean_error, self.std_error))} "
+                         f"{'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
         return "\n".join(lines) + "\n"
 
 
@@ -286,8 +307,9 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
         alone = np.ones(width, bool)
         note = "no bias (suppress_bias): the shift cannot be folded in; layer left alone"
     else:
-        alone = ~(np.isfinite(sd_m) & np.isfinite(mu_m) & np.isfinite(sd_t)
-                  & np.isfinite(mu_t) & (sd_m > CONSTANT_STD))
+        bad = ~(np.isfinite(sd_m) & np.isfinite(mu_m) & np.isfinite(sd_t) & np.isfinite(mu_t))
+        constant = ~bad & ~(sd_m > CONSTANT_STD)
+        alone = bad | constant
         s = np.where(alone, 1.0, sd_t / np.where(alone, 1.0, sd_m))
         shift = np.where(alone, 0.0, mu_t - mu_m * s)
         rows = layer.weights
@@ -295,8 +317,11 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
         b = layer.bias
         b[~alone] = (b[~alone].astype(np.float64) * s[~alone]
                      + shift[~alone]).astype(np.float32)
-        if alone.any():
-            note = f"{int(alone.sum())} constant over the probes, left alone"
+        parts = [f"{int(n.sum())} {what}" for n, what in
+                 ((constant, "constant over the probes"),
+                  (bad, "with NaN or infinite statistics")) if n.any()]
+        if parts:
+            note = ", ".join(parts) + ", left alone"
     mu_a, sd_a = _stats(layer.pre_activation(h))
     return LayerRepair(index, width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a, alone, note)
 
@@ -332,7 +357,8 @@ def repaired_sweep(work, snap_a, snap_b, X, EX, EY, k, exact, linear):
 def _endpoint_snapshots(work, endpoints):
     if isinstance(endpoints, (str, bytes)) or not hasattr(endpoints, "__len__"):
         raise TypeError("endpoints must be a sequence of nets or snapshots")
-    snaps = [interp.endpoint_snapshot(work, e) for e in endpoints]
+    snaps = [interp.endpoint_snapshot(work, e, ("the merged net", f"endpoint {i}"))
+             for i, e in enumerate(endpoints)]
     if not snaps:
         raise ValueError("REPAIR needs at least one endpoint")
     return snaps

@@ -27,7 +27,7 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import DEFAULT_K
 from . import symmetry
-from .alignment import DEFAULT_SOLVER, resolve_score_mode
+from .alignment import DEFAULT_SOLVER, check_seed, resolve_score_mode
 from .matching import check_solver
 from .mode_connectivity import mode_connectivity_report
 from .permutation_align import permutation_align_report
@@ -465,7 +465,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         A net of another architecture (names both nets' indices).
     TypeError
         No TNNet among the nets, an unknown alignment option, samples in a
-        form the reports do not take.
+        form the reports do not take, a ``k`` that is not an integer.
     ImportError
         ``n_jobs > 1`` without joblib, ``scheduler`` without distributed.
     """
@@ -473,8 +473,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     if len(items) < 2:
         raise ValueError(f"barrier_matrix needs at least two nets, got {len(items)}")
     n_jobs = _check_n_jobs(n_jobs)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     if scheduler is not None and n_jobs != 1:
         raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
                          "cluster), not both")
