@@ -102,6 +102,9 @@ def parse_float(token, layer=None):
     """
     if token in _SPECIALS:
         return np.float32(_SPECIALS[token])
+    if not token:
+        raise NNFormatError("an empty number (two ';' in a row, or a text cut short)", layer,
+                            token)
     if not _FLOAT_RE.fullmatch(token):
         raise NNFormatError("not a number", layer, token)
     with np.errstate(over="ignore"):

@@ -640,6 +640,9 @@ class TNNetVolumePairList(list):
     def add(self, pair):
         """Append a pair (or an ``(i, o)`` tuple); returns its index."""
         if not isinstance(pair, TNNetVolumePair):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"add() takes a TNNetVolumePair or an (input, output) pair, "
+                                f"got {type(pair).__name__}")
             pair = TNNetVolumePair(*pair)
         self.append(pair)
         return len(self) - 1

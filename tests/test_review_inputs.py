@@ -323,3 +323,12 @@ def test_a_net_without_hidden_layers_still_counts_its_samples(probes):
     net.add_layer(pn.TNNetFullConnectLinear(3))
     d = net.permutation_align_report(net.clone(), probes).to_dict()
     assert d["n_samples"] == len(probes) and "nothing to permute" in d["message"]
+
+
+def test_clear_messages_for_a_bad_pair_and_a_cut_volume_text():
+    with pytest.raises(TypeError, match="add\\(\\) takes a TNNetVolumePair or an \\(input, "
+                                        "output\\) pair, got int"):
+        pn.TNNetVolumePairList().add(3)
+    v = pn.TNNetVolume(3, 1, 1)
+    with pytest.raises(pn.NNFormatError, match="an empty number .*cut short"):
+        v.load_from_string(v.save_to_string()[:8])

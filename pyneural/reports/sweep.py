@@ -177,7 +177,9 @@ def _render(r):
     yield (f"Nets: {r.n_nets}   pairs: {len(pairs(r.n_nets))}   probe samples: {r.n_samples}"
            f"   interpolation points: {r.k + 1} (K={r.k})   barriers on {where}")
     if r.options:
-        yield "Alignment options: " + ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
+        # repair=True is not only an alignment option: without alignment it
+        # REPAIRs the plain paths.
+        yield "Options: " + ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
     yield ""
     yield from _table("Before alignment:", r.names, r.pre)
     if r.aligned:
