@@ -176,5 +176,5 @@ def test_merge_report_says_what_refinement_ran_at_scale(nets, probes, monkeypatc
     assert "refinement: on (assignment steps)" in text
     assert "assignment steps accepted of" in text and "swaps accepted" not in text
     text = str(a.merge_with(b, probes, repair=True, progress=False))
-    assert "refinement: on, none at this scale (see Matching)" in text
+    assert "refinement: on, none ran (see Matching)" in text
     assert "\nRefinement" not in text

@@ -7,10 +7,9 @@ float32 (first and last exactly 0 and 1), weights blended in float32 by the
 volume kernel, per-sample loss ``0.5 * sum((out - t)^2) / n_outputs`` summed
 in order in float32, accuracy = argmax agreement.
 """
-from dataclasses import dataclass
-
 import numbers
 import os
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -296,11 +296,10 @@ def _refinement(r):
     assignment steps, or nothing (aligning for the REPAIR'd merge)."""
     if not r.refine:
         return "off"
-    moves = {s.moves for s in r.refinement if s is not None}
-    if not moves or moves == {"swaps"}:
-        budget = f"budget {r.refine_budget} evaluations per alignment"
-        return f"on ({budget})" if moves else "on, none at this scale (see Matching)"
-    return "on (" + ", ".join(sorted(moves)) + ")"
+    moves = sorted({s.moves for s in r.refinement if s is not None})
+    if moves == ["swaps"]:
+        return f"on (budget {r.refine_budget} evaluations per alignment)"
+    return f"on ({', '.join(moves)})" if moves else "on, none ran (see Matching)"
 
 
 def merge_verdict(final, endpoints, naive, n_outputs):

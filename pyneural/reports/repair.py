@@ -71,8 +71,7 @@ class LayerRepair:
     def non_finite(self):
         """Units whose statistics (target or merged) are NaN or infinite:
         NaN or Inf weights or inputs upstream. They are left alone."""
-        return ~(np.isfinite(self.target_mean) & np.isfinite(self.target_std)
-                 & np.isfinite(self.before_mean) & np.isfinite(self.before_std))
+        return _non_finite(self.target_mean, self.target_std, self.before_mean, self.before_std)
 
     def _error(self, after, target):
         ok = ~self.left_alone
@@ -209,6 +208,11 @@ def pre_activations(net, X, upto=None):
     return out
 
 
+def _non_finite(*statistics):
+    """Per unit, True where any of the statistics is NaN or infinite."""
+    return ~np.logical_and.reduce([np.isfinite(s) for s in statistics])
+
+
 def _stats(z):
     z = np.asarray(z, np.float64)
     return z.mean(axis=0), z.std(axis=0)
@@ -307,7 +311,7 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
         alone = np.ones(width, bool)
         note = "no bias (suppress_bias): the shift cannot be folded in; layer left alone"
     else:
-        bad = ~(np.isfinite(sd_m) & np.isfinite(mu_m) & np.isfinite(sd_t) & np.isfinite(mu_t))
+        bad = _non_finite(mu_t, sd_t, mu_m, sd_m)
         constant = ~bad & ~(sd_m > CONSTANT_STD)
         alone = bad | constant
         s = np.where(alone, 1.0, sd_t / np.where(alone, 1.0, sd_m))
