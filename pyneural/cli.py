@@ -188,6 +188,13 @@ def read_samples(path, net, net_path="the net", what="samples"):
     return np.ascontiguousarray(data[:, :n_in]), np.ascontiguousarray(data[:, n_in:])
 
 
+def _read_eval_samples(args, net, net_path):
+    """``--eval-samples`` as ``read_samples`` reads it, or None without it."""
+    if not args.eval_samples:
+        return None
+    return read_samples(args.eval_samples, net, net_path, "eval-samples")
+
+
 def _check_cells(path, rows, line_numbers):
     """InputError naming the first cell that is not a finite float32 number
     (a NaN would silently make every loss on the path NaN)."""
@@ -472,8 +479,7 @@ def cmd_align(args):
     _check_plot_possible(args.plot)
     net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
-    held = (read_samples(args.eval_samples, net_a, args.a, "eval-samples")
-            if args.eval_samples else None)
+    held = _read_eval_samples(args, net_a, args.a)
     mode, solver, refine, check_scale = _alignment_settings(args)
     result = net_a.permutation_align_report(
         net_b, samples, mode, args.k, solver=solver, refine=refine,
@@ -730,8 +736,7 @@ def cmd_merge(args):
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
-    held = (read_samples(args.eval_samples, nets[0], paths[0], "eval-samples")
-            if args.eval_samples else None)
+    held = _read_eval_samples(args, nets[0], paths[0])
     options = dict(score_mode=args.score_mode, solver=args.solver, refine=args.refine,
                    refine_budget=args.refine_budget, repair=args.repair, eval_samples=held,
                    k=args.k, seed=args.seed, progress=False if args.json else None)
@@ -801,8 +806,7 @@ def cmd_sweep(args):
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
-    held = (read_samples(args.eval_samples, nets[0], paths[0], "eval-samples")
-            if args.eval_samples else None)
+    held = _read_eval_samples(args, nets[0], paths[0])
     options = {"repair": True} if args.repair else {}
     if args.align:
         mode, solver, refine, _ = _alignment_settings(args)

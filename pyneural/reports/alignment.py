@@ -155,12 +155,13 @@ def check_budget(budget):
     return int(budget)
 
 
-def check_seed(seed):
-    """``seed`` as an int of at least 0; ValueError for anything else (-1,
-    1.5, "3", True)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+def non_negative_int(value, name):
+    """``value`` (the option ``name``: a seed, a number of rounds) as an int
+    of at least 0; ValueError naming it for anything else (-1, 1.5, "3",
+    True)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,

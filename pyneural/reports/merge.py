@@ -30,7 +30,7 @@ from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
 from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, check_budget,
-                        check_seed, find_alignment, resolve_score_mode)
+                        find_alignment, non_negative_int, resolve_score_mode)
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
@@ -402,8 +402,8 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
     check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
-                    check_budget(refine_budget), interp.intervals(k), check_seed(seed), progress,
-                    bool(repair))
+                    check_budget(refine_budget), interp.intervals(k),
+                    non_negative_int(seed, "seed"), progress, bool(repair))
 
 
 def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
@@ -620,8 +620,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     n = len(snaps)
     if not 0 <= int(reference) < n:
         raise ValueError(f"reference {reference} is not one of the {n} nets")
-    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
-        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
+    rounds = non_negative_int(rounds, "rounds")
     w = mix_weights(weights, n)
     o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",

@@ -16,8 +16,8 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from . import symmetry
-from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, check_seed,
-                        find_alignment, match_norms, resolve_score_mode)
+from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, find_alignment,
+                        match_norms, non_negative_int, resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
 from .repair import repaired_sweep
@@ -423,7 +423,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     mode = resolve_score_mode(score_mode)
     check_solver(solver)
     k = interp.intervals(k)
-    seed = check_seed(seed)
+    seed = non_negative_int(seed, "seed")
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
     snap_b = interp.endpoint_snapshot(net, snapshot_b)

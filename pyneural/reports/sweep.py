@@ -27,7 +27,7 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import DEFAULT_K
 from . import symmetry
-from .alignment import DEFAULT_SOLVER, check_seed, resolve_score_mode
+from .alignment import DEFAULT_SOLVER, non_negative_int, resolve_score_mode
 from .matching import check_solver
 from .mode_connectivity import mode_connectivity_report
 from .permutation_align import permutation_align_report
@@ -475,7 +475,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     if len(items) < 2:
         raise ValueError(f"barrier_matrix needs at least two nets, got {len(items)}")
     n_jobs = _check_n_jobs(n_jobs)
-    seed = check_seed(seed)
+    seed = non_negative_int(seed, "seed")
     if scheduler is not None and n_jobs != 1:
         raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
                          "cluster), not both")
