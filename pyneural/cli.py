@@ -392,7 +392,7 @@ def _add_alignment_args(p, checks=True):
     checks) ``permute``."""
     from .reports.matching import SOLVERS
     from .reports.alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SCORE_MODE,
-                                    DEFAULT_SOLVER, SCORE_MODES)
+                                    DEFAULT_SOLVER, REFINE_PASSES, SCORE_MODES)
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
     p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
@@ -404,9 +404,10 @@ def _add_alignment_args(p, checks=True):
                    help=f"barrier-aware swap refinement after matching (default "
                         f"{_on_off(DEFAULT_REFINE)}; {_on_off(ORIGINAL_OPTIONS['refine'])} "
                         f"with --original)")
-    p.add_argument("--refine-budget", type=_positive_int, default=DEFAULT_REFINE_BUDGET,
+    p.add_argument("--refine-budget", type=_positive_int, default=None,
                    metavar="N", help="most loss evaluations the refinement may spend "
-                                     f"(default {DEFAULT_REFINE_BUDGET})")
+                                     f"(default: {REFINE_PASSES} passes over each hidden "
+                                     f"layer's candidate swaps, at least {DEFAULT_REFINE_BUDGET})")
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seed of weight matching's layer order"
                         + (" and the random checks" if checks else ""))
@@ -657,7 +658,8 @@ def _weights(text):
 def _add_merge_args(p):
     from .reports.matching import SOLVERS
     from .reports.merge import DEFAULT_ROUNDS, MERGE_REFINE_BUDGET
-    from .reports.alignment import DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
+    from .reports.alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER,
+                                    REFINE_PASSES, SCORE_MODES)
     p.add_argument("nets", nargs="+", metavar="NET.nn",
                    help="the nets to merge: two or more of one architecture (the first is "
                         "the reference the others are aligned to)")
@@ -684,9 +686,10 @@ def _add_merge_args(p):
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=DEFAULT_REFINE,
                    help="barrier-aware swap refinement after matching (default "
                         f"{_on_off(DEFAULT_REFINE)})")
-    p.add_argument("--refine-budget", type=_positive_int, default=MERGE_REFINE_BUDGET,
+    p.add_argument("--refine-budget", type=_positive_int, default=None,
                    metavar="N", help="most loss evaluations each alignment's refinement may "
-                                     f"spend (default {MERGE_REFINE_BUDGET})")
+                                     f"spend (default: {REFINE_PASSES} passes over each hidden "
+                                     f"layer's candidate swaps, at least {MERGE_REFINE_BUDGET})")
     p.add_argument("--rounds", type=_non_negative_int, default=DEFAULT_ROUNDS, metavar="N",
                    help="three or more nets: MergeMany rounds, each net re-aligned to the "
                         f"average of the others (default {DEFAULT_ROUNDS})")
@@ -778,11 +781,10 @@ def cmd_sweep(args):
     if args.scheduler and args.jobs != 1:
         raise InputError("give either --jobs (local processes) or --scheduler, not both")
     if not args.align:
-        from .reports.alignment import DEFAULT_REFINE_BUDGET
         given = [name for name, on in (
             ("--score-mode", args.score_mode is not None), ("--solver", args.solver is not None),
             ("--refine/--no-refine", args.refine is not None),
-            ("--refine-budget", args.refine_budget != DEFAULT_REFINE_BUDGET),
+            ("--refine-budget", args.refine_budget is not None),
             ("--seed", args.seed != 0), ("--original", args.original)) if on]
         if given:
             raise InputError(f"--no-align measures no alignment: {', '.join(given)} would be "

@@ -495,18 +495,18 @@ def test_option_defaults_are_the_library_constants(capsys):
     from pyneural.reports import alignment, merge
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for command, budget in (("align", alignment.DEFAULT_REFINE_BUDGET),
-                            ("permute", alignment.DEFAULT_REFINE_BUDGET),
-                            ("merge", merge.MERGE_REFINE_BUDGET)):
+    for command, floor in (("align", alignment.DEFAULT_REFINE_BUDGET),
+                           ("permute", alignment.DEFAULT_REFINE_BUDGET),
+                           ("merge", merge.MERGE_REFINE_BUDGET)):
         p = sub.choices[command]
-        assert p.get_default("refine_budget") == budget
+        assert p.get_default("refine_budget") is None          # follows the widths
         help_text = " ".join(p.format_help().split())
-        assert f"(default {budget})" in help_text
+        assert f"{alignment.REFINE_PASSES} passes over each hidden layer's candidate swaps, " \
+               f"at least {floor})" in help_text
     from pyneural.reports import permutation_align
-    for function in (alignment.find_alignment, permutation_align.permutation_align_report):
-        default = inspect.signature(function).parameters["refine_budget"].default
-        assert default == alignment.DEFAULT_REFINE_BUDGET
-    for function in (merge.merge_with, merge.merge_many):
-        assert inspect.signature(function).parameters["refine_budget"].default \
-            == merge.MERGE_REFINE_BUDGET
+    for function in (alignment.find_alignment, permutation_align.permutation_align_report,
+                     merge.merge_with, merge.merge_many):
+        assert inspect.signature(function).parameters["refine_budget"].default is None
     assert merge.MERGE_REFINE_BUDGET != alignment.DEFAULT_REFINE_BUDGET   # a measured choice
+
+
