@@ -279,7 +279,7 @@ def _rows(r):
 def _checks(r):
     ok = r.drift < INVARIANCE_TOLERANCE
     yield (f"Check 1 permutation invariance: {'PASS' if ok else 'FAIL'} (max output drift "
-           f"{fpc_exp(r.drift)} {'<' if ok else '>='} {fpc_exp(INVARIANCE_TOLERANCE, 1)} "
+           f"{fpc_exp(r.drift)} {'<' if ok else '>='} {fpc_exp(INVARIANCE_TOLERANCE, 0)} "
            f"\u2014 every permuted net computes its original's function).")
     if r.repair_layers is None:
         yield "Check 2 REPAIR statistics: SKIPPED (repair=False)."
@@ -288,7 +288,7 @@ def _checks(r):
         ok = err < STATS_TOLERANCE
         yield (f"Check 2 REPAIR statistics: {'PASS' if ok else 'FAIL'} (repaired units' "
                f"pre-activation mean/std match their targets on the probes: max error "
-               f"{fpc_exp(err)} {'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
+               f"{fpc_exp(err)} {'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 0)}).")
 
 
 def _refinement(r):
@@ -486,6 +486,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
     return result
 
 
+@interp.quiet
 def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=DEFAULT_SOLVER,
                refine=None, refine_budget=MERGE_REFINE_BUDGET, repair=False,
                eval_samples=None, k=DEFAULT_K, seed=0, exact="auto",
@@ -558,6 +559,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
                 X, Y, EX, EY, o, repair=repair, exact=exact, rounds=0, curves=True)
 
 
+@interp.quiet
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
                score_mode=None, solver=DEFAULT_SOLVER, refine=None,
                refine_budget=MERGE_REFINE_BUDGET, repair=False, eval_samples=None, k=DEFAULT_K,
