@@ -46,7 +46,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         As in ``pyneural.reports.sweep.barrier_matrix`` (also ``seed`` and
         ``progress``).
     names : sequence of str, optional
-        Labels of the nets (default: a path's file name, else "net i").
+        Labels of the nets (default: for files, the shortest tails of
+        their paths that tell them apart, ``sweep.path_labels``; else
+        "net i").
 
     Returns
     -------
@@ -63,27 +65,24 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         As in ``pyneural.reports.sweep.barrier_matrix``.
     """
     import os
-    from .reports.sweep import barrier_matrix as _barrier_matrix
+    from .reports.sweep import barrier_matrix as _barrier_matrix, path_labels
     from .rng import FPCRandom
     items = list(nets) if not isinstance(nets, (str, bytes, os.PathLike)) else [nets]
-    loaded, labels = [], []
+    loaded, labels, paths = [], [], {}
     for i, item in enumerate(items):
         label = f"net {i}"
         # A private generator: loading draws initial weights, and a sweep
         # must not move the global RandSeed stream.
         if isinstance(item, os.PathLike) or (isinstance(item, str) and _is_path(item)):
-            label = os.path.basename(os.fspath(item))
+            paths[i] = item
             item = load(item, generator=FPCRandom())
         elif isinstance(item, str) and ">" in item:
             item = TNNet.from_string(item, generator=FPCRandom())
         loaded.append(item)
         labels.append(label)
-    if names is None and len(set(labels)) < len(labels):
-        # two files of one name in different folders: the table would show
-        # two identical labels, so label the files by their paths as given
-        labels = [os.fspath(item) if isinstance(item, os.PathLike) or
-                  (isinstance(item, str) and _is_path(item)) else label
-                  for item, label in zip(items, labels)]
+    # Files are labelled by the shortest tails of their paths that differ.
+    for i, label in zip(paths, path_labels(paths.values())):
+        labels[i] = label
     return _barrier_matrix(loaded, samples, align=align, eval_samples=eval_samples, k=k,
                            n_jobs=n_jobs, scheduler=scheduler,
                            names=labels if names is None else names, **alignment_options)
