@@ -38,6 +38,15 @@ def use_exact(net, n_samples, exact="auto"):
     raise ValueError(f"exact must be True, False or 'auto', got {exact!r}")
 
 
+def check_flag(value, name):
+    """``value`` as a bool: True or False (numpy's too) only. ValueError
+    naming ``name`` for anything else, as ``use_exact`` for ``exact``:
+    ``repair="no"`` must not mean True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
 def outputs(net, X, exact):
     """The net's outputs on every row of X (exact per-sample, or batched)."""
     return net.compute_batch(X, exact=exact)

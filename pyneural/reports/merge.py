@@ -403,7 +403,8 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
                     check_budget(refine_budget), interp.intervals(k),
-                    non_negative_int(seed, "seed"), progress, bool(repair))
+                    non_negative_int(seed, "seed"), progress,
+                    interp.check_flag(repair, "repair"))
 
 
 def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
@@ -542,7 +543,8 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     ValueError
         Empty samples or ``eval_samples``, samples that do not fit the net,
         alpha outside [0, 1] (or NaN), unknown score mode or solver, a
-        ``seed`` that is not an integer >= 0.
+        ``seed`` that is not an integer >= 0, a ``repair`` other than True
+        or False.
     TypeError
         Samples in a form the merge does not take, an alpha that
         ``float()`` refuses, ``k`` not an integer.
@@ -608,7 +610,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
         ``rounds`` or ``seed`` not an integer >= 0, bad weights (wrong
         count, negative, not finite, zero sum), unknown score mode or
         solver, empty samples or ``eval_samples``, samples that do not fit
-        the nets.
+        the nets, a ``repair`` other than True or False.
     TypeError
         No TNNet among the items, samples in a form the merge does not
         take, ``k`` not an integer.

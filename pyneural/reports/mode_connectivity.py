@@ -232,9 +232,10 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
         ``snapshot_b`` is malformed text.
     ValueError, TypeError
         Samples that do not fit the net, a ``k`` above ``MAX_K`` or not an
-        integer.
+        integer, a ``repair`` other than True or False.
     """
     k = interp.intervals(k)
+    repair = interp.check_flag(repair, "repair")
     n_trainable = len(net.trainable_layers())
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
     X, Y = as_arrays(samples, net.input_size, net.output_size)

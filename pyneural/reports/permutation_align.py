@@ -484,7 +484,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         ``snapshot_b`` is malformed text.
     ValueError
         Unknown score mode or solver; samples that do not fit the net; ``k``
-        above ``MAX_K``; a ``seed`` that is not an integer >= 0.
+        above ``MAX_K``; a ``seed`` that is not an integer >= 0;
+        ``scale_align``, ``repair``, ``check_scale`` or ``check_recovery``
+        other than True or False.
     TypeError
         Samples (or ``eval_samples``) in a form the report does not take;
         ``k`` not an integer.
@@ -492,6 +494,11 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     mode = resolve_score_mode(score_mode)
     check_solver(solver)
     k = interp.intervals(k)
+    scale_align, repair, check_scale, check_recovery = (
+        interp.check_flag(v, name) for v, name in ((scale_align, "scale_align"),
+                                                   (repair, "repair"),
+                                                   (check_scale, "check_scale"),
+                                                   (check_recovery, "check_recovery")))
     seed = non_negative_int(seed, "seed")
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
