@@ -96,3 +96,17 @@ def test_bars_are_the_originals_binary32_rounding():
     assert bar(1.0, 0.0, 2.0) == "#" * 20
     assert bar(0.5e-12, 0.0, 1e-12) == ""           # a range at most 1e-12: no bar
     assert bar(1e-8, 0.0, 1e-8) == "#" * 40         # the original draws tiny ones in full
+
+
+def test_original_fail_lines_of_checks_1_and_2():
+    # No finite pair makes the original's checks 1 and 2 fail; their lines
+    # are the original's format strings all the same.
+    _, a, b, probes = _case("self")
+    r = a.permutation_align_report(b, probes, 0, 10, **permutation_align.ORIGINAL_OPTIONS)
+    r.check(1).status, r.check(1).value = "FAIL", 2.5e-4
+    r.check(2).status = "FAIL"
+    lines = str(r).splitlines()
+    assert "Check 1 permutation invariance: FAIL (max output drift 2.50E-004 >= 1.0E-004)." in lines
+    assert 0 < r.post_barrier < 1e-6                 # float32 noise of the losses
+    assert (f"Check 2 align-to-self: FAIL (identity=True, post barrier "
+            f"{fpc_exp(r.post_barrier)})." in lines)
