@@ -110,3 +110,13 @@ def test_original_fail_lines_of_checks_1_and_2():
     assert 0 < r.post_barrier < 1e-6                 # float32 noise of the losses
     assert (f"Check 2 align-to-self: FAIL (identity=True, post barrier "
             f"{fpc_exp(r.post_barrier)})." in lines)
+
+
+def test_align_to_self_is_judged_as_the_original_compares_its_strings():
+    # The original compares SaveDataToString texts, where 0 and -0 are both "0".
+    _, a, _, probes = _case("self")
+    a.layers[1].weights[0, 0] = 0.0
+    b = a.clone()
+    b.layers[1].weights[0, 0] = -0.0
+    r = a.permutation_align_report(b, probes, 0, 4, **permutation_align.ORIGINAL_OPTIONS)
+    assert r.self_mode and r.check(2).status == "PASS"

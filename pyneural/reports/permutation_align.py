@@ -404,8 +404,10 @@ def _check_recovery(work, mode, snap_a, hidden_list, X, Y, alignment):
 
 # ------------------------------------------------------------- alignment --
 
-def _same_bits(snap_1, snap_2):
-    return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
+def _same_text(snap_1, snap_2):
+    """B == A as the original tests it, by comparing the two nets' data
+    strings: equal values (0 and -0 print alike), NaN equal to NaN."""
+    return all(np.array_equal(a.data, b.data, equal_nan=True) for a, b in zip(snap_1, snap_2))
 
 
 @interp.quiet
@@ -523,7 +525,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     result.exact = ex = interp.use_exact(net, max(len(X), len(EX)), exact)
     work = net.clone()          # every pass below writes weights into this copy only
     snap_a = work.snapshot()
-    result.self_mode = _same_bits(snap_a, snap_b)
+    result.self_mode = _same_text(snap_a, snap_b)
     alignment = dict(solver=solver, refine=refine, refine_budget=refine_budget, k=k, seed=seed,
                      exact=ex)
     result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
