@@ -655,7 +655,7 @@ def cmd_permute(args):
 
 
 def _permute_text(s):
-    from .reports.text import fixed, fpc_exp
+    from .reports.text import f32, fixed, fpc_exp
     lines = [f"Aligned {s['b']} to {s['a']} on {s['n_samples']} samples (K={s['k']}): "
              f"score {s['score_mode']}, solver {s['solver']}, "
              f"refinement {'on' if s['refine'] else 'off'}"
@@ -666,7 +666,7 @@ def _permute_text(s):
         lines.append("Permutation churn (fraction of units moved):")
     for l in s["layers"]:
         lines.append(f"  net layer {l['net_layer']} (width {l['width']}): "
-                     f"churn = {l['churn']:.3f}")
+                     f"churn = {fixed(f32(l['churn']), 3)}")
     before, after = s["barrier_before"], s["barrier_after"]
     line = f"Barrier on the samples: before {fixed(before, 6)}, after {fixed(after, 6)}"
     if math.isfinite(before) and math.isfinite(after) and before > 1e-6:

@@ -35,7 +35,7 @@ from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import probe_arrays
-from .text import bar, fixed, fpc_exp, jsonable, percent
+from .text import bar, f32, fixed, fpc_exp, jsonable, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
 # defaults), with a larger refinement budget per start: a merged net is kept
@@ -225,7 +225,7 @@ def _render(r):
             continue
         name = "B" if r.n_nets == 2 else f"net {i}"
         yield (f"  churn of {name}: " + ", ".join(
-            f"net layer {idx} {c:.3f}" for (idx, _), c in zip(r.hidden, churn)))
+            f"net layer {idx} {fixed(f32(c), 3)}" for (idx, _), c in zip(r.hidden, churn)))
     if r.repair_layers is not None:
         units = sum(l.repaired for l in r.repair_layers)
         alone = sum(int(np.sum(l.left_alone)) for l in r.repair_layers)
