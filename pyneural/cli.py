@@ -1,14 +1,17 @@
 """The ``pyneural`` command line: the two reports, alignment to a file, and
 a net's architecture, on ``.nn``, ``.safetensors`` and ``.npz`` files (by
-suffix; ``--activations relu,relu,linear`` for a file torch wrote) and CSV
-samples. ``permute -o`` and ``merge -o`` write the format of their suffix.
+suffix, ``io.NET_SUFFIXES``, for reading and ``-o`` alike; ``--activations
+relu,relu,linear`` for a file torch wrote) and CSV samples. ``--original``
+(align, connect, merge, sweep) runs the Pascal original's algorithm, and
+align and connect then print its text byte for byte.
 
     pyneural align   A.nn B.nn --samples probes.csv [--score-mode M] [--original] ...
-    pyneural connect A.nn B.nn --samples probes.csv [-k K] [--json] [--plot out.png]
+    pyneural connect A.nn B.nn --samples probes.csv [-k K] [--original] [--json] [--plot out.png]
     pyneural permute B.nn --to A.nn --samples probes.csv -o B_aligned.nn ...
     pyneural info    A.nn
     pyneural merge   A.nn B.nn [C.nn ...] --samples probes.csv [--repair] -o merged.nn
-    pyneural sweep   A.nn B.nn [C.nn ...] --samples probes.csv [--jobs N] [--scheduler ADDR]
+    pyneural sweep   A.nn B.nn [C.nn ...] --samples probes.csv [--jobs N]
+                     [--scheduler ADDR [--connect-timeout S]]
 
 Exit codes: 0 ok; 2 bad usage or bad input (a bad option value, a missing or
 unreadable file, text that is not a ``.nn`` net, nets of different
@@ -545,8 +548,8 @@ def cmd_align(args):
     result = net_a.permutation_align_report(
         net_b, samples, mode, args.k, solver=solver, refine=refine,
         refine_budget=args.refine_budget, eval_samples=held, scale_align=args.scale_align,
-        repair=args.repair, check_scale=check_scale, check_recovery=args.check_recovery, seed=args.seed,
-        exact=_exact(args), progress=False if args.json else None)
+        repair=args.repair, check_scale=check_scale, check_recovery=args.check_recovery,
+        seed=args.seed, exact=_exact(args), progress=False if args.json else None)
     _emit(result, args)
     return 0
 
@@ -878,7 +881,8 @@ def cmd_sweep(args):
                        refine_budget=args.refine_budget)
     try:
         result = barrier_matrix(nets, samples, align=args.align, eval_samples=held, k=args.k,
-                                n_jobs=args.jobs, scheduler=args.scheduler, names=path_labels(paths),
+                                n_jobs=args.jobs, scheduler=args.scheduler,
+                                names=path_labels(paths),
                                 seed=args.seed, progress=False if args.json else None,
                                 **options)
     except ImportError as exc:
