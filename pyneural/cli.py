@@ -626,7 +626,7 @@ def cmd_permute(args):
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
     # the permutations `align` reports with the same options.
-    exact = interp.use_exact(net_a, len(X))
+    exact = interp.use_exact(net_a, len(X), _exact(args))
     snap_a, snap_b = net_a.snapshot(), net_b.snapshot()
     try:
         layers, aligned, info, stats = find_alignment(
@@ -878,7 +878,7 @@ def cmd_sweep(args):
     if args.align:
         mode, solver, refine, _ = _alignment_settings(args)
         options.update(score_mode=mode, solver=solver, refine=refine,
-                       refine_budget=args.refine_budget)
+                       refine_budget=args.refine_budget, exact=_exact(args))
     try:
         result = barrier_matrix(nets, samples, align=args.align, eval_samples=held, k=args.k,
                                 n_jobs=args.jobs, scheduler=args.scheduler,
