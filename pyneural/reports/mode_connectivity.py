@@ -13,7 +13,7 @@ from . import interpolation as interp
 from .interpolation import DEFAULT_K
 from .repair import repaired_sweep
 from .samples import as_arrays
-from .text import BAR_EPS, bar, f32, fixed, fpc_exp, jsonable, percent
+from .text import ORIGINAL_EPS, bar, f32, fixed, fpc_exp, jsonable, percent
 
 FAITHFUL_TOLERANCE = 1e-5
 
@@ -146,7 +146,7 @@ def _render(r):
            f"{fixed(c.alphas[c.peak_index], 3)}")
     yield f"Barrier height    = max L - max(L(0),L(1)) = {fixed(r.barrier, 6)}"
     # As in the original: no ratio to an endpoint loss that is (about) zero.
-    if c.endpoint_max > BAR_EPS:
+    if c.endpoint_max > ORIGINAL_EPS:
         yield f"Relative barrier  = {fixed(r.relative_barrier, 4)} (barrier / endpoint loss)"
     yield ""
     if r.repaired is not None:

@@ -22,7 +22,7 @@ from .matching import check_solver
 from .refinement import RefinementStats
 from .repair import repaired_sweep
 from .samples import as_arrays
-from .text import BAR_EPS, bar, f32, fixed, fpc_exp, jsonable
+from .text import ORIGINAL_EPS, bar, f32, fixed, fpc_exp, jsonable
 
 INVARIANCE_TOLERANCE = 1e-4
 # The original's report: greedy matching of weight rows (0) or activations
@@ -210,9 +210,9 @@ def _render(r):
         yield (f"Scale-aligned  barrier = {fixed(r.scaled_barrier, 6)}  (ReLU units rescaled to "
                f"A's norms: {_scale_effect(r)})")
     original = _original_words(r)
-    # The original prints the reduction above its bars' epsilon; pyneural's
-    # own report only above the floor where a barrier counts as one.
-    if np.isfinite(post) and pre > (BAR_EPS if original else BARRIER_FLOOR):
+    # The original prints the reduction above its epsilon; pyneural's own
+    # report only above the floor where a barrier counts as one.
+    if np.isfinite(post) and pre > (ORIGINAL_EPS if original else BARRIER_FLOOR):
         yield (f"Barrier reduction      = {fixed(reduction_percent(pre, post), 2)}% of the "
                f"pre-alignment barrier")
     if r.repaired is not None:
@@ -258,6 +258,8 @@ def _original_check_line(r, c):
 
 
 def _original_verdict(r):
+    """The verdict in the original's words; for NO PRE-ALIGNMENT BARRIER and
+    PARTIALLY REDUCED pyneural's own words are the original's."""
     pre, post = fixed(r.pre_barrier, 6), fixed(r.post_barrier, 6)
     v = r.verdict
     if v is Alignment.NO_BARRIER:

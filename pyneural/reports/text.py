@@ -49,8 +49,9 @@ def jsonable(value):
 # FPC's Str computes this many significant digits of an Extended (the
 # type Format's arguments arrive in) before it rounds to the requested width.
 _EXTENDED_DIGITS = 21
-# The original's '#' bars are empty when their range is at most this.
-BAR_EPS = 1e-12
+# The original's epsilon (its cEps): a bar over a range at most this is
+# empty, and no ratio to (or reduction of) a number at most this is printed.
+ORIGINAL_EPS = 1e-12
 
 
 def _special(value):
@@ -155,9 +156,9 @@ def f32(value):
 def bar(value, low, high, width=BAR_WIDTH):
     """The original's bar: ``Round(((value - low) / (high - low)) * width)``
     '#', every step in binary32 and rounded half to even; none when the
-    range is at most ``BAR_EPS`` or a number is not finite."""
+    range is at most ``ORIGINAL_EPS`` or a number is not finite."""
     span = f32(f32(high) - f32(low))
-    if not (span > BAR_EPS) or not math.isfinite(value) or not math.isfinite(span):
+    if not (span > ORIGINAL_EPS) or not math.isfinite(value) or not math.isfinite(span):
         return ""
     with np.errstate(all="ignore"):
         share = np.float32(np.float32(np.float32(value) - np.float32(low)) / np.float32(span))
