@@ -1,8 +1,9 @@
 """Number formatting and '#' bars shared by the printed reports.
 
 The reports reproduce the original's text, so a Pascal user's log parsers
-keep working: FPC's ``%e`` style (``1.94E-007``), fixed decimals, and bars
-of at most 40 '#'.
+keep working: numbers as FPC's ``Format`` prints them (``%.Nf`` and the
+``%e`` style ``1.94E-007``, rounded as FPC rounds: a half away from zero,
+``0.813`` for 13/16), and bars of at most 40 '#' computed in binary32.
 """
 import math
 from decimal import Decimal
