@@ -2,8 +2,10 @@
 
 Base files: the example net A and a net of every FC class with a suppressed
 bias and weightless layers, each as pyneural writes it (structure metadata)
-and, for A, in the bare torch layout (loaded with ``activations``); the npz
-ones stored and deflated. They are corrupted: bit flips, truncation,
+and, for A, in the bare torch layout (loaded with ``activations``), and A
+with forty extra members (zero arrays that together claim far more than
+the file holds, and members that are not .npy arrays); the npz ones stored
+and deflated. They are corrupted: bit flips, truncation,
 header-length edits, data offsets beyond the file, zip sizes that lie, dtype strings swapped,
 shape numbers edited, NaN / Inf written into the data, the metadata JSON
 and structure string mangled, and, for npz, the members rewritten (with
@@ -79,6 +81,19 @@ def _npz_members(net=None, state=None):
         np.savez(buf, **state)
     with zipfile.ZipFile(stdio.BytesIO(buf.getvalue())) as z:
         return {name: z.read(name) for name in z.namelist()}
+
+
+def _many_members(net):
+    """A's members and forty more: zero arrays that compress a thousandfold
+    (each alone within the per-file ratio, together far beyond it) and
+    members that are not .npy arrays."""
+    members = dict(_npz_members(net))
+    zeros = _npz_members(state={"z": np.zeros((100, 100), np.float32)})["z.npy"]
+    for i in range(30):
+        members[f"pad{i}.npy"] = zeros
+    for i in range(10):
+        members[f"note{i}.txt"] = b"not an array " * 50
+    return members
 
 
 def _zip(members, compression):
@@ -270,7 +285,8 @@ def _corpus():
         files.append((f"{i:04d}-{name}.safetensors", mutate(data, r), acts))
     npz_bases = [("A", _npz_members(own["A"]), None),
                  ("mixed", _npz_members(own["mixed"]), None),
-                 ("A_torch", _npz_members(state=torch_layout(own["A"])), A_ACTIVATIONS)]
+                 ("A_torch", _npz_members(state=torch_layout(own["A"])), A_ACTIVATIONS),
+                 ("many", _many_members(own["A"]), None)]
     for i in range(NPZ_FILES):
         name, members, acts = npz_bases[i % len(npz_bases)]
         compression = zipfile.ZIP_DEFLATED if i % 2 else zipfile.ZIP_STORED
