@@ -642,7 +642,8 @@ class TNNet:
         FloatToStr text, one ``!``-separated block per layer (empty for a
         layer without weights)."""
         return "!".join(
-            format_data_block(l.bias, l.weights) if l.has_weights else ""
+            format_data_block(l.bias, l.weights, l.neuron_volume_shape()) if l.has_weights
+            else ""
             for l in self.layers)
 
     def save_to_string(self):
