@@ -35,12 +35,13 @@ from enum import Enum
 
 import numpy as np
 
-from .io import FormatError, file_format, load, parse_activations, write_atomically
-from .net import ArchitectureError, TNNet
+from .io import FormatError, file_format, load, parse_activations
+from .net import ArchitectureError
 from .nnformat import NNFormatError
 from .reports.text import jsonable as to_jsonable
 from .rng import FPCRandom
 from .reports.interpolation import DEFAULT_K
+from .reports.symmetry import permuted_net as permute
 
 __all__ = ["main", "InputError", "COMMANDS", "load_net", "read_samples", "to_jsonable"]
 
@@ -80,11 +81,10 @@ def _reading(path, what):
 
 
 def load_net(path, activations=None):
-    """``(net, text)`` from a ``.nn`` file (one-line SaveToString or
-    two-line SaveToFile), a ``.safetensors`` or an ``.npz`` (``pyneural.load``;
+    """The net in a ``.nn`` file (one-line SaveToString or two-line
+    SaveToFile), a ``.safetensors`` or an ``.npz`` (``pyneural.load``;
     ``activations`` for one torch wrote); any other suffix is read as
-    ``.nn`` text. ``text`` is the net as ``.nn`` text. InputError when it
-    is missing or not a net."""
+    ``.nn`` text. InputError when it is missing or not a net."""
     try:
         fmt = file_format(path)
     except FormatError:
@@ -93,14 +93,13 @@ def load_net(path, activations=None):
         with _reading(path, "net"):
             # A private generator: the loader draws initial weights, and a
             # command must not move the global RandSeed stream.
-            net = load(path, activations, generator=FPCRandom(), format=fmt)
+            return load(path, activations, generator=FPCRandom(), format=fmt)
     except ImportError as exc:
         raise InputError(f"{path}: {exc}") from None
     except FormatError as exc:          # its message names the file
         raise InputError(str(exc)) from None
     except ValueError as exc:
         raise InputError(f"{path} is not a .nn net: {exc}") from None
-    return net, net.save_to_string()
 
 
 def _require_a_layer(net, path):
@@ -212,11 +211,11 @@ def _check_cells(path, rows, line_numbers):
 
 
 def _load_pair(path_a, path_b, activations=None):
-    net_a, _ = load_net(path_a, activations)
-    net_b, text_b = load_net(path_b, activations)
+    net_a = load_net(path_a, activations)
+    net_b = load_net(path_b, activations)
     _require_a_layer(net_a, path_a)
     check_same_architecture(net_a, path_a, net_b, path_b)
-    return net_a, net_b, text_b
+    return net_a, net_b
 
 
 # ---------------------------------------------------------------- output --
@@ -286,21 +285,8 @@ def _plot(result, path):
     print(f"{PROG}: wrote {path}", file=sys.stderr)
 
 
-def _write_text(path, text):
-    """Write ``text`` to ``path`` atomically (a temporary file beside it,
-    then a rename), with the permissions a plain ``open`` would give."""
-    try:
-        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
-    except OSError as exc:
-        raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
-
-
 def _write_net(net, path):
-    """``-o``: a ``.nn`` as one line of SaveToString text, a ``.safetensors``
-    or ``.npz`` as ``net.save`` writes it."""
-    if file_format(path) == "nn":
-        _write_text(path, net.save_to_string() + "\n")
-        return
+    """``-o``: the net as ``net.save`` writes it (the format of the suffix)."""
     try:
         net.save(path)
     except OSError as exc:
@@ -406,7 +392,7 @@ def _add_alignment_args(p, checks=True):
     checks) ``permute``."""
     from .reports.matching import SOLVERS
     from .reports.alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SCORE_MODE,
-                                    DEFAULT_SOLVER, SCORE_MODES)
+                                    DEFAULT_SOLVER, REFINE_PASSES, SCORE_MODES)
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
     p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
@@ -418,9 +404,10 @@ def _add_alignment_args(p, checks=True):
                    help=f"barrier-aware swap refinement after matching (default "
                         f"{_on_off(DEFAULT_REFINE)}; {_on_off(ORIGINAL_OPTIONS['refine'])} "
                         f"with --original)")
-    p.add_argument("--refine-budget", type=_positive_int, default=DEFAULT_REFINE_BUDGET,
+    p.add_argument("--refine-budget", type=_positive_int, default=None,
                    metavar="N", help="most loss evaluations the refinement may spend "
-                                     f"(default {DEFAULT_REFINE_BUDGET})")
+                                     f"(default: {REFINE_PASSES} passes over each hidden "
+                                     f"layer's candidate swaps, at least {DEFAULT_REFINE_BUDGET})")
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seed of weight matching's layer order"
                         + (" and the random checks" if checks else ""))
@@ -477,7 +464,7 @@ def cmd_align(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
+    net_a, net_b = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     held = _read_eval_samples(args, net_a, args.a)
     mode, solver, refine, check_scale = _alignment_settings(args)
@@ -511,7 +498,7 @@ def cmd_connect(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
+    net_a, net_b = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     result = net_a.mode_connectivity_report(net_b, samples, args.k, repair=args.repair)
     _emit(result, args)
@@ -553,7 +540,7 @@ def cmd_permute(args):
     _check_writable(args.output, "-o")
     _check_output_format(args.output)
     _check_not_an_input(args.output, "-o", (args.a, args.b, args.samples))
-    net_a, net_b, text_b = _load_pair(args.a, args.b, args.activations)
+    net_a, net_b = _load_pair(args.a, args.b, args.activations)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
@@ -569,8 +556,7 @@ def cmd_permute(args):
         after = interp.sweep(net_a, snap_a, aligned, X, Y, args.k, exact).barrier
     finally:
         net_a.restore(snap_a)
-    out = TNNet.from_string(text_b, generator=FPCRandom())
-    out.restore(aligned)
+    out = permute(net_b, [l.permutation for l in layers])
     with np.errstate(invalid="ignore"):
         drift = float(np.max(np.abs(out.compute_batch(X, exact=True)
                                     - net_b.compute_batch(X, exact=True))))
@@ -625,7 +611,7 @@ def _add_info_args(p):
 def cmd_info(args):
     """``pyneural info``: print a net's layers and parameter counts (a table,
     or ``--json``). Returns 0; InputError for a missing or bad file."""
-    net, _ = load_net(args.net, args.activations)
+    net = load_net(args.net, args.activations)
     rows = []
     for i, layer in enumerate(net.layers):
         rows.append({"index": i, "class": layer.class_name,
@@ -672,7 +658,8 @@ def _weights(text):
 def _add_merge_args(p):
     from .reports.matching import SOLVERS
     from .reports.merge import DEFAULT_ROUNDS, MERGE_REFINE_BUDGET
-    from .reports.alignment import DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
+    from .reports.alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER,
+                                    REFINE_PASSES, SCORE_MODES)
     p.add_argument("nets", nargs="+", metavar="NET.nn",
                    help="the nets to merge: two or more of one architecture (the first is "
                         "the reference the others are aligned to)")
@@ -699,9 +686,10 @@ def _add_merge_args(p):
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=DEFAULT_REFINE,
                    help="barrier-aware swap refinement after matching (default "
                         f"{_on_off(DEFAULT_REFINE)})")
-    p.add_argument("--refine-budget", type=_positive_int, default=MERGE_REFINE_BUDGET,
+    p.add_argument("--refine-budget", type=_positive_int, default=None,
                    metavar="N", help="most loss evaluations each alignment's refinement may "
-                                     f"spend (default {MERGE_REFINE_BUDGET})")
+                                     f"spend (default: {REFINE_PASSES} passes over each hidden "
+                                     f"layer's candidate swaps, at least {MERGE_REFINE_BUDGET})")
     p.add_argument("--rounds", type=_non_negative_int, default=DEFAULT_ROUNDS, metavar="N",
                    help="three or more nets: MergeMany rounds, each net re-aligned to the "
                         f"average of the others (default {DEFAULT_ROUNDS})")
@@ -731,7 +719,7 @@ def cmd_merge(args):
     _check_output_format(args.output)
     _check_not_an_input(args.output, "-o", (*paths, args.samples, args.eval_samples))
     _check_plot_possible(args.plot)
-    nets = [load_net(path, args.activations)[0] for path in paths]
+    nets = [load_net(path, args.activations) for path in paths]
     _require_a_layer(nets[0], paths[0])
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
@@ -793,16 +781,15 @@ def cmd_sweep(args):
     if args.scheduler and args.jobs != 1:
         raise InputError("give either --jobs (local processes) or --scheduler, not both")
     if not args.align:
-        from .reports.alignment import DEFAULT_REFINE_BUDGET
         given = [name for name, on in (
             ("--score-mode", args.score_mode is not None), ("--solver", args.solver is not None),
             ("--refine/--no-refine", args.refine is not None),
-            ("--refine-budget", args.refine_budget != DEFAULT_REFINE_BUDGET),
+            ("--refine-budget", args.refine_budget is not None),
             ("--seed", args.seed != 0), ("--original", args.original)) if on]
         if given:
             raise InputError(f"--no-align measures no alignment: {', '.join(given)} would be "
                              f"ignored")
-    nets = [load_net(path, args.activations)[0] for path in paths]
+    nets = [load_net(path, args.activations) for path in paths]
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])

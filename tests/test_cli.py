@@ -126,9 +126,9 @@ def test_permute_writes_b_aligned_that_computes_b_and_loads_back(capsys, probes,
     assert code == 0 and err == ""
     assert "churn" in out and "Barrier on the samples: before 0.095736" in out
     text = out_path.read_text()
-    assert text.endswith("\n") and text.count("\n") == 1
+    assert text.endswith("\n") and text.count("\n") == 2      # save_to_file's two lines
     permuted = TNNet.from_string(text)
-    assert permuted.save_to_string() + "\n" == text              # byte-identical round trip
+    assert permuted.save_structure_to_string() + "\n" + permuted.save_data_to_string() + "\n" == text
     b = TNNet.from_string(fixture_text("example", "B.nn"))
     X = np.stack([p.i.data for p in probes])
     np.testing.assert_allclose(permuted.compute_batch(X, exact=True),
@@ -250,7 +250,7 @@ def test_empty_csv_is_exit_2(capsys, tmp_path, content):
 
 
 def test_csv_header_is_optional(tmp_path):
-    net, _ = cli.load_net(A)
+    net = cli.load_net(A)
     rows = fixture_text("example", "probes.csv").splitlines()
     bare = tmp_path / "bare.csv"
     bare.write_text("\n".join(rows[1:]) + "\n")
@@ -495,18 +495,18 @@ def test_option_defaults_are_the_library_constants(capsys):
     from pyneural.reports import alignment, merge
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for command, budget in (("align", alignment.DEFAULT_REFINE_BUDGET),
-                            ("permute", alignment.DEFAULT_REFINE_BUDGET),
-                            ("merge", merge.MERGE_REFINE_BUDGET)):
+    for command, floor in (("align", alignment.DEFAULT_REFINE_BUDGET),
+                           ("permute", alignment.DEFAULT_REFINE_BUDGET),
+                           ("merge", merge.MERGE_REFINE_BUDGET)):
         p = sub.choices[command]
-        assert p.get_default("refine_budget") == budget
+        assert p.get_default("refine_budget") is None          # follows the widths
         help_text = " ".join(p.format_help().split())
-        assert f"(default {budget})" in help_text
+        assert f"{alignment.REFINE_PASSES} passes over each hidden layer's candidate swaps, " \
+               f"at least {floor})" in help_text
     from pyneural.reports import permutation_align
-    for function in (alignment.find_alignment, permutation_align.permutation_align_report):
-        default = inspect.signature(function).parameters["refine_budget"].default
-        assert default == alignment.DEFAULT_REFINE_BUDGET
-    for function in (merge.merge_with, merge.merge_many):
-        assert inspect.signature(function).parameters["refine_budget"].default \
-            == merge.MERGE_REFINE_BUDGET
+    for function in (alignment.find_alignment, permutation_align.permutation_align_report,
+                     merge.merge_with, merge.merge_many):
+        assert inspect.signature(function).parameters["refine_budget"].default is None
     assert merge.MERGE_REFINE_BUDGET != alignment.DEFAULT_REFINE_BUDGET   # a measured choice
+
+

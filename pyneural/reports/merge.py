@@ -30,7 +30,8 @@ from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
 from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, check_budget,
-                        find_alignment, non_negative_int, resolve_score_mode)
+                        default_refine_budget, find_alignment, non_negative_int,
+                        resolve_score_mode)
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
@@ -38,11 +39,9 @@ from .samples import probe_arrays
 from .text import bar, fixed, fpc_exp, jsonable, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
-# defaults), with a larger refinement budget per start: a merged net is kept
-# and used, so a better alignment is worth the time. On the digits benchmark
-# (benchmarks/merging.py, four pairs) the mean / worst test-barrier reduction
-# was 89.7% / 88.5% with the report's DEFAULT_REFINE_BUDGET (2000), 91.3% /
-# 90.0% with 3400 (2.3 s a merge) and 93.1% / 92.4% with 6000 (3.7 s).
+# defaults), with a higher floor under the refinement budget: a merged net
+# is kept and used, so a better alignment is worth the time
+# (python -m benchmarks.merging measures it).
 MERGE_REFINE_BUDGET = 6000
 DEFAULT_ROUNDS = 1
 # Verdict: the merged net is MERGED when its accuracy is at most this far
@@ -416,6 +415,8 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         eval_set, n_eval = "held-out eval_samples", len(EX)
     ex = interp.use_exact(work, max(len(X), len(EX)), exact)
     hidden = symmetry.hidden_layers(work)
+    if o.budget is None:
+        o.budget = default_refine_budget(hidden, MERGE_REFINE_BUDGET)
     n = len(snaps)
     result = MergeResult(None, n, len(X), tuple(float(w) for w in weights), o.mode, o.solver,
                          o.refine, o.budget, o.k, hidden=[(h.index, h.width) for h in hidden],
@@ -487,7 +488,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
 
 
 def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=DEFAULT_SOLVER,
-               refine=None, refine_budget=MERGE_REFINE_BUDGET, repair=False,
+               refine=None, refine_budget=None, repair=False,
                eval_samples=None, k=DEFAULT_K, seed=0, exact="auto",
                progress=None):
     """Merge the live net (A) with ``snapshot_b`` (B): align B's hidden units
@@ -511,9 +512,10 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     solver : "hungarian" (default) or "greedy".
     refine : bool, optional
         Barrier-aware swap refinement after matching (default True).
-    refine_budget : int
-        Most loss evaluations the refinement may spend per start (default
-        ``MERGE_REFINE_BUDGET``, 6000; at least 1).
+    refine_budget : int, optional
+        Most loss evaluations the refinement may spend per start (at least
+        1; default: ``default_refine_budget`` of the hidden widths, at least
+        ``MERGE_REFINE_BUDGET``, 6000).
     repair : bool
         Also REPAIR the naive and the aligned merge (``net`` is then the
         repaired aligned merge).
@@ -560,7 +562,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
 
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
                score_mode=None, solver=DEFAULT_SOLVER, refine=None,
-               refine_budget=MERGE_REFINE_BUDGET, repair=False, eval_samples=None, k=DEFAULT_K,
+               refine_budget=None, repair=False, eval_samples=None, k=DEFAULT_K,
                seed=0, exact="auto", progress=None):
     """Merge several nets of one architecture into one.
 

@@ -16,8 +16,8 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from . import symmetry
-from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, find_alignment,
-                        match_norms, non_negative_int, resolve_score_mode)
+from .alignment import (DEFAULT_REFINE, DEFAULT_SOLVER, check_budget, default_refine_budget,
+                        find_alignment, match_norms, non_negative_int, resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
 from .repair import repaired_sweep
@@ -342,7 +342,7 @@ def _same_bits(snap_1, snap_2):
 
 def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAULT_K, *,
                              solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE,
-                             refine_budget=DEFAULT_REFINE_BUDGET, eval_samples=None,
+                             refine_budget=None, eval_samples=None,
                              scale_align=False, repair=False, check_scale=True,
                              check_recovery=False, seed=0,
                              exact="auto", progress=None):
@@ -374,9 +374,10 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     solver : "hungarian" (default, optimal) or "greedy" (the original's).
     refine : bool
         Barrier-aware swap refinement after matching (default True).
-    refine_budget : int
+    refine_budget : int, optional
         Most loss evaluations the refinement may spend (per start in "auto";
-        default ``DEFAULT_REFINE_BUDGET``, 2000).
+        default: ``alignment.default_refine_budget`` of the hidden widths,
+        ten passes over each layer's candidate swaps, at least 2000).
     eval_samples : samples, optional
         Measure every barrier here instead (held-out data); alignment and
         refinement only ever see ``samples``.
@@ -448,7 +449,8 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     work = net.clone()          # every pass below writes weights into this copy only
     snap_a = work.snapshot()
     result.self_mode = _same_bits(snap_a, snap_b)
-    alignment = dict(solver=solver, refine=refine, refine_budget=refine_budget, k=k, seed=seed,
+    budget = check_budget(refine_budget) or default_refine_budget(hidden_list)
+    alignment = dict(solver=solver, refine=refine, refine_budget=budget, k=k, seed=seed,
                      exact=ex)
     result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
     result.layers, aligned, result.matching_info, result.refinement = find_alignment(
