@@ -106,7 +106,8 @@ def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
                                       symmetry.rows(net, snap_b, hidden.index))
     net.restore(snap_b)
     acts_b = net.layer_outputs(X, exact)[hidden.index]
-    return matching.cosine_scores(acts_a[hidden.index].T, acts_b.T)
+    return matching.cosine_scores(symmetry.unit_activations(acts_a[hidden.index], hidden.width).T,
+                                  symmetry.unit_activations(acts_b, hidden.width).T)
 
 
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_break=0.0):
@@ -180,7 +181,7 @@ def non_negative_int(value, name):
 
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
                    refine=DEFAULT_REFINE, refine_budget=None, k=DEFAULT_K, seed=0, exact=False,
-                   progress=None, for_repair=False):
+                   channels=True, progress=None, for_repair=False):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).
 
@@ -217,6 +218,9 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         Bit-exact per-sample forward passes for the activation scores.
     progress : bool, optional
         Refinement progress line on stderr (default: when a TTY).
+    channels : bool
+        Align convolutions' output channels too (default); False: only the
+        layers the original permutes (see ``symmetry.hidden_layers``).
     for_repair : bool
         Align for the REPAIR'd path: "auto" at scale then stops after
         activation matching (steps that lower the linear barrier raised the
@@ -238,7 +242,7 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     mode = resolve_score_mode(score_mode)
     matching.check_solver(solver)
     refine_budget = check_budget(refine_budget)
-    hidden_list = symmetry.hidden_layers(net)
+    hidden_list = symmetry.hidden_layers(net, channels)
     if refine_budget is None:
         refine_budget = default_refine_budget(hidden_list)
     if not hidden_list:
@@ -354,8 +358,8 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
         if not h.positive_scale:
             continue
         work.restore(aligned)
-        out_b = work.layer_outputs(X)[h.next_index - 1]
-        out_a = outs_a[h.next_index - 1]
+        out_b = symmetry.unit_activations(work.layer_outputs(X)[h.next_index - 1], h.width)
+        out_a = symmetry.unit_activations(outs_a[h.next_index - 1], h.width)
         both = np.flatnonzero(~np.any(out_a != 0, axis=0) & ~np.any(out_b != 0, axis=0))
         if len(both) < 2:
             continue

@@ -345,7 +345,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
                              refine_budget=None, eval_samples=None,
                              scale_align=False, repair=False, check_scale=True,
                              check_recovery=False, seed=0,
-                             exact="auto", progress=None):
+                             exact="auto", progress=None, permute_channels=True):
     """Align B's hidden units to the live net's (A) and measure the barrier
     before and after.
 
@@ -398,6 +398,10 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         Bit-exact per-sample forward passes ("auto": when cheap).
     progress : bool, optional
         Progress line for the refinement on stderr (default: when a TTY).
+    permute_channels : bool
+        Align convolutions' output channels too (default). False: permute
+        only the layers the original can (a trainable layer whose next
+        trainable layer has one weight per unit), as its report does.
 
     ``score_mode=0 or 1, solver="greedy", refine=False, check_scale=False``
     is the original's report, number for number.
@@ -425,7 +429,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     check_solver(solver)
     k = interp.intervals(k)
     seed = non_negative_int(seed, "seed")
-    hidden_list = symmetry.hidden_layers(net)
+    hidden_list = symmetry.hidden_layers(net, permute_channels)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
     X, Y = as_arrays(samples, net.input_size, net.output_size)
@@ -451,7 +455,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     result.self_mode = _same_bits(snap_a, snap_b)
     budget = check_budget(refine_budget) or default_refine_budget(hidden_list)
     alignment = dict(solver=solver, refine=refine, refine_budget=budget, k=k, seed=seed,
-                     exact=ex)
+                     exact=ex, channels=permute_channels)
     result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
     result.layers, aligned, result.matching_info, result.refinement = find_alignment(
         work, snap_a, snap_b, X, Y, mode, progress=progress, for_repair=repair, **alignment)

@@ -66,12 +66,14 @@ class RefinementStats:
 
 
 def _act(layers):
-    """The activations a trainable layer's pre-activation goes through
-    before the next trainable layer (its own, then the weightless layers')."""
+    """What a trainable layer's pre-activation goes through before the next
+    trainable layer: its own activation, then the weightless layers
+    (activations, pooling)."""
     def apply(h):
-        """``h`` through each activation in turn (``h`` is not changed)."""
-        for layer in layers:
-            h = layer.activate(h)
+        """``h`` through each in turn (``h`` is not changed)."""
+        h = layers[0].activate(h)
+        for layer in layers[1:]:
+            h = layer.forward_batch(h)
         return h
     return apply
 
@@ -86,8 +88,9 @@ class _Path:
         self.layers = [net.layers[i] for i in self.trainable]
         bounds = self.trainable + [len(net.layers)]
         self.act = [_act(net.layers[i:j]) for i, j in zip(bounds, bounds[1:])]
-        # A layer's activations are elementwise unless a softmax sits in its tail.
-        self.elementwise = [all(l.activation != "softmax" for l in net.layers[i:j])
+        # A layer's tail is elementwise unless a softmax or a pooling sits in it.
+        self.elementwise = [all(l.activation != "softmax" and l.kind != "maxpool"
+                                for l in net.layers[i:j])
                             for i, j in zip(bounds, bounds[1:])]
         self.A = [self._wb(snap_a, i) for i in self.trainable]
         self.B = [self._wb(snap_b, i) for i in self.trainable]
@@ -249,17 +252,21 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
         return start_perms, stats
     path = _Path(net, snap_a, start, X, Y, k)
     acts_a = path.end_activations(path.A)
+    # Swaps of a convolution's channels would need a whole forward pass per
+    # evaluation: only fully-connected pairs are refined, conv channels keep
+    # their matching.
+    refined = [(t, path.trainable.index(h.index)) for t, h in enumerate(hidden_list) if h.dense]
     for stats.passes in range(1, MAX_PASSES + 1):
         accepted = 0
-        for t, h in enumerate(hidden_list):
-            for i, j in _candidate_swaps(path, acts_a, t, MAX_CANDIDATES):
+        for t, layer in refined:
+            for i, j in _candidate_swaps(path, acts_a, layer, MAX_CANDIDATES):
                 if path.evaluations >= budget:
                     break
                 stats.tried += 1
-                results = path.try_swap(t, i, j)
+                results = path.try_swap(layer, i, j)
                 if results is None or not _better([r[0] for r in results], path.losses):
                     continue
-                path.commit(t, i, j, results)
+                path.commit(layer, i, j, results)
                 perms[t][[i, j]] = perms[t][[j, i]]
                 stats.accepted += 1
                 accepted += 1
