@@ -80,9 +80,11 @@ def _act(layers):
 
 class _Path:
     """Per-alpha caches of the interpolated net A(1-a) + B'a and its
-    activations on X, with incremental evaluation of unit swaps in B'."""
+    activations on X, with incremental evaluation of unit swaps in B'.
+    Swaps change trainable layers ``first`` and later only: what comes
+    before (a conv net's convolutions) is computed once."""
 
-    def __init__(self, net, snap_a, snap_b, X, Y, k):
+    def __init__(self, net, snap_a, snap_b, X, Y, k, first=0):
         self.net, self.X, self.Y = net, X, Y
         self.trainable = [i for i, l in enumerate(net.layers) if l.has_weights]
         self.layers = [net.layers[i] for i in self.trainable]
@@ -96,7 +98,10 @@ class _Path:
         self.B = [self._wb(snap_b, i) for i in self.trainable]
         self.alphas = interp.alphas(k)[1:-1]
         self.evaluations = 0
+        self.first = first
+        self.Z = self.H = None
         self.rebuild()
+        self._end_b = self._forward(self.B, [X], 0)
 
     def _wb(self, snap, index):
         """(W (neurons x fan_in), b) copies of one layer of a snapshot."""
@@ -108,16 +113,19 @@ class _Path:
         return blend(wa, wb, a), blend(ba, bb, a)
 
     def rebuild(self):
-        """Recompute every cache from scratch (also clears rounding drift)."""
-        self.W, self.Z, self.H, self.losses = [], [], [], []
-        for a in self.alphas:
+        """Recompute every cache from layer ``first`` on (also clears
+        rounding drift)."""
+        cached = self.H is not None
+        W, Z, H, losses = [], [], [], []
+        for idx, a in enumerate(self.alphas):
             Ws = [self._mix(t, a) for t in range(len(self.trainable))]
-            Z, H = self._forward(Ws, [self.X], 0)
-            self.W.append(Ws)
-            self.Z.append(Z)
-            self.H.append(H)
-            self.losses.append(interp.mean_loss(H[-1], self.Y))
-        self.losses = np.array(self.losses)
+            z, h = (self._forward(Ws, self.H[idx], self.first, self.Z[idx]) if cached
+                    else self._forward(Ws, [self.X], 0))
+            W.append(Ws)
+            Z.append(z)
+            H.append(h)
+            losses.append(interp.mean_loss(h[-1], self.Y))
+        self.W, self.Z, self.H, self.losses = W, Z, H, np.array(losses)
 
     def _forward(self, Ws, H, start, Z=None):
         """Forward from trainable layer ``start`` given inputs H[start]."""
@@ -191,7 +199,10 @@ class _Path:
             Z[l + 2:], H[l + 3:] = tail_Z, tail_H[1:]
 
     def end_activations(self, params):
-        """Each trainable layer's activations on X for endpoint weights."""
+        """Each trainable layer's activations on X for endpoint weights
+        (A's, or B' as the swaps have left it)."""
+        if params is self.B:
+            return self._forward(params, self._end_b[1], self.first, self._end_b[0])[1][1:]
         return self._forward(params, [self.X], 0)[1][1:]
 
 
@@ -250,12 +261,16 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
         stats.reason = "nothing to refine: " + (
             "no interior alphas (K=1)" if k < 2 else "the barrier is already at the floor")
         return start_perms, stats
-    path = _Path(net, snap_a, start, X, Y, k)
-    acts_a = path.end_activations(path.A)
     # Swaps of a convolution's channels would need a whole forward pass per
     # evaluation: only fully-connected pairs are refined, conv channels keep
     # their matching.
-    refined = [(t, path.trainable.index(h.index)) for t, h in enumerate(hidden_list) if h.dense]
+    trainable = [i for i, layer in enumerate(net.layers) if layer.has_weights]
+    refined = [(t, trainable.index(h.index)) for t, h in enumerate(hidden_list) if h.dense]
+    if not refined:
+        stats.reason = "nothing to refine: no fully-connected hidden layer"
+        return start_perms, stats
+    path = _Path(net, snap_a, start, X, Y, k, first=min(layer for _, layer in refined))
+    acts_a = path.end_activations(path.A)
     for stats.passes in range(1, MAX_PASSES + 1):
         accepted = 0
         for t, layer in refined:
