@@ -81,7 +81,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         As in ``pyneural.reports.sweep.barrier_matrix`` (also ``seed`` and
         ``progress``).
     names : sequence of str, optional
-        Labels of the nets (default: a path's file name, else "net i").
+        Labels of the nets (default: for files, the shortest tails of
+        their paths that tell them apart, ``sweep.path_labels``; else
+        "net i").
 
     Returns
     -------
@@ -99,15 +101,13 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     """
     import os
     from .io import as_net, is_path
-    from .reports.sweep import barrier_matrix as _barrier_matrix
+    from .reports.sweep import barrier_matrix as _barrier_matrix, path_labels
     items = [nets] if isinstance(nets, (str, bytes, os.PathLike)) else list(nets)
-    labels = [os.path.basename(os.fsdecode(item)) if is_path(item) else f"net {i}"
-              for i, item in enumerate(items)]
-    if names is None and len(set(labels)) < len(labels):
-        # two files of one name in different folders: the table would show
-        # two identical labels, so label the files by their paths as given
-        labels = [os.fsdecode(item) if is_path(item) else label
-                  for item, label in zip(items, labels)]
+    labels = [f"net {i}" for i in range(len(items))]
+    # Files are labelled by the shortest tails of their paths that differ.
+    paths = {i: os.fsdecode(item) for i, item in enumerate(items) if is_path(item)}
+    for i, label in zip(paths, path_labels(paths.values())):
+        labels[i] = label
     loaded = [as_net(item, f"net {i}") for i, item in enumerate(items)]
     return _barrier_matrix(loaded, samples, align=align, eval_samples=eval_samples, k=k,
                            n_jobs=n_jobs, scheduler=scheduler,

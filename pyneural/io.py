@@ -30,7 +30,6 @@ import json
 import os
 import re
 import warnings
-import zipfile
 
 import numpy as np
 
@@ -60,6 +59,8 @@ _TORCH_MODULES = {"linear": "Linear", "relu": "ReLU", "tanh": "Tanh", "sigmoid":
 _META_KEY = "pyneural"              # safetensors metadata entry (a JSON string)
 _NPZ_META_KEY = "__pyneural__"      # the same JSON as a uint8 array in an .npz
 _FORMATS = {".nn": "nn", ".safetensors": "safetensors", ".npz": "npz"}
+# The suffixes that name a net file, for reading and writing alike.
+NET_SUFFIXES = tuple(_FORMATS)
 # Float weights hardly compress (~1.1x); beyond this ratio to the file's
 # size (plus 1 MiB of slack for zero biases and the like) an archive is a
 # zip bomb or a lie.

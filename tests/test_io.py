@@ -400,6 +400,7 @@ def test_without_safetensors_or_torch_the_errors_say_what_to_install(monkeypatch
         a.to_torch()
     with pytest.raises(ImportError, match="from_torch needs PyTorch"):
         pn.from_torch(object())
+    (tmp_path / "x.safetensors").write_bytes(b"\0" * 16)   # present, so its format is read
     code, _, err = run_cli(None, "info", tmp_path / "x.safetensors")
     assert code == 2 and "pip install safetensors" in err
 

@@ -108,10 +108,6 @@ class _FullConnect(_Weighted):
         n = self.neurons
         return params[: params.size - n].reshape(-1, n).T, params[params.size - n:]
 
-    def weights_t(self):
-        """The contiguous (fan_in, neurons) transpose the kernels use (a view)."""
-        return self.weights.T
-
     def pre_activation(self, h, weights=None, bias=None):
         """``h @ W^T + b`` for inputs ``h`` (samples x fan_in); the bias is
         left out when it is suppressed. ``weights`` (neurons x fan_in) and

@@ -179,6 +179,7 @@ def non_negative_int(value, name):
     return int(value)
 
 
+@interp.quiet
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
                    refine=DEFAULT_REFINE, refine_budget=None, k=DEFAULT_K, seed=0, exact=False,
                    channels=True, progress=None, for_repair=False):

@@ -7,6 +7,7 @@ float32 (first and last exactly 0 and 1), weights blended in float32 by the
 volume kernel, per-sample loss ``0.5 * sum((out - t)^2) / n_outputs`` summed
 in order in float32, accuracy = argmax agreement.
 """
+import functools
 import numbers
 from dataclasses import dataclass
 
@@ -33,6 +34,15 @@ def use_exact(net, n_samples, exact="auto"):
     if isinstance(exact, (bool, np.bool_)):
         return bool(exact)
     raise ValueError(f"exact must be True, False or 'auto', got {exact!r}")
+
+
+def check_flag(value, name):
+    """``value`` as a bool: True or False (numpy's too) only. ValueError
+    naming ``name`` for anything else, as ``use_exact`` for ``exact``:
+    ``repair="no"`` must not mean True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def outputs(net, X, exact):
@@ -232,6 +242,19 @@ def output_drift(net, reference, snap, X, exact):
 def non_finite_layers(snap):
     """Indices of the layers whose parameters hold NaN or infinity."""
     return [i for i, v in enumerate(snap) if v.size and not np.all(np.isfinite(v.data))]
+
+
+def quiet(function):
+    """``function`` run with numpy's floating-point warnings off. NaN or Inf
+    weights or samples reach every report on purpose: a NON-FINITE verdict
+    naming the net, failed checks; numpy's RuntimeWarnings on the way (a
+    NaN row normalised, an Inf times 0 in a product) would only repeat it
+    from inside numpy, as the command line already keeps them quiet."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return function(*args, **kwargs)
+    return run
 
 
 def describe_non_finite(snap_a, snap_b, *more, names=("A", "B")):
