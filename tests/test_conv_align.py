@@ -135,3 +135,23 @@ def test_merges_and_sweeps_run_on_conv_nets():
     # c is b with its channels shuffled: aligned, the two are one net
     assert sweep.post[1, 2] == pytest.approx(0, abs=1e-6)
     assert sweep.pre[1, 2] > 0.01
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+def test_the_originals_report_on_a_conv_net_is_its_bytes(mode, capsys):
+    """The original permutes the dense tail only; its text, byte for byte
+    (ModeConnectivityReport then PermutationAlignReport, as rep.lpr)."""
+    from pyneural.reports.permutation_align import ORIGINAL_OPTIONS
+    a, b = pair()
+    samples = probes(a)
+    snapshot_b = b.save_data_to_string()
+    mc = a.mode_connectivity_report(snapshot_b, samples, 10, exact=True)
+    pa = a.permutation_align_report(snapshot_b, samples, mode, 10, exact=True, **ORIGINAL_OPTIONS)
+    expected = (CONV / f"pascal_mode{mode}.txt").read_bytes()
+    assert (str(mc) + "\n" + str(pa) + "\n").encode() == expected
+    args = [str(CONV / "A.nn"), str(CONV / "B.nn"), "--samples", str(CONV / "probes.csv"),
+            "--original"]
+    assert cli.main(["connect", *args]) == 0
+    connect = capsys.readouterr().out
+    assert cli.main(["align", *args, "--score-mode", str(mode)]) == 0
+    assert (connect + "\n" + capsys.readouterr().out + "\n").encode() == expected
