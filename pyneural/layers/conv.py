@@ -21,10 +21,11 @@ passes it through).
 """
 import numpy as np
 
+from .._kernels import dense as _dense
 from .base import TNNetLayer, _Weighted, _check_elements, _F32
 
 __all__ = ["TNNetConvolution", "TNNetConvolutionReLU", "TNNetConvolutionLinear",
-           "TNNetMaxPool", "image_windows"]
+           "TNNetMaxPool"]
 
 
 def _int_arg(layer, name, value, low):
@@ -37,27 +38,10 @@ def _int_arg(layer, name, value, low):
     return int(value)
 
 
-def _as_images(h, shape):
-    """Rows of raw-order volumes as a ``(samples, size_y, size_x, depth)`` view."""
-    sx, sy, d = shape
-    return np.asarray(h, dtype=_F32).reshape(-1, sy, sx, d)
-
-
-def image_windows(images, size, stride, padding=0, fill=0.0):
-    """Every ``size x size`` window of ``(samples, size_y, size_x, depth)``
-    images at the given stride after ``padding`` cells of ``fill`` on each
-    side, as a read-only ``(samples, out_y, out_x, size, size, depth)``
-    view (``out = (in + 2 * padding - size) // stride + 1``)."""
-    if padding:
-        images = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
-                        constant_values=fill)
-    images = np.ascontiguousarray(images)
-    n, sy, sx, d = images.shape
-    oy, ox = (sy - size) // stride + 1, (sx - size) // stride + 1
-    s = images.strides
-    return np.lib.stride_tricks.as_strided(
-        images, shape=(n, oy, ox, size, size, d),
-        strides=(s[0], s[1] * stride, s[2] * stride, s[1], s[2], s[3]), writeable=False)
+def _rows(h):
+    """``h`` as C-contiguous float32 rows (no copy when it is one already)."""
+    h = np.ascontiguousarray(h, dtype=_F32)
+    return h.reshape(h.shape[0] if h.ndim else 1, -1)
 
 
 class _Convolution(_Weighted):
@@ -215,16 +199,18 @@ class _Convolution(_Weighted):
     def pre_activation(self, h, weights=None, bias=None):
         """The convolution of rows ``h`` (samples x input volume, raw order)
         as rows of output volumes (samples x out_x*out_y*features, raw
-        order), bias added unless suppressed: an im2col and one GEMM.
-        ``weights`` ((features, K)) and ``bias`` default to the layer's own."""
-        w = self.weights if weights is None else weights
-        cols = image_windows(_as_images(h, self._in_shape), self.feature_size, self.stride,
-                             self.input_padding)
-        n, oy, ox = cols.shape[:3]
-        z = cols.reshape(n * oy * ox, -1) @ np.asarray(w, dtype=_F32).T
-        if not self.suppress_bias:
-            z += self.bias if bias is None else bias
-        return z.reshape(n, -1)
+        order), bias added unless suppressed. It runs the per-sample
+        kernel's arithmetic row by row (a window matrix per sample, kept in
+        cache, beats one big im2col + GEMM here), so it gives the exact
+        per-sample bits. ``weights`` ((features, K)) and ``bias`` default to
+        the layer's own; the reports pass other values of this shape."""
+        h = _rows(h)
+        w = np.ascontiguousarray(self.weights if weights is None else weights, dtype=_F32)
+        b = np.ascontiguousarray(self.bias if bias is None else bias, dtype=_F32)
+        z = np.empty((h.shape[0], self.output.size), dtype=_F32)
+        _dense.conv_rows(h, w.reshape(self.neurons, -1), b.reshape(-1),
+                         self._kernel_geometry(None), self.suppress_bias, z)
+        return z
 
     def __repr__(self):
         return f"{self.class_name}({', '.join(str(i) for i in self._ints[:5])})"
@@ -251,11 +237,6 @@ class TNNetConvolutionLinear(_Convolution):
     suppress_bias=0)``)."""
     kind = "conv_linear"
     activation = "identity"
-
-
-# What a max-pool output starts from, as in the original: a window whose
-# values are all below it (or NaN) outputs this.
-_POOL_FLOOR = _F32(-1000000)
 
 
 class TNNetMaxPool(TNNetLayer):
@@ -328,25 +309,12 @@ class TNNetMaxPool(TNNetLayer):
         return (sx, sy, d, ox, oy, self.pool_size, self.padding, self.stride)
 
     def forward_batch(self, h):
-        """The pooled rows (samples x output volume, raw order) of rows ``h``."""
-        images = _as_images(h, self._in_shape)
-        pool, stride, pad = self._ints[:3]
-        ox, oy, d = self.output.shape
-        # Zero padding as the original's padded copy; then -inf up to the
-        # last window's end, so clipped windows see only real cells.
-        need_y, need_x = (oy - 1) * stride + pool, (ox - 1) * stride + pool
-        n, sy, sx, _ = images.shape
-        grid = np.full((n, max(need_y, sy + 2 * pad), max(need_x, sx + 2 * pad), d),
-                       -np.inf, dtype=_F32)
-        if pad:
-            grid[:, : sy + 2 * pad, : sx + 2 * pad] = 0
-        grid[:, pad:pad + sy, pad:pad + sx] = images
-        out = np.full((n, oy, ox, d), _POOL_FLOOR, dtype=_F32)
-        for ky in range(pool):
-            for kx in range(pool):
-                np.fmax(out, grid[:, ky: ky + (oy - 1) * stride + 1: stride,
-                                  kx: kx + (ox - 1) * stride + 1: stride], out=out)
-        return out.reshape(n, -1)
+        """The pooled rows (samples x output volume, raw order) of rows ``h``,
+        with the per-sample kernel's arithmetic (the same bits)."""
+        h = _rows(h)
+        out = np.empty((h.shape[0], self.output.size), dtype=_F32)
+        _dense.maxpool_rows(h, self._kernel_geometry(None), out)
+        return out
 
     def __repr__(self):
         return f"{self.class_name}({', '.join(str(i) for i in self._ints[:3])})"
