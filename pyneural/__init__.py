@@ -9,7 +9,8 @@ from .layers import (TNNetConvolution, TNNetConvolutionLinear, TNNetConvolutionR
                      TNNetSoftMax)
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
-from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
+from .volume import (TNNetVolume, TNNetVolumePair, TNNetVolumePairList, image_rows,
+                     images_from_rows)
 from .io import FormatError, from_torch, load
 from .reports.interpolation import DEFAULT_K
 
@@ -106,5 +107,5 @@ __all__ = [
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax", "TNNetConvolution",
     "TNNetConvolutionReLU", "TNNetConvolutionLinear", "TNNetMaxPool",
     "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
-    "FormatError", "load", "from_torch", "barrier_matrix",
+    "FormatError", "load", "from_torch", "barrier_matrix", "image_rows", "images_from_rows",
 ]
