@@ -760,12 +760,12 @@ def _import_torch(what):
     return torch
 
 
-def _torch_pool_ceil_mode(pool, stride, padding, sx, sy, where):
-    """The ``ceil_mode`` with which torch's ``MaxPool2d(pool, stride)``
-    gives pyneural's output size on an ``sx x sy`` input (pyneural clips
-    the last window, ``ceil((in + 2 * padding) / stride)``); FormatError
-    when neither does, or with padding (pyneural pads with zeros, torch
-    with -inf)."""
+def _torch_pool_ceil_mode(pool, stride, padding, sx, sy, where, modes=(False, True)):
+    """The ``ceil_mode`` (of ``modes``) with which torch's
+    ``MaxPool2d(pool, stride)`` gives pyneural's output size on an
+    ``sx x sy`` input (pyneural clips the last window, ``ceil((in + 2 *
+    padding) / stride)``); FormatError when none does, or with padding
+    (pyneural pads with zeros, torch with -inf)."""
     if padding:
         raise FormatError(f"{where}: a max-pool with padding {padding}: pyneural pads with "
                           "zeros, torch's MaxPool2d with -inf")
@@ -777,13 +777,13 @@ def _torch_pool_ceil_mode(pool, stride, padding, sx, sy, where):
         return out - 1 if (out - 1) * stride >= n else out
 
     ours = [-(-sx // stride), -(-sy // stride)]
-    for ceil in (False, True):
+    for ceil in modes:
         if [torch_size(sx, ceil), torch_size(sy, ceil)] == ours:
             return ceil
+    got = " or ".join(f"{torch_size(sx, c)}x{torch_size(sy, c)} (ceil_mode={c})" for c in modes)
     raise FormatError(f"{where}: a {pool}x{pool} max-pool at stride {stride} on {sx}x{sy} gives "
-                      f"{ours[0]}x{ours[1]} in pyneural (the last window clipped), but "
-                      f"{torch_size(sx, True)}x{torch_size(sy, True)} at most in torch's "
-                      "MaxPool2d")
+                      f"{ours[0]}x{ours[1]} in pyneural (the last window clipped), but {got} in "
+                      "torch's MaxPool2d")
 
 
 def _square(value, what, where):
@@ -828,9 +828,7 @@ def _torch_pool_layer(m, shape, where):
     pool = _square(m.kernel_size, "kernel", where)
     stride = _square(m.stride if m.stride is not None else pool, "stride", where)
     padding = _square(m.padding, "padding", where)
-    if _torch_pool_ceil_mode(pool, stride, padding, shape[0], shape[1], where) != m.ceil_mode:
-        raise FormatError(f"{where}: ceil_mode={m.ceil_mode} gives another output size than "
-                          f"pyneural's max-pool on {shape[0]}x{shape[1]}")
+    _torch_pool_ceil_mode(pool, stride, padding, shape[0], shape[1], where, (m.ceil_mode,))
     return TNNetMaxPool(pool, stride, padding)
 
 
@@ -838,9 +836,10 @@ _TORCH_SUPPORTED = ("Linear, Conv2d (zeros padding, no dilation, groups 1), MaxP
                     "Flatten, ReLU, Tanh, Sigmoid, Identity and Softmax")
 
 
-def _net_for_torch_conv(mods, input_shape, arrays, generator):
+def _net_for_torch_conv(mods, input_shape, state, generator):
     """A new net for a torch Sequential with convolutions or max-pools, on
-    NCHW images of ``input_shape`` (channels, height, width)."""
+    NCHW images of ``input_shape`` (channels, height, width), holding the
+    tensors of ``state`` (checked once every module has a counterpart)."""
     torch = _import_torch("from_torch")
     try:
         depth, height, width = (int(v) for v in input_shape)
@@ -922,7 +921,7 @@ def _net_for_torch_conv(mods, input_shape, arrays, generator):
     if len(net.layers) < 2:
         raise FormatError("torch module: no layers")
     # bias-less layers store a zero bias, as pyneural's suppress_bias layers
-    return _fill(net, layout, arrays, "torch module")
+    return _fill(net, layout, _checked_tensors(state, "torch module"), "torch module")
 
 
 def from_torch(module, generator=None, input_shape=None):
@@ -970,8 +969,7 @@ def from_torch(module, generator=None, input_shape=None):
     mods = list(module)
     state = {key: t.detach().cpu() for key, t in module.state_dict().items()}
     if any(type(m) in (torch.nn.Conv2d, torch.nn.MaxPool2d) for m in mods):
-        return _net_for_torch_conv(mods, input_shape, _checked_tensors(state, "torch module"),
-                                   generator)
+        return _net_for_torch_conv(mods, input_shape, state, generator)
     kind_of = {name: kind for kind, name in _TORCH_MODULES.items()}
     kinds = []
     for i, m in enumerate(mods):
