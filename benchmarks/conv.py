@@ -15,14 +15,23 @@ the same model, batch-1 SGD with momentum 0.9 and a summed squared error for
 training, the better of one batch and batches of 256 for the batched row),
 the original's figure from the issue, the target, and the physical limit:
 the FLOPs one sample needs over the machine's float32 GEMM rate measured
-here (numpy, one thread, 1024x1024 matmul).
+here (numpy, one thread, 1024x1024 matmul, CPU time).
 
-Each figure is the median of several repetitions after a warm-up; pyneural
-and torch are timed in turn in the same run. Outside the timed parts every
-row checks that what it timed computes the right thing.
+Each figure is the median of several repetitions after a warm-up, in CPU
+time of the calling thread (the machine is shared: wall time would count
+other processes; torch and numpy's BLAS run on this one thread); pyneural
+and torch are timed in turn in the same run. Each training repetition
+starts from a fresh net, so every repetition does the same work: the first
+samples of training, momentum included. (Later in training, momentum of
+inputs that stay 0 decays into float32 subnormals, whose arithmetic is an
+order of magnitude slower on x86; the exact arithmetic cannot flush them.)
+Outside the timed parts every row checks that what it timed computes the
+right thing.
 """
 import argparse
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -70,7 +79,7 @@ def gemm_rate(ctx, n=1024):
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
     with _one_blas_thread():
-        t = ctx.median_time(lambda: a @ b, what="GEMM")
+        t, = _cpu_medians(ctx, [lambda: a @ b], 3 if ctx.quick else 7)
     return 2 * n ** 3 / t
 
 
@@ -99,6 +108,22 @@ def _torch():
     return torch
 
 
+def _cpu_medians(ctx, fns, reps):
+    """Median CPU seconds (this thread) of each function, run in turn after
+    one warm-up each (the order flips every repetition)."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    order = list(range(len(fns)))
+    for i in range(reps):
+        ctx.progress(f"rep {i + 1}/{reps}")
+        for k in (order if i % 2 == 0 else order[::-1]):
+            start = time.thread_time()
+            fns[k]()
+            times[k].append(time.thread_time() - start)
+    return [statistics.median(t) for t in times]
+
+
 def _data(n, seed=0):
     g = np.random.default_rng(seed)
     X = g.random((n, 28 * 28), dtype=np.float32)
@@ -115,7 +140,7 @@ def measure(ctx):
     """Every row: ``[(work, pyneural /s, torch /s or None, original, target,
     limit /s, notes)]``."""
     torch = _torch()
-    n_train = 1000 if ctx.quick else 3000
+    n_train = 500 if ctx.quick else 1000
     X, Y = _data(max(n_train, 2000))
     net = lenet()
     fwd_flops, train_flops = flops_per_sample(net)
@@ -125,31 +150,34 @@ def measure(ctx):
 
     # --- per-sample training --------------------------------------------
     ctx.begin("per-sample training:")
-    nets = [lenet()]
+    reps = 3 if ctx.quick else 5
+    fresh = [lenet() for _ in range(2 * (reps + 1))]
 
     def fit():
-        nets[0].fit_samples(X[:n_train], Y[:n_train])
+        fresh.pop().fit_samples(X[:n_train], Y[:n_train])
 
     def loop():
+        net_ = fresh.pop()
         for x, y in zip(X[:n_train], Y[:n_train]):
-            nets[0].compute(x)
-            nets[0].backpropagate(y)
+            net_.compute(x)
+            net_.backpropagate(y)
 
     fns = [fit, loop]
     if torch is not None:
-        model = lenet().to_torch()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        models = [m.to_torch() for m in fresh[: reps + 1]]
         tx = torch.from_numpy(pn.images_from_rows(X[:n_train], 28, 28, 1, layout="NCHW"))
         ty = torch.from_numpy(Y[:n_train])
 
         def torch_train():
+            model = models.pop()
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
             for i in range(n_train):
                 opt.zero_grad()
                 loss = ((model(tx[i:i + 1]) - ty[i:i + 1]) ** 2).sum() / 2
                 loss.backward()
                 opt.step()
         fns.append(torch_train)
-    times = ctx.median_times_interleaved(fns, reps=3 if ctx.quick else 5)
+    times = _cpu_medians(ctx, fns, reps)
     a, b = lenet(), lenet()
     a.fit_samples(X[:200], Y[:200])
     for x, y in zip(X[:200], Y[:200]):
@@ -182,7 +210,7 @@ def measure(ctx):
                 for i in range(n_fwd):
                     model(images[i:i + 1])
         fns.append(torch_forward)
-    times = ctx.median_times_interleaved(fns, reps=3 if ctx.quick else 5)
+    times = _cpu_medians(ctx, fns, 3 if ctx.quick else 5)
     exact = np.array_equal(net.compute_batch(X[:50], exact=True),
                            np.stack([net.compute(x).data.copy() for x in X[:50]]))
     rows.append(("per-sample forward (compute)", n_fwd / times[0],
@@ -209,7 +237,7 @@ def measure(ctx):
                     model(images[i:i + 256])
         fns += [whole, chunks]
     with _one_blas_thread():
-        times = ctx.median_times_interleaved(fns, reps=3 if ctx.quick else 7)
+        times = _cpu_medians(ctx, fns, 3 if ctx.quick else 7)
         ours = net.compute_batch(X[:n_batch])
     torch_rate = None
     if torch is not None:

@@ -64,37 +64,66 @@ cdef extern from *:
     PN_CONV_INSTANCE(generic, )
     #if PN_X86_DISPATCH
     PN_CONV_INSTANCE(avx2_plain, PN_AVX2)
+    /* A mask of the first n lanes (none for n <= 0, all for n >= 8). */
     PN_AVX2 static inline __m256i pn_lanes(Py_ssize_t n) {
-        return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)),
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n < 8 ? n : 8)),
                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
-    /* pn_gaxpy_body with up to 32 chains held in registers across t; the
-       tail is masked (masked-off lanes are neither read nor written). */
+    /* pn_gaxpy_body with 64 chains (eight registers) held across t, so the
+       adds of different chains overlap; the tail runs four or eight masked
+       registers (masked-off lanes are neither read nor written). */
+    #define PN_G_STEP(q) a##q = _mm256_add_ps(a##q, _mm256_mul_ps(_mm256_loadu_ps(s + 8 * q), v))
+    #define PN_G_MSTEP(q) a##q = _mm256_add_ps(a##q, _mm256_mul_ps( \
+                                     _mm256_maskload_ps(s + 8 * q, m##q), v))
     PN_AVX2 static void pn_gaxpy_avx2(float* dst, const float* src, Py_ssize_t stride,
                                       const Py_ssize_t* idx, const float* val, Py_ssize_t cnt,
                                       Py_ssize_t len) {
         Py_ssize_t i = 0, t;
-        for (; i + 32 <= len; i += 32) {
+        for (; i + 64 <= len; i += 64) {
             __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8),
-                   a2 = _mm256_loadu_ps(dst + i + 16), a3 = _mm256_loadu_ps(dst + i + 24);
+                   a2 = _mm256_loadu_ps(dst + i + 16), a3 = _mm256_loadu_ps(dst + i + 24),
+                   a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
+                   a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
             for (t = 0; t < cnt; t++) {
                 const float* s = src + idx[t] * stride + i;
                 const __m256 v = _mm256_set1_ps(val[t]);
-                a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(s), v));
-                a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(s + 8), v));
-                a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(s + 16), v));
-                a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(s + 24), v));
+                PN_G_STEP(0); PN_G_STEP(1); PN_G_STEP(2); PN_G_STEP(3);
+                PN_G_STEP(4); PN_G_STEP(5); PN_G_STEP(6); PN_G_STEP(7);
             }
             _mm256_storeu_ps(dst + i, a0); _mm256_storeu_ps(dst + i + 8, a1);
             _mm256_storeu_ps(dst + i + 16, a2); _mm256_storeu_ps(dst + i + 24, a3);
+            _mm256_storeu_ps(dst + i + 32, a4); _mm256_storeu_ps(dst + i + 40, a5);
+            _mm256_storeu_ps(dst + i + 48, a6); _mm256_storeu_ps(dst + i + 56, a7);
         }
-        for (; i < len; i += 8) {
-            const __m256i m = pn_lanes(len - i);
-            __m256 a = _mm256_maskload_ps(dst + i, m);
-            for (t = 0; t < cnt; t++)
-                a = _mm256_add_ps(a, _mm256_mul_ps(
-                    _mm256_maskload_ps(src + idx[t] * stride + i, m), _mm256_set1_ps(val[t])));
-            _mm256_maskstore_ps(dst + i, m, a);
+        if (i < len) {
+            const Py_ssize_t r = len - i;
+            float* d = dst + i;
+            const __m256i m0 = pn_lanes(r), m1 = pn_lanes(r - 8), m2 = pn_lanes(r - 16),
+                          m3 = pn_lanes(r - 24);
+            __m256 a0 = _mm256_maskload_ps(d, m0), a1 = _mm256_maskload_ps(d + 8, m1),
+                   a2 = _mm256_maskload_ps(d + 16, m2), a3 = _mm256_maskload_ps(d + 24, m3);
+            if (r <= 32) {
+                for (t = 0; t < cnt; t++) {
+                    const float* s = src + idx[t] * stride + i;
+                    const __m256 v = _mm256_set1_ps(val[t]);
+                    PN_G_MSTEP(0); PN_G_MSTEP(1); PN_G_MSTEP(2); PN_G_MSTEP(3);
+                }
+            } else {
+                const __m256i m4 = pn_lanes(r - 32), m5 = pn_lanes(r - 40),
+                              m6 = pn_lanes(r - 48), m7 = pn_lanes(r - 56);
+                __m256 a4 = _mm256_maskload_ps(d + 32, m4), a5 = _mm256_maskload_ps(d + 40, m5),
+                       a6 = _mm256_maskload_ps(d + 48, m6), a7 = _mm256_maskload_ps(d + 56, m7);
+                for (t = 0; t < cnt; t++) {
+                    const float* s = src + idx[t] * stride + i;
+                    const __m256 v = _mm256_set1_ps(val[t]);
+                    PN_G_MSTEP(0); PN_G_MSTEP(1); PN_G_MSTEP(2); PN_G_MSTEP(3);
+                    PN_G_MSTEP(4); PN_G_MSTEP(5); PN_G_MSTEP(6); PN_G_MSTEP(7);
+                }
+                _mm256_maskstore_ps(d + 32, m4, a4); _mm256_maskstore_ps(d + 40, m5, a5);
+                _mm256_maskstore_ps(d + 48, m6, a6); _mm256_maskstore_ps(d + 56, m7, a7);
+            }
+            _mm256_maskstore_ps(d, m0, a0); _mm256_maskstore_ps(d + 8, m1, a1);
+            _mm256_maskstore_ps(d + 16, m2, a2); _mm256_maskstore_ps(d + 24, m3, a3);
         }
     }
     /* pn_convfwd_body, register-blocked: 8 features x 8 positions, or 16
