@@ -15,11 +15,11 @@ the same model, batch-1 SGD with momentum 0.9 and a summed squared error for
 training, the better of one batch and batches of 256 for the batched row),
 the original's figure from the issue, the target, and the physical limit:
 the FLOPs one sample needs over the machine's float32 GEMM rate measured
-here (numpy, one thread, 1024x1024 matmul, CPU time).
+here (numpy, one BLAS thread, 1024x1024 matmul, CPU time).
 
 Each figure is the median of several repetitions after a warm-up, in CPU
-time of the calling thread (the machine is shared: wall time would count
-other processes; torch and numpy's BLAS run on this one thread); pyneural
+time of this process (the machine is shared: wall time would count other
+processes; torch and numpy's BLAS are limited to one thread); pyneural
 and torch are timed in turn in the same run. Each training repetition
 starts from a fresh net, so every repetition does the same work: the first
 samples of training, momentum included. (Later in training, momentum of
@@ -29,7 +29,7 @@ Outside the timed parts every row checks that what it timed computes the
 right thing.
 """
 import argparse
-import statistics
+import contextlib
 import sys
 import time
 
@@ -83,20 +83,13 @@ def gemm_rate(ctx, n=1024):
     return 2 * n ** 3 / t
 
 
-class _one_blas_thread:
+def _one_blas_thread():
     """numpy's BLAS on one thread while inside (threadpoolctl, when present)."""
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-            self._limit = threadpool_limits(1)
-        except ImportError:
-            self._limit = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._limit is not None:
-            self._limit.unregister()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def _torch():
@@ -109,19 +102,9 @@ def _torch():
 
 
 def _cpu_medians(ctx, fns, reps):
-    """Median CPU seconds (this thread) of each function, run in turn after
-    one warm-up each (the order flips every repetition)."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    order = list(range(len(fns)))
-    for i in range(reps):
-        ctx.progress(f"rep {i + 1}/{reps}")
-        for k in (order if i % 2 == 0 else order[::-1]):
-            start = time.thread_time()
-            fns[k]()
-            times[k].append(time.thread_time() - start)
-    return [statistics.median(t) for t in times]
+    """Median CPU seconds (all of this process's threads: BLAS may run its
+    one thread beside the caller's) of each function, run in turn."""
+    return ctx.median_times_interleaved(fns, reps, clock=time.process_time)
 
 
 def _data(n, seed=0):
@@ -290,7 +273,7 @@ def main(argv=None):
     print(render(rows))
     print(f"\nPhysical limit: {fwd / 1e6:.2f} MFLOP per forward, {train / 1e6:.2f} MFLOP per "
           f"training step, at the measured float32 GEMM rate of {rate / 1e9:.1f} GFLOP/s "
-          "(numpy matmul 1024x1024, one thread).")
+          "(numpy matmul 1024x1024, one BLAS thread, CPU time).")
     for work, *_, notes in rows:
         for note in notes:
             print(f"- {work}: {note}")

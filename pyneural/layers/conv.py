@@ -44,7 +44,50 @@ def _rows(h):
     return h.reshape(h.shape[0] if h.ndim else 1, -1)
 
 
-class _Convolution(_Weighted):
+def _struct_int(i, doc):
+    """A read-only property: structure integer ``i``."""
+    return property(lambda self: self._ints[i], doc=doc)
+
+
+class _Spatial:
+    """What a convolution and a max-pool share: the input volume's shape
+    (kept when attached), the constructor integers in the signature, and
+    the geometry the kernels take, ``(size_x, size_y, depth, out_x, out_y,
+    window, padding, stride)``."""
+
+    _in_shape = None
+    _arity = 0                  # how many structure integers the constructor takes
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        """The constructor on the first structure integers (five for a
+        convolution, three for a max-pool); ValueError / TypeError as it."""
+        return cls(*ints[:cls._arity])
+
+    @property
+    def input_shape(self):
+        """``(size_x, size_y, depth)`` of the input volume; once attached."""
+        return self._in_shape
+
+    def signature(self):
+        """As ``TNNetLayer.signature``, plus the constructor integers."""
+        return super().signature() + (self._ints,)
+
+    def _input(self, prev_shape):
+        if prev_shape is None:
+            raise ValueError(f"{self.class_name} cannot be the first layer")
+        return prev_shape
+
+    def _attach(self, prev, index, rng):
+        self._in_shape = tuple(prev.output.shape)
+        super()._attach(prev, index, rng)
+
+    def _kernel_geometry(self, prev):
+        ox, oy, _ = self.output.shape
+        return tuple(self._in_shape) + (ox, oy) + self._window()
+
+
+class _Convolution(_Spatial, _Weighted):
     """Convolution: ``Class(features, feature_size, input_padding=0,
     stride=1, suppress_bias=0)``, as in Pascal.
 
@@ -77,6 +120,8 @@ class _Convolution(_Weighted):
         A non-integer argument.
     """
 
+    _arity = 5
+
     def __init__(self, features, feature_size, input_padding=0, stride=1, suppress_bias=0):
         features = _int_arg(self, "features", features, 1)
         feature_size = _int_arg(self, "feature_size", feature_size, 1)
@@ -85,56 +130,20 @@ class _Convolution(_Weighted):
         suppress_bias = _int_arg(self, "suppress_bias", suppress_bias, 0)
         _check_elements(features, f"{type(self).__name__} {features} features")
         super().__init__((features, feature_size, input_padding, stride, suppress_bias))
-        self._in_shape = None
 
-    @classmethod
-    def from_struct_ints(cls, ints):
-        """``Class(*ints[:5])``; ValueError / TypeError as the constructor."""
-        return cls(*ints[:5])
-
-    @property
-    def neurons(self):
-        """Number of features (output channels)."""
-        return self._ints[0]
-
-    @property
-    def features(self):
-        """Number of output channels (the neurons)."""
-        return self._ints[0]
-
-    @property
-    def feature_size(self):
-        """Kernel width and height."""
-        return self._ints[1]
-
-    @property
-    def input_padding(self):
-        """Zeros added on each side of the input."""
-        return self._ints[2]
-
-    @property
-    def stride(self):
-        """Step between windows."""
-        return self._ints[3]
+    neurons = _struct_int(0, "Number of features (output channels).")
+    features = _struct_int(0, "Number of output channels (the neurons).")
+    feature_size = _struct_int(1, "Kernel width and height.")
+    input_padding = _struct_int(2, "Zeros added on each side of the input.")
+    stride = _struct_int(3, "Step between windows.")
 
     @property
     def suppress_bias(self):
         """True when the forward pass does not add the bias."""
         return bool(self._ints[4])
 
-    @property
-    def input_shape(self):
-        """``(size_x, size_y, depth)`` of the input volume; once attached."""
-        return self._in_shape
-
-    def signature(self):
-        """As ``TNNetLayer.signature``, plus the constructor integers."""
-        return super().signature() + (self._ints,)
-
     def _output_shape(self, prev_shape):
-        if prev_shape is None:
-            raise ValueError(f"{self.class_name} cannot be the first layer")
-        sx, sy, _ = prev_shape
+        sx, sy, _ = self._input(prev_shape)
         fs, pad, stride = self._ints[1:4]
         if fs > sx + 2 * pad or fs > sy + 2 * pad:
             raise ValueError(
@@ -146,14 +155,8 @@ class _Convolution(_Weighted):
     def _weights_per_neuron(self, prev_shape):
         return self._ints[1] * self._ints[1] * prev_shape[2]
 
-    def _attach(self, prev, index, rng):
-        self._in_shape = tuple(prev.output.shape)
-        super()._attach(prev, index, rng)
-
-    def _kernel_geometry(self, prev):
-        sx, sy, d = self._in_shape
-        ox, oy, _ = self.output.shape
-        return (sx, sy, d, ox, oy, self.feature_size, self.input_padding, self.stride)
+    def _window(self):
+        return (self.feature_size, self.input_padding, self.stride)
 
     def init_default(self, rng):
         """He uniform, as the original's convolutions: neuron by neuron,
@@ -239,7 +242,7 @@ class TNNetConvolutionLinear(_Convolution):
     activation = "identity"
 
 
-class TNNetMaxPool(TNNetLayer):
+class TNNetMaxPool(_Spatial, TNNetLayer):
     """Max-pooling per channel: ``TNNetMaxPool(pool_size, stride=0, padding=0)``.
 
     Windows of ``pool_size x pool_size`` start every ``stride`` cells (0:
@@ -259,54 +262,25 @@ class TNNetMaxPool(TNNetLayer):
     kind = "maxpool"
     activation = "identity"
 
+    _arity = 3
+
     def __init__(self, pool_size, stride=0, padding=0):
         pool_size = _int_arg(self, "pool_size", pool_size, 1)
         stride = _int_arg(self, "stride", stride, 0) or pool_size
         padding = _int_arg(self, "padding", padding, 0)
         super().__init__((pool_size, stride, padding))
-        self._in_shape = None
 
-    @classmethod
-    def from_struct_ints(cls, ints):
-        """``TNNetMaxPool(*ints[:3])``; ValueError / TypeError as the constructor."""
-        return cls(*ints[:3])
-
-    @property
-    def pool_size(self):
-        return self._ints[0]
-
-    @property
-    def stride(self):
-        return self._ints[1]
-
-    @property
-    def padding(self):
-        return self._ints[2]
-
-    @property
-    def input_shape(self):
-        """``(size_x, size_y, depth)`` of the input volume; once attached."""
-        return self._in_shape
-
-    def signature(self):
-        """As ``TNNetLayer.signature``, plus the constructor integers."""
-        return super().signature() + (self._ints,)
+    pool_size = _struct_int(0, "Window width and height.")
+    stride = _struct_int(1, "Step between windows (pool_size when 0 was given).")
+    padding = _struct_int(2, "Zeros added on each side of the input.")
 
     def _output_shape(self, prev_shape):
-        if prev_shape is None:
-            raise ValueError(f"{self.class_name} cannot be the first layer")
-        sx, sy, d = prev_shape
+        sx, sy, d = self._input(prev_shape)
         _, stride, pad = self._ints[:3]
         return (-(-(sx + 2 * pad) // stride), -(-(sy + 2 * pad) // stride), d)
 
-    def _attach(self, prev, index, rng):
-        self._in_shape = tuple(prev.output.shape)
-        super()._attach(prev, index, rng)
-
-    def _kernel_geometry(self, prev):
-        sx, sy, d = self._in_shape
-        ox, oy, _ = self.output.shape
-        return (sx, sy, d, ox, oy, self.pool_size, self.padding, self.stride)
+    def _window(self):
+        return (self.pool_size, self.padding, self.stride)
 
     def forward_batch(self, h):
         """The pooled rows (samples x output volume, raw order) of rows ``h``,
