@@ -26,21 +26,25 @@ cdef extern from *:
             dl[i] = 0.0f;
         }
     }
-    /* acc[p][n] = sum_k WT[k][n] * x[p][k] for two positions at once, each
-       sum from +0 in k order: the pn_accum_body chains, sharing the loads of WT. */
-    PN_INLINE void pn_accum2_body(const float* PN_R wt, const float* PN_R x0,
-                                  const float* PN_R x1, float* PN_R acc0, float* PN_R acc1,
-                                  Py_ssize_t n_in, Py_ssize_t n_out) {
-        Py_ssize_t j, n;
-        for (n = 0; n < n_out; n++) { acc0[n] = 0.0f; acc1[n] = 0.0f; }
-        for (j = 0; j < n_in; j++) {
-            const float a = x0[j], b = x1[j];
-            const float* PN_R row = wt + j * n_out;
-            for (n = 0; n < n_out; n++) {
-                acc0[n] = acc0[n] + row[n] * a;
-                acc1[n] = acc1[n] + row[n] * b;
-            }
+    /* dst[i] = dst[i] + src[idx[t] * stride + i] * val[t] for t = 0..cnt-1 in
+       that order, for every i < len: one sequential chain per i. */
+    PN_INLINE void pn_gaxpy_body(float* PN_R dst, const float* PN_R src, Py_ssize_t stride,
+                                 const Py_ssize_t* PN_R idx, const float* PN_R val,
+                                 Py_ssize_t cnt, Py_ssize_t len) {
+        Py_ssize_t i, t;
+        for (i = 0; i < len; i++) {
+            float a = dst[i];
+            for (t = 0; t < cnt; t++) a = a + src[idx[t] * stride + i] * val[t];
+            dst[i] = a;
         }
+    }
+    /* out[p * n_out + n] = sum_k wt[k * n_out + n] * x[p * n_in + k], each sum
+       from +0 in k order (the original's DotProduct of kernel n and window p). */
+    PN_INLINE void pn_convfwd_body(const float* PN_R wt, const float* PN_R x, float* PN_R out,
+                                   Py_ssize_t positions, Py_ssize_t n_in, Py_ssize_t n_out) {
+        Py_ssize_t p;
+        for (p = 0; p < positions; p++)
+            pn_accum_body(wt, x + p * n_in, out + p * n_out, n_in, n_out);
     }
 
     #define PN_CONV_INSTANCE(SFX, ATTR) \
@@ -49,41 +53,183 @@ cdef extern from *:
     ATTR static void pn_inertia_##SFX(float* w, float* m, float* dl, float mu, float om, \
                                       Py_ssize_t n) { \
         pn_inertia_body(w, m, dl, mu, om, n); } \
-    ATTR static void pn_accum2_##SFX(const float* wt, const float* x0, const float* x1, \
-                                     float* acc0, float* acc1, Py_ssize_t n_in, \
-                                     Py_ssize_t n_out) { \
-        pn_accum2_body(wt, x0, x1, acc0, acc1, n_in, n_out); }
+    ATTR static void pn_gaxpy_##SFX(float* dst, const float* src, Py_ssize_t stride, \
+                                    const Py_ssize_t* idx, const float* val, Py_ssize_t cnt, \
+                                    Py_ssize_t len) { \
+        pn_gaxpy_body(dst, src, stride, idx, val, cnt, len); } \
+    ATTR static void pn_convfwd_##SFX(const float* wt, const float* x, float* out, \
+                                      Py_ssize_t positions, Py_ssize_t n_in, Py_ssize_t n_out) { \
+        pn_convfwd_body(wt, x, out, positions, n_in, n_out); }
 
     PN_CONV_INSTANCE(generic, )
     #if PN_X86_DISPATCH
-    PN_CONV_INSTANCE(avx2, PN_AVX2)
+    PN_CONV_INSTANCE(avx2_plain, PN_AVX2)
+    /* A mask of the first n lanes (none for n <= 0, all for n >= 8). */
+    PN_AVX2 static inline __m256i pn_lanes(Py_ssize_t n) {
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n < 8 ? n : 8)),
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    /* pn_gaxpy_body with 64 chains (eight registers) held across t, so the
+       adds of different chains overlap; the tail runs four or eight masked
+       registers (masked-off lanes are neither read nor written). */
+    #define PN_G_STEP(q) a##q = _mm256_add_ps(a##q, _mm256_mul_ps(_mm256_loadu_ps(s + 8 * q), v))
+    #define PN_G_MSTEP(q) a##q = _mm256_add_ps(a##q, _mm256_mul_ps( \
+                                     _mm256_maskload_ps(s + 8 * q, m##q), v))
+    PN_AVX2 static void pn_gaxpy_avx2(float* dst, const float* src, Py_ssize_t stride,
+                                      const Py_ssize_t* idx, const float* val, Py_ssize_t cnt,
+                                      Py_ssize_t len) {
+        Py_ssize_t i = 0, t;
+        for (; i + 64 <= len; i += 64) {
+            __m256 a0 = _mm256_loadu_ps(dst + i), a1 = _mm256_loadu_ps(dst + i + 8),
+                   a2 = _mm256_loadu_ps(dst + i + 16), a3 = _mm256_loadu_ps(dst + i + 24),
+                   a4 = _mm256_loadu_ps(dst + i + 32), a5 = _mm256_loadu_ps(dst + i + 40),
+                   a6 = _mm256_loadu_ps(dst + i + 48), a7 = _mm256_loadu_ps(dst + i + 56);
+            for (t = 0; t < cnt; t++) {
+                const float* s = src + idx[t] * stride + i;
+                const __m256 v = _mm256_set1_ps(val[t]);
+                PN_G_STEP(0); PN_G_STEP(1); PN_G_STEP(2); PN_G_STEP(3);
+                PN_G_STEP(4); PN_G_STEP(5); PN_G_STEP(6); PN_G_STEP(7);
+            }
+            _mm256_storeu_ps(dst + i, a0); _mm256_storeu_ps(dst + i + 8, a1);
+            _mm256_storeu_ps(dst + i + 16, a2); _mm256_storeu_ps(dst + i + 24, a3);
+            _mm256_storeu_ps(dst + i + 32, a4); _mm256_storeu_ps(dst + i + 40, a5);
+            _mm256_storeu_ps(dst + i + 48, a6); _mm256_storeu_ps(dst + i + 56, a7);
+        }
+        if (i < len) {
+            const Py_ssize_t r = len - i;
+            float* d = dst + i;
+            const __m256i m0 = pn_lanes(r), m1 = pn_lanes(r - 8), m2 = pn_lanes(r - 16),
+                          m3 = pn_lanes(r - 24);
+            __m256 a0 = _mm256_maskload_ps(d, m0), a1 = _mm256_maskload_ps(d + 8, m1),
+                   a2 = _mm256_maskload_ps(d + 16, m2), a3 = _mm256_maskload_ps(d + 24, m3);
+            if (r <= 32) {
+                for (t = 0; t < cnt; t++) {
+                    const float* s = src + idx[t] * stride + i;
+                    const __m256 v = _mm256_set1_ps(val[t]);
+                    PN_G_MSTEP(0); PN_G_MSTEP(1); PN_G_MSTEP(2); PN_G_MSTEP(3);
+                }
+            } else {
+                const __m256i m4 = pn_lanes(r - 32), m5 = pn_lanes(r - 40),
+                              m6 = pn_lanes(r - 48), m7 = pn_lanes(r - 56);
+                __m256 a4 = _mm256_maskload_ps(d + 32, m4), a5 = _mm256_maskload_ps(d + 40, m5),
+                       a6 = _mm256_maskload_ps(d + 48, m6), a7 = _mm256_maskload_ps(d + 56, m7);
+                for (t = 0; t < cnt; t++) {
+                    const float* s = src + idx[t] * stride + i;
+                    const __m256 v = _mm256_set1_ps(val[t]);
+                    PN_G_MSTEP(0); PN_G_MSTEP(1); PN_G_MSTEP(2); PN_G_MSTEP(3);
+                    PN_G_MSTEP(4); PN_G_MSTEP(5); PN_G_MSTEP(6); PN_G_MSTEP(7);
+                }
+                _mm256_maskstore_ps(d + 32, m4, a4); _mm256_maskstore_ps(d + 40, m5, a5);
+                _mm256_maskstore_ps(d + 48, m6, a6); _mm256_maskstore_ps(d + 56, m7, a7);
+            }
+            _mm256_maskstore_ps(d, m0, a0); _mm256_maskstore_ps(d + 8, m1, a1);
+            _mm256_maskstore_ps(d + 16, m2, a2); _mm256_maskstore_ps(d + 24, m3, a3);
+        }
+    }
+    /* pn_convfwd_body, register-blocked: 8 features x 8 positions, or 16
+       features x 4 positions, per pass over k (the chains are independent;
+       each still sums in k order). Features beyond n_out are masked. */
+    PN_AVX2 static void pn_convfwd_avx2(const float* wt, const float* x, float* out,
+                                        Py_ssize_t positions, Py_ssize_t n_in,
+                                        Py_ssize_t n_out) {
+        Py_ssize_t nb, p, k, q;
+        for (nb = 0; nb < n_out; nb += 16) {
+            const Py_ssize_t nv = n_out - nb < 16 ? n_out - nb : 16;
+            const __m256i m0 = pn_lanes(nv), m1 = pn_lanes(nv - 8);
+            p = 0;
+            if (nv > 8) {
+                for (; p + 4 <= positions; p += 4) {
+                    __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0,
+                           b2 = a0, a3 = a0, b3 = a0;
+                    const float* x0 = x + p * n_in;
+                    for (k = 0; k < n_in; k++) {
+                        const __m256 w0 = _mm256_maskload_ps(wt + k * n_out + nb, m0);
+                        const __m256 w1 = _mm256_maskload_ps(wt + k * n_out + nb + 8, m1);
+                        __m256 v = _mm256_set1_ps(x0[k]);
+                        a0 = _mm256_add_ps(a0, _mm256_mul_ps(w0, v));
+                        b0 = _mm256_add_ps(b0, _mm256_mul_ps(w1, v));
+                        v = _mm256_set1_ps(x0[n_in + k]);
+                        a1 = _mm256_add_ps(a1, _mm256_mul_ps(w0, v));
+                        b1 = _mm256_add_ps(b1, _mm256_mul_ps(w1, v));
+                        v = _mm256_set1_ps(x0[2 * n_in + k]);
+                        a2 = _mm256_add_ps(a2, _mm256_mul_ps(w0, v));
+                        b2 = _mm256_add_ps(b2, _mm256_mul_ps(w1, v));
+                        v = _mm256_set1_ps(x0[3 * n_in + k]);
+                        a3 = _mm256_add_ps(a3, _mm256_mul_ps(w0, v));
+                        b3 = _mm256_add_ps(b3, _mm256_mul_ps(w1, v));
+                    }
+                    float* o = out + p * n_out + nb;
+                    _mm256_maskstore_ps(o, m0, a0); _mm256_maskstore_ps(o + 8, m1, b0);
+                    o += n_out;
+                    _mm256_maskstore_ps(o, m0, a1); _mm256_maskstore_ps(o + 8, m1, b1);
+                    o += n_out;
+                    _mm256_maskstore_ps(o, m0, a2); _mm256_maskstore_ps(o + 8, m1, b2);
+                    o += n_out;
+                    _mm256_maskstore_ps(o, m0, a3); _mm256_maskstore_ps(o + 8, m1, b3);
+                }
+            } else {
+                for (; p + 8 <= positions; p += 8) {
+                    __m256 a[8];
+                    for (q = 0; q < 8; q++) a[q] = _mm256_setzero_ps();
+                    const float* x0 = x + p * n_in;
+                    for (k = 0; k < n_in; k++) {
+                        const __m256 w0 = _mm256_maskload_ps(wt + k * n_out + nb, m0);
+                        for (q = 0; q < 8; q++)
+                            a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(
+                                w0, _mm256_set1_ps(x0[q * n_in + k])));
+                    }
+                    for (q = 0; q < 8; q++)
+                        _mm256_maskstore_ps(out + (p + q) * n_out + nb, m0, a[q]);
+                }
+            }
+            for (; p < positions; p++) {
+                __m256 a0 = _mm256_setzero_ps(), b0 = a0;
+                const float* x0 = x + p * n_in;
+                for (k = 0; k < n_in; k++) {
+                    const __m256 v = _mm256_set1_ps(x0[k]);
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(
+                        _mm256_maskload_ps(wt + k * n_out + nb, m0), v));
+                    b0 = _mm256_add_ps(b0, _mm256_mul_ps(
+                        _mm256_maskload_ps(wt + k * n_out + nb + 8, m1), v));
+                }
+                _mm256_maskstore_ps(out + p * n_out + nb, m0, a0);
+                _mm256_maskstore_ps(out + p * n_out + nb + 8, m1, b0);
+            }
+        }
+    }
     #endif
 
     typedef void (*pn_axpy_fn)(float*, const float*, float, Py_ssize_t);
     typedef void (*pn_inertia_fn)(float*, float*, float*, float, float, Py_ssize_t);
-    typedef void (*pn_accum2_fn)(const float*, const float*, const float*, float*, float*,
-                                 Py_ssize_t, Py_ssize_t);
+    typedef void (*pn_gaxpy_fn)(float*, const float*, Py_ssize_t, const Py_ssize_t*,
+                                const float*, Py_ssize_t, Py_ssize_t);
+    typedef void (*pn_convfwd_fn)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t,
+                                  Py_ssize_t);
     static pn_axpy_fn pn_axpy = pn_axpy_generic;
     static pn_inertia_fn pn_inertia = pn_inertia_generic;
-    static pn_accum2_fn pn_accum2 = pn_accum2_generic;
+    static pn_gaxpy_fn pn_gaxpy = pn_gaxpy_generic;
+    static pn_convfwd_fn pn_convfwd = pn_convfwd_generic;
 
     static void pn_conv_select(int avx2) {
     #if PN_X86_DISPATCH
         if (avx2) {
-            pn_axpy = pn_axpy_avx2; pn_inertia = pn_inertia_avx2; pn_accum2 = pn_accum2_avx2;
+            pn_axpy = pn_axpy_avx2_plain; pn_inertia = pn_inertia_avx2_plain;
+            pn_gaxpy = pn_gaxpy_avx2; pn_convfwd = pn_convfwd_avx2;
             return;
         }
     #endif
         pn_axpy = pn_axpy_generic; pn_inertia = pn_inertia_generic;
-        pn_accum2 = pn_accum2_generic;
+        pn_gaxpy = pn_gaxpy_generic; pn_convfwd = pn_convfwd_generic;
     }
     """
     void pn_conv_select(int avx2) nogil
     void pn_axpy(float* a, const float* b, float c, Py_ssize_t n) noexcept nogil
     void pn_inertia(float* w, float* m, float* dl, float mu, float one_minus,
                     Py_ssize_t n) noexcept nogil
-    void pn_accum2(const float* wt, const float* x0, const float* x1, float* acc0,
-                   float* acc1, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    void pn_gaxpy(float* dst, const float* src, Py_ssize_t stride, const Py_ssize_t* idx,
+                  const float* val, Py_ssize_t cnt, Py_ssize_t len) noexcept nogil
+    void pn_convfwd(const float* wt, const float* x, float* out, Py_ssize_t positions,
+                    Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
 
 
 # The original clips a convolution's incoming error to this largest
@@ -111,64 +257,79 @@ cdef Py_ssize_t _tile(Py_ssize_t x) noexcept nogil:
     return t
 
 
-cdef int _conv_setup(LayerC* c, Py_ssize_t i, object geom, Py_ssize_t params_len,
-                     bint pool) except -1:
-    """Check a spatial layer's geometry against its flat sizes and allocate
-    its scratch. Every index the passes compute stays inside the buffers
-    whose lengths are checked here and in Program.__cinit__."""
-    cdef Py_ssize_t sx, sy, sd, ox, oy, fs, pad, stride, n, k, psx, psy
+cdef int _geometry(LayerC* c, str where, object geom, Py_ssize_t params_len,
+                   bint pool) except -1:
+    """Check a spatial layer's geometry against its flat sizes (c.n_in,
+    c.n_out, and for a convolution the parameter count) and fill it in.
+    The arithmetic is on Python integers, so no size can overflow; every
+    index the passes compute then stays inside the checked buffers."""
     try:
-        sx, sy, sd, ox, oy, fs, pad, stride = geom
-    except (TypeError, ValueError):
-        raise ValueError(f"layer {i}: a spatial layer needs 8 geometry integers, "
-                         f"got {geom!r}") from None
-    if min(sx, sy, sd, ox, oy, fs, stride) < 1 or pad < 0:
-        raise ValueError(f"layer {i}: geometry {geom!r} has a size below 1 or a "
-                         "negative padding")
+        g = [int(v) for v in geom]
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where}: the geometry must be 8 integers, got {geom!r}") from None
+    if len(g) != 8:
+        raise ValueError(f"{where}: the geometry must be 8 integers, got {geom!r}")
+    sx, sy, sd, ox, oy, fs, pad, stride = g
+    if min(sx, sy, sd, ox, oy, fs, stride) < 1 or pad < 0 or max(g) > 2 ** 31 - 1:
+        raise ValueError(f"{where}: geometry {tuple(g)} has a size below 1, a negative "
+                         "padding or a size beyond 2**31 - 1")
     psx, psy = sx + 2 * pad, sy + 2 * pad
     if c.n_in != sx * sy * sd:
-        raise ValueError(f"layer {i}: the input is {c.n_in} values, not {sx}x{sy}x{sd}")
+        raise ValueError(f"{where}: the input is {c.n_in} values, not {sx}x{sy}x{sd}")
     if pool:
         if ox != (psx + stride - 1) // stride or oy != (psy + stride - 1) // stride \
                 or c.n_out != ox * oy * sd:
-            raise ValueError(f"layer {i}: a max-pool of {fs} stride {stride} padding {pad} "
+            raise ValueError(f"{where}: a max-pool of {fs} stride {stride} padding {pad} "
                              f"on {sx}x{sy}x{sd} cannot output {ox}x{oy} ({c.n_out} values)")
-        n = sd
-        k = 0
+        n, k = sd, 0
     else:
         if fs > psx or fs > psy or ox != (psx - fs) // stride + 1 \
                 or oy != (psy - fs) // stride + 1 or c.n_out % (ox * oy) != 0:
-            raise ValueError(f"layer {i}: a {fs}x{fs} convolution stride {stride} padding "
+            raise ValueError(f"{where}: a {fs}x{fs} convolution stride {stride} padding "
                              f"{pad} on {sx}x{sy}x{sd} cannot output {ox}x{oy} "
                              f"({c.n_out} values)")
-        n = c.n_out // (ox * oy)
-        k = fs * fs * sd
+        n, k = c.n_out // (ox * oy), fs * fs * sd
         if params_len != n * k + n:
-            raise ValueError(f"layer {i}: the parameter buffer has {params_len} values, "
+            raise ValueError(f"{where}: the parameters are {params_len} values, "
                              f"{n} features of {fs}x{fs}x{sd} need {n * k + n}")
+    if psx * psy * sd > 2 ** 40 or ox * oy * k > 2 ** 40:
+        raise ValueError(f"{where}: geometry {tuple(g)} needs more scratch than allowed")
     c.sx, c.sy, c.sd, c.ox, c.oy = sx, sy, sd, ox, oy
     c.fs, c.pad, c.stride, c.nf, c.k = fs, pad, stride, n, k
-    c.tile_x, c.tile_d = _tile(ox), _tile(n)
-    if pad:
-        c.padded = <f32*>calloc(psx * psy * sd, sizeof(f32))
+    c.tile_x, c.tile_d = _tile(c.ox), _tile(c.nf)
+    return 0
+
+
+cdef int _conv_alloc(LayerC* c, bint pool, bint training) except -1:
+    """The scratch of a spatial layer with its geometry filled in (freed by
+    _conv_free; a partial allocation is freed there too)."""
+    cdef Py_ssize_t positions = c.ox * c.oy
+    if c.pad:
+        c.padded = <f32*>calloc((c.sx + 2 * c.pad) * (c.sy + 2 * c.pad) * c.sd, sizeof(f32))
         if c.padded == NULL:
             raise MemoryError()
     if pool:
-        c.amx = <Py_ssize_t*>calloc(c.n_out, sizeof(Py_ssize_t))
-        c.amy = <Py_ssize_t*>calloc(c.n_out, sizeof(Py_ssize_t))
-        if c.amx == NULL or c.amy == NULL:
-            raise MemoryError()
+        if training:
+            c.amx = <Py_ssize_t*>calloc(c.n_out, sizeof(Py_ssize_t))
+            c.amy = <Py_ssize_t*>calloc(c.n_out, sizeof(Py_ssize_t))
+            if c.amx == NULL or c.amy == NULL:
+                raise MemoryError()
         return 0
-    c.wtt = <f32*>malloc(k * n * sizeof(f32))
-    c.delta = <f32*>calloc(n * k + n, sizeof(f32))
-    if fs == 1 and pad == 0 and stride == 1:
-        c.prep = NULL          # pointwise: the input itself is the column matrix
-    else:
-        c.prep = <f32*>malloc(ox * oy * k * sizeof(f32))
+    c.wtt = <f32*>malloc(c.k * c.nf * sizeof(f32))
+    if c.wtt == NULL:
+        raise MemoryError()
+    if not (c.fs == 1 and c.pad == 0 and c.stride == 1):
+        # (pointwise, the input itself is the column matrix: prep stays NULL)
+        c.prep = <f32*>malloc(positions * c.k * sizeof(f32))
         if c.prep == NULL:
             raise MemoryError()
-    if c.wtt == NULL or c.delta == NULL:
-        raise MemoryError()
+    if training:
+        c.delta = <f32*>calloc(c.nf * c.k + c.nf, sizeof(f32))
+        c.lrd = <f32*>malloc(c.n_out * sizeof(f32))
+        c.pidx = <Py_ssize_t*>malloc(positions * sizeof(Py_ssize_t))
+        c.pval = <f32*>malloc(positions * sizeof(f32))
+        if c.delta == NULL or c.lrd == NULL or c.pidx == NULL or c.pval == NULL:
+            raise MemoryError()
     return 0
 
 
@@ -179,6 +340,9 @@ cdef void _conv_free(LayerC* c) noexcept nogil:
     free(c.wtt)
     free(c.delta)
     free(c.prep)
+    free(c.lrd)
+    free(c.pidx)
+    free(c.pval)
 
 
 cdef const f32* _conv_columns(LayerC* c) noexcept nogil:
@@ -212,28 +376,33 @@ cdef const f32* _conv_columns(LayerC* c) noexcept nogil:
     return c.prep
 
 
-cdef void _conv_forward(LayerC* c) noexcept nogil:
-    cdef Py_ssize_t p, n, k, nf = c.nf, kk = c.k, positions = c.ox * c.oy
-    cdef const f32* cols = _conv_columns(c)
-    cdef const f32* w = c.wt
-    cdef const f32* bias = c.wt + nf * kk
+cdef void _conv_transpose(LayerC* c, const f32* w) noexcept nogil:
+    """wtt = W transposed, (K, features): the forward sums run across
+    features, whose weights are then contiguous."""
+    cdef Py_ssize_t n, k
+    for n in range(c.nf):
+        for k in range(c.k):
+            c.wtt[k * c.nf + n] = w[n * c.k + k]
+
+
+cdef void _conv_sums(LayerC* c, const f32* bias) noexcept nogil:
+    """raw = every window's dot product with every kernel (wtt), plus the
+    bias unless suppressed (c.flag)."""
+    cdef Py_ssize_t p, n, nf = c.nf, positions = c.ox * c.oy
     cdef f32* raw = c.raw
-    # The forward sums run across features (WT rows are contiguous over n);
-    # the transpose is rebuilt each pass so it never lags the live weights.
-    for n in range(nf):
-        for k in range(kk):
-            c.wtt[k * nf + n] = w[n * kk + k]
-    p = 0
-    while p + 2 <= positions:
-        pn_accum2(c.wtt, cols + p * kk, cols + (p + 1) * kk, raw + p * nf, raw + (p + 1) * nf,
-                  kk, nf)
-        p += 2
-    if p < positions:
-        pn_accum(c.wtt, cols + p * kk, raw + p * nf, kk, nf)
+    pn_convfwd(c.wtt, _conv_columns(c), raw, positions, c.k, nf)
     if not c.flag:
         for p in range(positions):
             for n in range(nf):
                 raw[p * nf + n] = raw[p * nf + n] + bias[n]
+
+
+cdef void _conv_forward(LayerC* c) noexcept nogil:
+    cdef Py_ssize_t p
+    cdef f32* raw = c.raw
+    # The transpose is rebuilt each pass, so it never lags the live weights.
+    _conv_transpose(c, c.wt)
+    _conv_sums(c, c.wt + c.nf * c.k)
     if c.kind == K_CONV_RELU:
         for p in range(c.n_out):
             c.out[p] = raw[p] if raw[p] > 0 else 0
@@ -245,20 +414,23 @@ cdef void _conv_forward(LayerC* c) noexcept nogil:
 
 
 cdef void _conv_backward(LayerC* c) noexcept nogil:
-    cdef Py_ssize_t i, n, ox, oy, tx, td, ky, px, py, pos
-    cdef Py_ssize_t nf = c.nf, kk = c.k, row = c.fs * c.sd
+    """The original's BackpropagateFastTiledCPU: clip the error, then per
+    (position, feature) the derivative, its weight and bias steps and its
+    error for the previous layer (with the weights before this update),
+    then the update of every feature. Skipped whole when the error is 0."""
+    cdef Py_ssize_t i, n, p, ox, oy, tx, td, ky, px, py, cnt
+    cdef Py_ssize_t nf = c.nf, kk = c.k, row = c.fs * c.sd, positions = c.ox * c.oy
     cdef Py_ssize_t psx = c.sx + 2 * c.pad, psy = c.sy + 2 * c.pad
-    cdef f32 biggest, a, deriv, lrd, neg_lr = -c.hyper[0], mu = c.hyper[1], one_minus
+    cdef f32 biggest, a, deriv, neg_lr = -c.hyper[0], mu = c.hyper[1], one_minus
     cdef f32* err = c.err
+    cdef f32* lrd = c.lrd
     cdef f32* target
-    cdef f32* dst
     cdef f32* w = c.wt
     cdef f32* bias = c.wt + nf * kk
     cdef f32* m = c.mwt
     cdef f32* mbias = c.mwt + nf * kk
     cdef f32* bdelta = c.delta + nf * kk
     cdef const f32* cols
-    cdef bint push = c.push_error, reach
     # Error clipping (largest magnitude first, strict '>' from element 0).
     biggest = err[0] if err[0] >= 0 else -err[0]
     for i in range(1, c.n_out):
@@ -271,44 +443,60 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
             err[i] = err[i] * a
     if not (biggest > 0):
         return                          # no step at all, not even the inertia one
+    for i in range(c.n_out):
+        if c.kind == K_CONV_RELU:
+            deriv = err[i] if c.raw[i] >= 0 else 0
+        elif c.kind == K_CONV_TANH:
+            deriv = err[i] * tanh_derivative(c.raw[i])
+        else:
+            deriv = err[i]
+        c.deriv[i] = deriv
+        lrd[i] = neg_lr * deriv
+    # Weight and bias steps: feature n's chain runs over the positions in
+    # order, and only positions with a nonzero step take part.
     cols = c.prep if c.prep != NULL else c.prev_out
-    if c.pad and push:
-        memset(c.padded, 0, psx * psy * c.sd * sizeof(f32))
-        target = c.padded
-    else:
-        target = c.prev_err
-        psx, psy = c.sx, c.sy
-    for oy in range(c.oy):
-        py = oy * c.stride
-        for tx in range(c.ox // c.tile_x):
-            for td in range(nf // c.tile_d):
-                for ox in range(tx * c.tile_x, (tx + 1) * c.tile_x):
-                    px = ox * c.stride
-                    reach = px < 1 + psx - c.fs and py < 1 + psy - c.fs
-                    pos = oy * c.ox + ox
-                    for n in range(td * c.tile_d, (td + 1) * c.tile_d):
-                        i = pos * nf + n
-                        if c.kind == K_CONV_RELU:
-                            deriv = err[i] if c.raw[i] >= 0 else 0
-                        elif c.kind == K_CONV_TANH:
-                            deriv = err[i] * tanh_derivative(c.raw[i])
-                        else:
-                            deriv = err[i]
-                        c.deriv[i] = deriv
-                        lrd = neg_lr * deriv
-                        if lrd != 0:
-                            pn_axpy(c.delta + n * kk, cols + pos * kk, lrd, kk)
-                            bdelta[n] = bdelta[n] + lrd
-                            if push and reach:
-                                dst = target + (py * psx + px) * c.sd
-                                for ky in range(c.fs):
-                                    pn_axpy(dst + ky * psx * c.sd, w + n * kk + ky * row,
-                                            deriv, row)
-    if c.pad and push:
-        for py in range(c.sy):
-            pn_axpy(c.prev_err + py * c.sx * c.sd,
-                    c.padded + ((py + c.pad) * (c.sx + 2 * c.pad) + c.pad) * c.sd,
-                    1, c.sx * c.sd)
+    for n in range(nf):
+        cnt = 0
+        for p in range(positions):
+            if lrd[p * nf + n] != 0:
+                c.pidx[cnt] = p
+                c.pval[cnt] = lrd[p * nf + n]
+                bdelta[n] = bdelta[n] + c.pval[cnt]
+                cnt += 1
+        pn_gaxpy(c.delta + n * kk, cols, kk, c.pidx, c.pval, cnt, kk)
+    if c.push_error:
+        # Error for the previous layer, in the original's tiled order: rows,
+        # column tiles, feature tiles, columns, features.
+        if c.pad:
+            memset(c.padded, 0, psx * psy * c.sd * sizeof(f32))
+            target = c.padded
+        else:
+            target = c.prev_err
+            psx, psy = c.sx, c.sy
+        for oy in range(c.oy):
+            py = oy * c.stride
+            for tx in range(c.ox // c.tile_x):
+                for td in range(nf // c.tile_d):
+                    for ox in range(tx * c.tile_x, (tx + 1) * c.tile_x):
+                        px = ox * c.stride
+                        if not (px < 1 + psx - c.fs and py < 1 + psy - c.fs):
+                            continue
+                        p = oy * c.ox + ox
+                        cnt = 0
+                        for n in range(td * c.tile_d, (td + 1) * c.tile_d):
+                            if lrd[p * nf + n] != 0:
+                                c.idx[cnt] = n
+                                c.val[cnt] = c.deriv[p * nf + n]
+                                cnt += 1
+                        if cnt:
+                            for ky in range(c.fs):
+                                pn_gaxpy(target + ((py + ky) * psx + px) * c.sd, w + ky * row,
+                                         kk, c.idx, c.val, cnt, row)
+        if c.pad:
+            for py in range(c.sy):
+                pn_axpy(c.prev_err + py * c.sx * c.sd,
+                        c.padded + ((py + c.pad) * (c.sx + 2 * c.pad) + c.pad) * c.sd,
+                        1, c.sx * c.sd)
     if mu > 0:
         one_minus = (<f32>1) - mu
         for n in range(nf):
@@ -340,6 +528,27 @@ cdef inline void _pool_take(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t 
             c.amy[o + d] = y
 
 
+cdef inline void _pool_take_value(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t x,
+                                  Py_ssize_t y) noexcept nogil:
+    """``_pool_take`` without remembering the winning cell (for the batched
+    pass, which has no backward): the same values, and a form the compiler
+    turns into vector max instructions (max(v, out) keeps out on ties and
+    NaN, exactly as the strict '>')."""
+    cdef Py_ssize_t d
+    cdef const f32* v = src + (y * (c.sx + 2 * c.pad) + x) * c.sd
+    cdef f32* out = c.out + o
+    for d in range(c.sd):
+        out[d] = v[d] if v[d] > out[d] else out[d]
+
+
+cdef inline void _pool_cell(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t x,
+                            Py_ssize_t y) noexcept nogil:
+    if c.amx != NULL:
+        _pool_take(c, src, o, x, y)
+    else:
+        _pool_take_value(c, src, o, x, y)
+
+
 cdef void _pool_forward(LayerC* c) noexcept nogil:
     cdef Py_ssize_t i, x, y, ox, oy, x1, y1, psx = c.sx + 2 * c.pad, psy = c.sy + 2 * c.pad
     cdef const f32* src = c.prev_out
@@ -355,7 +564,7 @@ cdef void _pool_forward(LayerC* c) noexcept nogil:
         # The original's default path visits the input row by row.
         for y in range(c.sy):
             for x in range(c.sx):
-                _pool_take(c, src, ((y // c.fs) * c.ox + x // c.fs) * c.sd, x, y)
+                _pool_cell(c, src, ((y // c.fs) * c.ox + x // c.fs) * c.sd, x, y)
     else:
         # The strided path visits each window column by column.
         for oy in range(c.oy):
@@ -364,7 +573,7 @@ cdef void _pool_forward(LayerC* c) noexcept nogil:
                 x1 = min(ox * c.stride + c.fs, psx)
                 for x in range(ox * c.stride, x1):
                     for y in range(oy * c.stride, y1):
-                        _pool_take(c, src, (oy * c.ox + ox) * c.sd, x, y)
+                        _pool_cell(c, src, (oy * c.ox + ox) * c.sd, x, y)
 
 
 cdef void _pool_backward(LayerC* c) noexcept nogil:
@@ -383,3 +592,59 @@ cdef void _pool_backward(LayerC* c) noexcept nogil:
                 y = c.amy[o + d] - c.pad
                 if 0 <= x < c.sx and 0 <= y < c.sy:
                     c.prev_err[(y * c.sx + x) * c.sd + d] += c.err[o + d]
+
+
+# ------------------------------------------------------- batched (rows) --
+
+def conv_rows(const f32[:, ::1] X, const f32[:, ::1] W, const f32[::1] bias, geometry,
+              bint suppress_bias, f32[:, ::1] Z):
+    """``Z[r]`` = the convolution (pre-activation) of the raw-order volume
+    ``X[r]`` with the kernels ``W`` (features, K) and ``bias``, for every
+    row: the per-sample kernel's arithmetic, so the same bits as
+    ``compute``. ``geometry`` as in Program. ValueError when any size does
+    not fit."""
+    cdef LayerC c
+    cdef Py_ssize_t r
+    memset(&c, 0, sizeof(LayerC))
+    c.n_in, c.n_out, c.flag = X.shape[1], Z.shape[1], suppress_bias
+    _geometry(&c, "conv_rows", geometry, W.shape[0] * W.shape[1] + bias.shape[0], False)
+    if W.shape[0] != c.nf or W.shape[1] != c.k or bias.shape[0] != c.nf \
+            or Z.shape[0] != X.shape[0]:
+        raise ValueError(f"conv_rows: kernels {W.shape[0]}x{W.shape[1]}, bias {bias.shape[0]}, "
+                         f"{X.shape[0]} inputs and {Z.shape[0]} outputs do not fit {c.nf} "
+                         f"features of {c.k} weights")
+    if X.shape[0] == 0:
+        return
+    try:
+        _conv_alloc(&c, False, False)
+        with nogil:
+            _conv_transpose(&c, &W[0, 0])
+            for r in range(X.shape[0]):
+                c.prev_out = &X[r, 0]
+                c.raw = &Z[r, 0]
+                _conv_sums(&c, &bias[0])
+    finally:
+        _conv_free(&c)
+
+
+def maxpool_rows(const f32[:, ::1] X, geometry, f32[:, ::1] Y):
+    """``Y[r]`` = the max-pooling of the raw-order volume ``X[r]``, as the
+    per-sample kernel computes it. ``geometry`` as in Program."""
+    cdef LayerC c
+    cdef Py_ssize_t r
+    memset(&c, 0, sizeof(LayerC))
+    c.n_in, c.n_out = X.shape[1], Y.shape[1]
+    _geometry(&c, "maxpool_rows", geometry, 0, True)
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"maxpool_rows: {X.shape[0]} inputs but {Y.shape[0]} outputs")
+    if X.shape[0] == 0:
+        return
+    try:
+        _conv_alloc(&c, True, False)
+        with nogil:
+            for r in range(X.shape[0]):
+                c.prev_out = &X[r, 0]
+                c.out = &Y[r, 0]
+                _pool_forward(&c)
+    finally:
+        _conv_free(&c)

@@ -320,6 +320,9 @@ cdef struct LayerC:
     f32* wtt            # conv: W transposed (K, features), for the forward sums
     f32* delta          # conv: the step accumulated over positions [W | bias]
     f32* prep           # conv: im2col of the input (NULL: pointwise)
+    f32* lrd            # conv: the step (-lr) * derivative per output
+    Py_ssize_t* pidx    # conv: positions with a nonzero step, for one feature
+    f32* pval
     f32* padded         # zero-padded input (pool) or previous error (conv)
     Py_ssize_t* amx     # pool: the winning input cell per output
     Py_ssize_t* amy
@@ -445,8 +448,10 @@ cdef class Program:
                 c.prev_out = self.L[i - 1].out
                 c.prev_err = self.L[i - 1].err
             if K_CONV_LINEAR <= kind <= K_MAXPOOL:
-                _conv_setup(c, i, geom, 0 if kind == K_MAXPOOL else _length(params, i, "parameter"),
-                            kind == K_MAXPOOL)
+                _geometry(c, f"layer {i}", geom,
+                          0 if kind == K_MAXPOOL else _length(params, i, "parameter"),
+                          kind == K_MAXPOOL)
+                _conv_alloc(c, kind == K_MAXPOOL, True)
                 if kind != K_MAXPOOL:
                     c.wt = _ptr(params)
                     c.mwt = _ptr(mom)

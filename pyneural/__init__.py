@@ -9,7 +9,8 @@ from .layers import (TNNetConvolution, TNNetConvolutionLinear, TNNetConvolutionR
                      TNNetSoftMax)
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
-from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
+from .volume import (TNNetVolume, TNNetVolumePair, TNNetVolumePairList, image_rows,
+                     images_from_rows)
 from .io import FormatError, from_torch, load
 from .reports.interpolation import DEFAULT_K
 
@@ -121,5 +122,6 @@ __all__ = [
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax", "TNNetConvolution",
     "TNNetConvolutionReLU", "TNNetConvolutionLinear", "TNNetMaxPool",
     "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
-    "FormatError", "load", "from_torch", "barrier_matrix", "permute",
+    "FormatError", "load", "from_torch", "barrier_matrix", "permute", "image_rows",
+    "images_from_rows",
 ]
