@@ -151,9 +151,10 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
 
 def default_refine_budget(hidden_list, floor=DEFAULT_REFINE_BUDGET):
     """The refinement's budget for these hidden layers: ``REFINE_PASSES``
-    passes of the candidates each layer offers (every pair of units, at
-    most ``MAX_CANDIDATES``), and never below ``floor``."""
-    per_pass = sum(min(MAX_CANDIDATES, h.width * (h.width - 1) // 2) for h in hidden_list)
+    passes of the candidates each refined layer offers (every pair of
+    units, at most ``MAX_CANDIDATES``), and never below ``floor``."""
+    per_pass = sum(min(MAX_CANDIDATES, h.width * (h.width - 1) // 2)
+                   for h in hidden_list if h.dense)
     return max(floor, REFINE_PASSES * per_pass)
 
 
@@ -249,8 +250,16 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     if not hidden_list:
         return [], [v.copy() for v in snap_b], "no hidden trainable layer: nothing to permute", None
     work = net.count_weights() * len(X)
-    at_scale = mode == "auto" and work > AUTO_SCALE_WORK
-    starts = (AUTO_STARTS[0],) if at_scale else AUTO_STARTS if mode == "auto" else (mode,)
+    conv = any(h.conv for h in hidden_list)
+    at_scale = mode == "auto" and not conv and work > AUTO_SCALE_WORK
+    if mode != "auto":
+        starts = (mode,)
+    elif at_scale or conv:
+        # On conv nets the weight starts ended far behind the activation
+        # start on every pair of benchmarks.conv_align: it alone is "auto".
+        starts = (AUTO_STARTS[0],)
+    else:
+        starts = AUTO_STARTS
     steps = at_scale and refine and not for_repair and steps_supported(net)
     refine = refine and not at_scale
     # Each start gets the whole budget: splitting it (a share each, the rest
