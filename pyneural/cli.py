@@ -434,16 +434,15 @@ def _on_off(flag):
     return "on" if flag else "off"
 
 
-def _add_alignment_args(p, checks=True, budget_floor=None):
+def _add_alignment_args(p, checks=True, budget=None):
     """The alignment options of ``align``, ``sweep`` and (``checks=False``:
     they run no checks) ``permute`` and ``merge``, whose refinement has its
-    own floor under the default budget (``budget_floor``)."""
+    own fixed default budget (``budget``; None: the budget that follows
+    the widths)."""
     from .reports.matching import SOLVERS
     from .reports.alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SCORE_MODE,
                                     DEFAULT_SOLVER, REFINE_PASSES, SCORE_MODES)
     from .reports.permutation_align import ORIGINAL_OPTIONS
-    if budget_floor is None:
-        budget_floor = DEFAULT_REFINE_BUDGET
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
     p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
@@ -457,8 +456,10 @@ def _add_alignment_args(p, checks=True, budget_floor=None):
                         f"with --original)")
     p.add_argument("--refine-budget", type=_positive_int, default=None,
                    metavar="N", help="most loss evaluations the refinement may spend "
-                                     f"(default: {REFINE_PASSES} passes over each hidden "
-                                     f"layer's candidate swaps, at least {budget_floor})")
+                                     + (f"(default {budget})" if budget else
+                                        f"(default: {REFINE_PASSES} passes over each hidden "
+                                        f"layer's candidate swaps, at least "
+                                        f"{DEFAULT_REFINE_BUDGET})"))
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seed of weight matching's layer order"
                         + (" and the random checks" if checks else ""))
@@ -743,7 +744,7 @@ def _add_merge_args(p):
                         "(default: the midpoint)")
     p.add_argument("--weights", type=_weights, default=None, metavar="W0,W1,...",
                    help="each net's weight in the average (normalised; default equal)")
-    _add_alignment_args(p, checks=False, budget_floor=MERGE_REFINE_BUDGET)
+    _add_alignment_args(p, checks=False, budget=MERGE_REFINE_BUDGET)
     p.add_argument("--rounds", type=_non_negative_int, default=DEFAULT_ROUNDS, metavar="N",
                    help="three or more nets: MergeMany rounds, each net re-aligned to the "
                         f"average of the others (default {DEFAULT_ROUNDS})")

@@ -30,8 +30,7 @@ from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
 from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, check_budget,
-                        default_refine_budget, find_alignment, non_negative_int,
-                        resolve_score_mode)
+                        find_alignment, non_negative_int, resolve_score_mode)
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
@@ -417,7 +416,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
     ex = interp.use_exact(work, max(len(X), len(EX)), exact)
     hidden = symmetry.hidden_layers(work)
     if o.budget is None:
-        o.budget = default_refine_budget(hidden, MERGE_REFINE_BUDGET)
+        o.budget = MERGE_REFINE_BUDGET
     n = len(snaps)
     result = MergeResult(None, n, len(X), tuple(float(w) for w in weights), o.mode, o.solver,
                          o.refine, o.budget, o.k, hidden=[(h.index, h.width) for h in hidden],
@@ -516,8 +515,9 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
         Barrier-aware swap refinement after matching (default True).
     refine_budget : int, optional
         Most loss evaluations the refinement may spend per start (at least
-        1; default: ``default_refine_budget`` of the hidden widths, at least
-        ``MERGE_REFINE_BUDGET``, 6000).
+        1; default ``MERGE_REFINE_BUDGET``, 6000: unlike the report's, it
+        does not grow with the widths, which made ``merge_many`` of the
+        digits nets worse).
     repair : bool
         Also REPAIR the naive and the aligned merge (``net`` is then the
         repaired aligned merge).
