@@ -287,7 +287,8 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
             f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
             for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
     if refine:
-        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k)
+        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k,
+                                        best[-1])
         if moved:
             info = (info + "; " if info else "") + (
                 f"{moved} unit{'s' if moved != 1 else ''} silent on the samples in both nets "
@@ -327,14 +328,14 @@ def match_norms(net, snap_a, snap_b, hidden_list):
     return snap_b
 
 
-def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k):
-    """Re-pair silent units; keep it only if the samples' barrier does not rise."""
+def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
+    """Re-pair silent units; keep it only if the samples' barrier (``before``
+    for ``aligned``) does not rise."""
     perms = [l.permutation for l in layers]
     new_perms, new_aligned, moved = rematch_silent_units(net, snap_a, aligned, hidden_list,
                                                          perms, X)
     if not moved:
         return aligned, 0
-    before = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
     after = interp.sweep(net, snap_a, new_aligned, X, Y, k, exact=False).barrier
     if not after <= before:
         return aligned, 0
