@@ -322,3 +322,45 @@ def test_hostile_structure_text_is_a_clean_error():
     # data for another kernel size
     with pytest.raises(ValueError, match="layer 1"):
         pn.TNNet.from_string(good.replace("]1;3;3;3;", "]1;3;3;2;", 1), FPCRandom())
+
+
+# ------------------------------------------- error for the previous layer --
+
+def test_a_padded_strided_conv_sends_the_transposed_convolution_of_its_error():
+    """The input error of a linear convolution (padding 1, stride 2) is
+    sum over outputs of kernel * error, the padding cut away: checked
+    against a float64 transcription, before the weights' update."""
+    net = pn.TNNet(FPCRandom(6))
+    net.add_layer(pn.TNNetInput(7, 5, 2, 1))                     # collects error
+    conv = net.add_layer(pn.TNNetConvolutionLinear(3, 3, 1, 2, 0))
+    x = np.random.default_rng(1).uniform(-1, 1, net.input_size).astype(np.float32)
+    t = np.random.default_rng(2).uniform(-1, 1, net.output_size).astype(np.float32)
+    kernels = conv.kernels().astype(np.float64).copy()           # [n, ky, kx, d]
+    e = net.compute(x).data.astype(np.float64) - t
+    net.backpropagate(t)
+    ox, oy, _ = conv.output.shape
+    padded = np.zeros((5 + 2, 7 + 2, 2))                          # [y, x, d]
+    for py in range(oy):
+        for px in range(ox):
+            for n in range(3):
+                padded[2 * py:2 * py + 3, 2 * px:2 * px + 3] += \
+                    kernels[n] * e[(py * ox + px) * 3 + n]
+    expected = padded[1:-1, 1:-1].reshape(-1)
+    np.testing.assert_allclose(net.layers[0].output_error.data, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_padded_max_pool_sends_each_error_to_its_winning_cell():
+    net = pn.TNNet(FPCRandom(6))
+    net.add_layer(pn.TNNetInput(3, 3, 1, 1))
+    net.add_layer(pn.TNNetMaxPool(2, 2, 1))                        # 5x5 padded -> 3x3
+    x = np.array([[-1, 2, -3], [4, -5, 6], [-7, 8, -9]], np.float32).reshape(-1)
+    out = net.compute(x).data.copy()
+    # windows over the zero-padded input; a zero of the padding wins where
+    # every real cell is negative, and its error is dropped
+    np.testing.assert_array_equal(out, [0, 2, 0, 4, 8, 0, 0, 0, 0])
+    err = np.arange(1, 10, dtype=np.float32)
+    net.backpropagate(out - err)                                  # the error is out - target
+    expected = np.zeros(9, np.float32)
+    for o, cell in [(1, 1), (3, 3), (4, 7)]:
+        expected[cell] += err[o]
+    np.testing.assert_array_equal(net.layers[0].output_error.data, expected)
