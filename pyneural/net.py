@@ -3,8 +3,10 @@ whole-net weight snapshots.
 
 ``compute`` and ``backpropagate`` run in the compiled kernel program (one
 call for the whole chain), bit-exact with the original. ``compute_batch``
-runs a numpy GEMM chain for many inputs at once (agrees to ~1e-6), or the
-exact per-sample kernel over every row with ``exact=True``.
+runs each layer's batched pass for many inputs at once (a numpy GEMM chain
+for the dense layers, agreeing to ~1e-6; the per-sample arithmetic row by
+row for convolutions and max-pools), or the exact per-sample kernel over
+every row with ``exact=True``.
 
 Threads: the kernel program works in the layers' own buffers, so each net
 has a lock (``net.lock``, re-entrant) that every call into the kernels and
