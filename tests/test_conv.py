@@ -364,3 +364,58 @@ def test_a_padded_max_pool_sends_each_error_to_its_winning_cell():
     for o, cell in [(1, 1), (3, 3), (4, 7)]:
         expected[cell] += err[o]
     np.testing.assert_array_equal(net.layers[0].output_error.data, expected)
+
+
+# ------------------------------------- generic and AVX2 kernels agree --
+
+def _random_conv_net(r):
+    """Random geometry: feature counts across the AVX2 kernels' blocks and
+    masked tails (1..40), kernels, padding, strides, pools, depths."""
+    while True:
+        sx, sy, d = r.randint(3, 12), r.randint(3, 12), r.randint(1, 5)
+        net = pn.TNNet(FPCRandom(r.randrange(1000)))
+        net.add_layer(pn.TNNetInput(sx, sy, d, r.randint(0, 1)))
+        try:
+            for _ in range(r.randint(1, 3)):
+                cls = r.choice([pn.TNNetConvolutionReLU, pn.TNNetConvolutionLinear,
+                                pn.TNNetConvolution, pn.TNNetMaxPool])
+                if cls is pn.TNNetMaxPool:
+                    net.add_layer(cls(r.randint(1, 3), r.randint(0, 3), r.randint(0, 1)))
+                else:
+                    net.add_layer(cls(r.choice([1, 3, 7, 8, 9, 16, 17, 24, 32, 40]),
+                                      r.randint(1, 4), r.randint(0, 2), r.randint(1, 3),
+                                      r.randint(0, 1)))
+        except ValueError:
+            continue
+        net.add_layer(pn.TNNetFullConnectLinear(r.randint(1, 4)))
+        return net
+
+
+@pytest.mark.skipif(not hasattr(_dense, "set_simd_level"), reason="no SIMD switch")
+def test_generic_and_avx2_kernels_give_the_same_bits_on_random_geometries():
+    import random
+    before = _dense.simd_level()
+    if before != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    r = random.Random(2026)
+    try:
+        for _ in range(100):
+            net = _random_conv_net(r)
+            X, Y = data(net, 6, r.randrange(100))
+            Y = Y * r.choice([1, 1000])             # large errors: the clipping path
+            inertia = r.choice([0.0, 0.9])
+            results = []
+            for level in ("generic", "avx2"):
+                _dense.set_simd_level(level)
+                twin = net.clone()
+                twin.set_learning_rate(0.05, inertia)
+                twin.fit_samples(X, Y)
+                outs = twin.layer_outputs(X, exact=True)
+                batched = [l.forward_batch(o) for l, o in zip(twin.layers[1:], outs)
+                           if hasattr(l, "input_shape")]
+                results.append((twin.save_to_string(), [o.tobytes() for o in outs],
+                                [b.tobytes() for b in batched],
+                                twin.layers[0].output_error.data.tobytes()))
+            assert results[0] == results[1], repr(net)
+    finally:
+        _dense.set_simd_level(before)
