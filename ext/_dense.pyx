@@ -324,8 +324,8 @@ cdef struct LayerC:
     Py_ssize_t* pidx    # conv: positions with a nonzero step, for one feature
     f32* pval
     f32* padded         # zero-padded input (pool) or previous error (conv)
-    Py_ssize_t* amx     # pool: the winning input cell per output
-    Py_ssize_t* amy
+    int* amx            # pool: the winning input cell per output (padded coordinates)
+    int* amy
 
 
 cdef inline f32* _ptr(object a):
