@@ -233,7 +233,9 @@ pn_conv_select(_simd)
 
 
 def simd_level():
-    """The instruction set the dense loops run on: "avx2" or "generic"."""
+    """The instruction set the dense and conv loops run on: "avx2" or
+    "generic" (with "avx2", the convolution's forward sums use AVX-512
+    where the CPU has it; every set gives the same bits)."""
     return "avx2" if _simd else "generic"
 
 
