@@ -156,6 +156,7 @@ def test_numpy_batched_pass_agrees_with_the_exact_one():
     # the spatial layers' batched pass is the per-sample arithmetic itself
     # (up to numpy's tanh for TNNetConvolution)
     outs = net.layer_outputs(X, exact=True)
+    np.testing.assert_array_equal(net.layers[1].forward_batch(X[0]), outs[1][:1])
     for i in range(1, 6):
         layer = net.layers[i]
         if layer.activation == "tanh":
