@@ -38,6 +38,50 @@ cdef extern from *:
             dst[i] = a;
         }
     }
+    /* The original's GetMaxAbs: |e[0]|, then each |e[i]| that is strictly
+       larger. The maximum does not depend on the order (NaN never wins; a
+       NaN first is kept), so independent running maxima may share it. */
+    PN_INLINE float pn_maxabs_body(const float* PN_R e, Py_ssize_t n) {
+        float best = e[0] >= 0.0f ? e[0] : -e[0], m[8];
+        Py_ssize_t i = 1, q;
+        if (best != best) return best;
+        for (q = 0; q < 8; q++) m[q] = best;
+        for (; i + 8 <= n; i += 8)
+            for (q = 0; q < 8; q++) {
+                const float a = e[i + q] >= 0.0f ? e[i + q] : -e[i + q];
+                m[q] = a > m[q] ? a : m[q];
+            }
+        for (; i < n; i++) {
+            const float a = e[i] >= 0.0f ? e[i] : -e[i];
+            best = a > best ? a : best;
+        }
+        for (q = 0; q < 8; q++) best = m[q] > best ? m[q] : best;
+        return best;
+    }
+    /* ReLU's derivative applied: d[i] = e[i] where raw[i] >= 0, else +0. */
+    PN_INLINE void pn_relu_deriv_body(float* PN_R d, const float* PN_R e,
+                                      const float* PN_R raw, Py_ssize_t n) {
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) d[i] = raw[i] >= 0.0f ? e[i] : 0.0f;
+    }
+    /* One input cell folded into a max-pool output cell, channel by channel:
+       a channel takes the value, and remembers the cell, only when the value
+       is strictly larger (unconditional stores, so it vectorises). */
+    PN_INLINE void pn_pool_take_body(const float* PN_R v, float* PN_R out, int* PN_R ax,
+                                     int* PN_R ay, int x, int y, Py_ssize_t n) {
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) {
+            const int take = v[i] > out[i];
+            ax[i] = take ? x : ax[i];
+            ay[i] = take ? y : ay[i];
+            out[i] = take ? v[i] : out[i];
+        }
+    }
+    /* pn_pool_take_body without remembering the cell (the batched pass). */
+    PN_INLINE void pn_pool_max_body(const float* PN_R v, float* PN_R out, Py_ssize_t n) {
+        Py_ssize_t i;
+        for (i = 0; i < n; i++) out[i] = v[i] > out[i] ? v[i] : out[i];
+    }
     /* out[p * n_out + n] = sum_k wt[k * n_out + n] * x[p * n_in + k], each sum
        from +0 in k order (the original's DotProduct of kernel n and window p). */
     PN_INLINE void pn_convfwd_body(const float* PN_R wt, const float* PN_R x, float* PN_R out,
@@ -59,7 +103,17 @@ cdef extern from *:
         pn_gaxpy_body(dst, src, stride, idx, val, cnt, len); } \
     ATTR static void pn_convfwd_##SFX(const float* wt, const float* x, float* out, \
                                       Py_ssize_t positions, Py_ssize_t n_in, Py_ssize_t n_out) { \
-        pn_convfwd_body(wt, x, out, positions, n_in, n_out); }
+        pn_convfwd_body(wt, x, out, positions, n_in, n_out); } \
+    ATTR static float pn_maxabs_##SFX(const float* e, Py_ssize_t n) { \
+        return pn_maxabs_body(e, n); } \
+    ATTR static void pn_relu_deriv_##SFX(float* d, const float* e, const float* raw, \
+                                         Py_ssize_t n) { \
+        pn_relu_deriv_body(d, e, raw, n); } \
+    ATTR static void pn_pool_take_##SFX(const float* v, float* out, int* ax, int* ay, int x, \
+                                        int y, Py_ssize_t n) { \
+        pn_pool_take_body(v, out, ax, ay, x, y, n); } \
+    ATTR static void pn_pool_max_##SFX(const float* v, float* out, Py_ssize_t n) { \
+        pn_pool_max_body(v, out, n); }
 
     PN_CONV_INSTANCE(generic, )
     #if PN_X86_DISPATCH
@@ -197,6 +251,81 @@ cdef extern from *:
             }
         }
     }
+    /* pn_convfwd_body on AVX-512 (used with the AVX2 set when the CPU has
+       it): 16 features per register, 32 features x 4 positions or 16 x 8
+       per pass over k; masked lanes are neither read nor written. Still a
+       separate multiply and add per term, in k order. */
+    #define PN_AVX512 __attribute__((target("avx512f")))
+    #define PN_Z_STEP(a, w, q) a = _mm512_add_ps(a, _mm512_mul_ps(w, _mm512_set1_ps(x0[(q) * n_in + k])))
+    PN_AVX512 static void pn_convfwd_avx512(const float* wt, const float* x, float* out,
+                                            Py_ssize_t positions, Py_ssize_t n_in,
+                                            Py_ssize_t n_out) {
+        Py_ssize_t nb, p, k;
+        for (nb = 0; nb < n_out; nb += 32) {
+            const Py_ssize_t nv = n_out - nb < 32 ? n_out - nb : 32;
+            const __mmask16 m0 = nv >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv) - 1u);
+            const __mmask16 m1 = nv >= 32 ? (__mmask16)0xFFFF
+                               : nv > 16 ? (__mmask16)((1u << (nv - 16)) - 1u) : (__mmask16)0;
+            p = 0;
+            if (nv > 16) {
+                for (; p + 4 <= positions; p += 4) {
+                    __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0,
+                           a3 = a0, b3 = a0;
+                    const float* x0 = x + p * n_in;
+                    for (k = 0; k < n_in; k++) {
+                        const __m512 w0 = _mm512_maskz_loadu_ps(m0, wt + k * n_out + nb);
+                        const __m512 w1 = _mm512_maskz_loadu_ps(m1, wt + k * n_out + nb + 16);
+                        PN_Z_STEP(a0, w0, 0); PN_Z_STEP(b0, w1, 0);
+                        PN_Z_STEP(a1, w0, 1); PN_Z_STEP(b1, w1, 1);
+                        PN_Z_STEP(a2, w0, 2); PN_Z_STEP(b2, w1, 2);
+                        PN_Z_STEP(a3, w0, 3); PN_Z_STEP(b3, w1, 3);
+                    }
+                    float* o = out + p * n_out + nb;
+                    _mm512_mask_storeu_ps(o, m0, a0); _mm512_mask_storeu_ps(o + 16, m1, b0);
+                    o += n_out;
+                    _mm512_mask_storeu_ps(o, m0, a1); _mm512_mask_storeu_ps(o + 16, m1, b1);
+                    o += n_out;
+                    _mm512_mask_storeu_ps(o, m0, a2); _mm512_mask_storeu_ps(o + 16, m1, b2);
+                    o += n_out;
+                    _mm512_mask_storeu_ps(o, m0, a3); _mm512_mask_storeu_ps(o + 16, m1, b3);
+                }
+            } else {
+                for (; p + 8 <= positions; p += 8) {
+                    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+                           a6 = a0, a7 = a0;
+                    const float* x0 = x + p * n_in;
+                    for (k = 0; k < n_in; k++) {
+                        const __m512 w0 = _mm512_maskz_loadu_ps(m0, wt + k * n_out + nb);
+                        PN_Z_STEP(a0, w0, 0); PN_Z_STEP(a1, w0, 1); PN_Z_STEP(a2, w0, 2);
+                        PN_Z_STEP(a3, w0, 3); PN_Z_STEP(a4, w0, 4); PN_Z_STEP(a5, w0, 5);
+                        PN_Z_STEP(a6, w0, 6); PN_Z_STEP(a7, w0, 7);
+                    }
+                    float* o = out + p * n_out + nb;
+                    _mm512_mask_storeu_ps(o, m0, a0); _mm512_mask_storeu_ps(o + n_out, m0, a1);
+                    _mm512_mask_storeu_ps(o + 2 * n_out, m0, a2);
+                    _mm512_mask_storeu_ps(o + 3 * n_out, m0, a3);
+                    _mm512_mask_storeu_ps(o + 4 * n_out, m0, a4);
+                    _mm512_mask_storeu_ps(o + 5 * n_out, m0, a5);
+                    _mm512_mask_storeu_ps(o + 6 * n_out, m0, a6);
+                    _mm512_mask_storeu_ps(o + 7 * n_out, m0, a7);
+                }
+            }
+            for (; p < positions; p++) {
+                __m512 a0 = _mm512_setzero_ps(), b0 = a0;
+                const float* x0 = x + p * n_in;
+                for (k = 0; k < n_in; k++) {
+                    PN_Z_STEP(a0, _mm512_maskz_loadu_ps(m0, wt + k * n_out + nb), 0);
+                    PN_Z_STEP(b0, _mm512_maskz_loadu_ps(m1, wt + k * n_out + nb + 16), 0);
+                }
+                _mm512_mask_storeu_ps(out + p * n_out + nb, m0, a0);
+                _mm512_mask_storeu_ps(out + p * n_out + nb + 16, m1, b0);
+            }
+        }
+    }
+    static int pn_avx512_available(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
     #endif
 
     typedef void (*pn_axpy_fn)(float*, const float*, float, Py_ssize_t);
@@ -205,6 +334,14 @@ cdef extern from *:
                                 const float*, Py_ssize_t, Py_ssize_t);
     typedef void (*pn_convfwd_fn)(const float*, const float*, float*, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t);
+    typedef float (*pn_maxabs_fn)(const float*, Py_ssize_t);
+    typedef void (*pn_relu_deriv_fn)(float*, const float*, const float*, Py_ssize_t);
+    typedef void (*pn_pool_take_fn)(const float*, float*, int*, int*, int, int, Py_ssize_t);
+    typedef void (*pn_pool_max_fn)(const float*, float*, Py_ssize_t);
+    static pn_pool_max_fn pn_pool_max = pn_pool_max_generic;
+    static pn_maxabs_fn pn_maxabs = pn_maxabs_generic;
+    static pn_relu_deriv_fn pn_relu_deriv = pn_relu_deriv_generic;
+    static pn_pool_take_fn pn_pool_take = pn_pool_take_generic;
     static pn_axpy_fn pn_axpy = pn_axpy_generic;
     static pn_inertia_fn pn_inertia = pn_inertia_generic;
     static pn_gaxpy_fn pn_gaxpy = pn_gaxpy_generic;
@@ -214,12 +351,17 @@ cdef extern from *:
     #if PN_X86_DISPATCH
         if (avx2) {
             pn_axpy = pn_axpy_avx2_plain; pn_inertia = pn_inertia_avx2_plain;
-            pn_gaxpy = pn_gaxpy_avx2; pn_convfwd = pn_convfwd_avx2;
+            pn_gaxpy = pn_gaxpy_avx2;
+            pn_convfwd = pn_avx512_available() ? pn_convfwd_avx512 : pn_convfwd_avx2;
+            pn_maxabs = pn_maxabs_avx2_plain; pn_relu_deriv = pn_relu_deriv_avx2_plain;
+            pn_pool_take = pn_pool_take_avx2_plain; pn_pool_max = pn_pool_max_avx2_plain;
             return;
         }
     #endif
         pn_axpy = pn_axpy_generic; pn_inertia = pn_inertia_generic;
         pn_gaxpy = pn_gaxpy_generic; pn_convfwd = pn_convfwd_generic;
+        pn_maxabs = pn_maxabs_generic; pn_relu_deriv = pn_relu_deriv_generic;
+        pn_pool_take = pn_pool_take_generic; pn_pool_max = pn_pool_max_generic;
     }
     """
     void pn_conv_select(int avx2) nogil
@@ -230,6 +372,11 @@ cdef extern from *:
                   const float* val, Py_ssize_t cnt, Py_ssize_t len) noexcept nogil
     void pn_convfwd(const float* wt, const float* x, float* out, Py_ssize_t positions,
                     Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    float pn_maxabs(const float* e, Py_ssize_t n) noexcept nogil
+    void pn_relu_deriv(float* d, const float* e, const float* raw, Py_ssize_t n) noexcept nogil
+    void pn_pool_take(const float* v, float* out, int* ax, int* ay, int x, int y,
+                      Py_ssize_t n) noexcept nogil
+    void pn_pool_max(const float* v, float* out, Py_ssize_t n) noexcept nogil
 
 
 # The original clips a convolution's incoming error to this largest
@@ -292,7 +439,8 @@ cdef int _geometry(LayerC* c, str where, object geom, Py_ssize_t params_len,
         if params_len != n * k + n:
             raise ValueError(f"{where}: the parameters are {params_len} values, "
                              f"{n} features of {fs}x{fs}x{sd} need {n * k + n}")
-    if psx * psy * sd > 2 ** 40 or ox * oy * k > 2 ** 40:
+    if psx > 2 ** 31 - 1 or psy > 2 ** 31 - 1 or psx * psy * sd > 2 ** 40 \
+            or ox * oy * k > 2 ** 40:
         raise ValueError(f"{where}: geometry {tuple(g)} needs more scratch than allowed")
     c.sx, c.sy, c.sd, c.ox, c.oy = sx, sy, sd, ox, oy
     c.fs, c.pad, c.stride, c.nf, c.k = fs, pad, stride, n, k
@@ -310,8 +458,8 @@ cdef int _conv_alloc(LayerC* c, bint pool, bint training) except -1:
             raise MemoryError()
     if pool:
         if training:
-            c.amx = <Py_ssize_t*>calloc(c.n_out, sizeof(Py_ssize_t))
-            c.amy = <Py_ssize_t*>calloc(c.n_out, sizeof(Py_ssize_t))
+            c.amx = <int*>calloc(c.n_out, sizeof(int))
+            c.amy = <int*>calloc(c.n_out, sizeof(int))
             if c.amx == NULL or c.amy == NULL:
                 raise MemoryError()
         return 0
@@ -348,9 +496,11 @@ cdef void _conv_free(LayerC* c) noexcept nogil:
 cdef const f32* _conv_columns(LayerC* c) noexcept nogil:
     """The im2col matrix of the current input, (positions, K): row p holds
     the window of output position p in the kernel's raw order (ky, kx, d),
-    zeros where the window lies in the padding."""
-    cdef Py_ssize_t ox, oy, ky, x0, y, lo, hi, row = c.fs * c.sd
+    zeros where the window lies in the padding. (Rows are short, a few
+    floats for a small kernel: plain loops beat library calls.)"""
+    cdef Py_ssize_t ox, oy, ky, x0, y, lo, hi, j, n, row = c.fs * c.sd
     cdef const f32* src = c.prev_out
+    cdef const f32* s
     cdef f32* dst
     if c.prep == NULL:
         return src
@@ -364,14 +514,16 @@ cdef const f32* _conv_columns(LayerC* c) noexcept nogil:
             for ky in range(c.fs):
                 y = oy * c.stride + ky - c.pad
                 if y < 0 or y >= c.sy or hi <= lo:
-                    memset(dst, 0, row * sizeof(f32))
+                    for j in range(row):
+                        dst[j] = 0
                 else:
-                    if lo > 0:
-                        memset(dst, 0, lo * c.sd * sizeof(f32))
-                    memcpy(dst + lo * c.sd, src + (y * c.sx + x0 + lo) * c.sd,
-                           (hi - lo) * c.sd * sizeof(f32))
-                    if hi < c.fs:
-                        memset(dst + hi * c.sd, 0, (c.fs - hi) * c.sd * sizeof(f32))
+                    for j in range(lo * c.sd):
+                        dst[j] = 0
+                    s = src + (y * c.sx + x0) * c.sd
+                    for j in range(lo * c.sd, hi * c.sd):
+                        dst[j] = s[j]
+                    for j in range(hi * c.sd, row):
+                        dst[j] = 0
                 dst += row
     return c.prep
 
@@ -421,7 +573,7 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
     cdef Py_ssize_t i, n, p, ox, oy, tx, td, ky, px, py, cnt
     cdef Py_ssize_t nf = c.nf, kk = c.k, row = c.fs * c.sd, positions = c.ox * c.oy
     cdef Py_ssize_t psx = c.sx + 2 * c.pad, psy = c.sy + 2 * c.pad
-    cdef f32 biggest, a, deriv, neg_lr = -c.hyper[0], mu = c.hyper[1], one_minus
+    cdef f32 biggest, a, neg_lr = -c.hyper[0], mu = c.hyper[1], one_minus
     cdef f32* err = c.err
     cdef f32* lrd = c.lrd
     cdef f32* target
@@ -431,38 +583,36 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
     cdef f32* mbias = c.mwt + nf * kk
     cdef f32* bdelta = c.delta + nf * kk
     cdef const f32* cols
-    # Error clipping (largest magnitude first, strict '>' from element 0).
-    biggest = err[0] if err[0] >= 0 else -err[0]
-    for i in range(1, c.n_out):
-        a = err[i] if err[i] >= 0 else -err[i]
-        if a > biggest:
-            biggest = a
+    biggest = pn_maxabs(err, c.n_out)
     if biggest > _CONV_MAX_ERROR:
         a = _CONV_MAX_ERROR / biggest
         for i in range(c.n_out):
             err[i] = err[i] * a
     if not (biggest > 0):
         return                          # no step at all, not even the inertia one
+    # (one loop per kind, so that each vectorises)
+    if c.kind == K_CONV_RELU:
+        pn_relu_deriv(c.deriv, err, c.raw, c.n_out)
+    elif c.kind == K_CONV_TANH:
+        for i in range(c.n_out):
+            c.deriv[i] = err[i] * tanh_derivative(c.raw[i])
+    else:
+        memcpy(c.deriv, err, c.n_out * sizeof(f32))
     for i in range(c.n_out):
-        if c.kind == K_CONV_RELU:
-            deriv = err[i] if c.raw[i] >= 0 else 0
-        elif c.kind == K_CONV_TANH:
-            deriv = err[i] * tanh_derivative(c.raw[i])
-        else:
-            deriv = err[i]
-        c.deriv[i] = deriv
-        lrd[i] = neg_lr * deriv
+        lrd[i] = neg_lr * c.deriv[i]
     # Weight and bias steps: feature n's chain runs over the positions in
     # order, and only positions with a nonzero step take part.
     cols = c.prep if c.prep != NULL else c.prev_out
     for n in range(nf):
+        # (compacted without branches: every slot is written, the count
+        # moves only past nonzero steps)
         cnt = 0
         for p in range(positions):
-            if lrd[p * nf + n] != 0:
-                c.pidx[cnt] = p
-                c.pval[cnt] = lrd[p * nf + n]
-                bdelta[n] = bdelta[n] + c.pval[cnt]
-                cnt += 1
+            c.pidx[cnt] = p
+            c.pval[cnt] = lrd[p * nf + n]
+            cnt += lrd[p * nf + n] != 0
+        for i in range(cnt):
+            bdelta[n] = bdelta[n] + c.pval[i]
         pn_gaxpy(c.delta + n * kk, cols, kk, c.pidx, c.pval, cnt, kk)
     if c.push_error:
         # Error for the previous layer, in the original's tiled order: rows,
@@ -484,10 +634,9 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
                         p = oy * c.ox + ox
                         cnt = 0
                         for n in range(td * c.tile_d, (td + 1) * c.tile_d):
-                            if lrd[p * nf + n] != 0:
-                                c.idx[cnt] = n
-                                c.val[cnt] = c.deriv[p * nf + n]
-                                cnt += 1
+                            c.idx[cnt] = n
+                            c.val[cnt] = c.deriv[p * nf + n]
+                            cnt += lrd[p * nf + n] != 0
                         if cnt:
                             for ky in range(c.fs):
                                 pn_gaxpy(target + ((py + ky) * psx + px) * c.sd, w + ky * row,
@@ -515,38 +664,16 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
             c.delta[i] = 0
 
 
-cdef inline void _pool_take(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t x,
+cdef inline void _pool_cell(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t x,
                             Py_ssize_t y) noexcept nogil:
     """Fold input cell (x, y) (all channels) into output cell o: a channel
     takes the value, and remembers the cell, only when strictly larger."""
-    cdef Py_ssize_t d
     cdef const f32* v = src + (y * (c.sx + 2 * c.pad) + x) * c.sd
-    for d in range(c.sd):
-        if v[d] > c.out[o + d]:
-            c.out[o + d] = v[d]
-            c.amx[o + d] = x
-            c.amy[o + d] = y
-
-
-cdef inline void _pool_take_value(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t x,
-                                  Py_ssize_t y) noexcept nogil:
-    """``_pool_take`` without remembering the winning cell (for the batched
-    pass, which has no backward): the same values, and a form the compiler
-    turns into vector max instructions (max(v, out) keeps out on ties and
-    NaN, exactly as the strict '>')."""
-    cdef Py_ssize_t d
-    cdef const f32* v = src + (y * (c.sx + 2 * c.pad) + x) * c.sd
-    cdef f32* out = c.out + o
-    for d in range(c.sd):
-        out[d] = v[d] if v[d] > out[d] else out[d]
-
-
-cdef inline void _pool_cell(LayerC* c, const f32* src, Py_ssize_t o, Py_ssize_t x,
-                            Py_ssize_t y) noexcept nogil:
     if c.amx != NULL:
-        _pool_take(c, src, o, x, y)
+        pn_pool_take(v, c.out + o, c.amx + o, c.amy + o, <int>x, <int>y, c.sd)
     else:
-        _pool_take_value(c, src, o, x, y)
+        # the batched pass keeps no winners: it has no backward
+        pn_pool_max(v, c.out + o, c.sd)
 
 
 cdef void _pool_forward(LayerC* c) noexcept nogil:
@@ -577,12 +704,14 @@ cdef void _pool_forward(LayerC* c) noexcept nogil:
 
 
 cdef void _pool_backward(LayerC* c) noexcept nogil:
-    cdef Py_ssize_t d, o, ox, oy, x, y
+    cdef Py_ssize_t d, o, ox, oy, x, y, cell
     if not c.push_error:
         return
     if c.stride == c.fs and c.pad == 0:
-        for o in range(c.n_out):
-            c.prev_err[(c.amy[o] * c.sx + c.amx[o]) * c.sd + o % c.sd] += c.err[o]
+        for cell in range(c.n_out // c.sd):
+            o = cell * c.sd
+            for d in range(c.sd):
+                c.prev_err[(c.amy[o + d] * c.sx + c.amx[o + d]) * c.sd + d] += c.err[o + d]
         return
     for ox in range(c.ox):
         for oy in range(c.oy):

@@ -233,7 +233,9 @@ pn_conv_select(_simd)
 
 
 def simd_level():
-    """The instruction set the dense loops run on: "avx2" or "generic"."""
+    """The instruction set the dense and conv loops run on: "avx2" or
+    "generic" (with "avx2", the convolution's forward sums use AVX-512
+    where the CPU has it; every set gives the same bits)."""
     return "avx2" if _simd else "generic"
 
 
@@ -324,8 +326,8 @@ cdef struct LayerC:
     Py_ssize_t* pidx    # conv: positions with a nonzero step, for one feature
     f32* pval
     f32* padded         # zero-padded input (pool) or previous error (conv)
-    Py_ssize_t* amx     # pool: the winning input cell per output
-    Py_ssize_t* amy
+    int* amx            # pool: the winning input cell per output (padded coordinates)
+    int* amy
 
 
 cdef inline f32* _ptr(object a):

@@ -3,8 +3,10 @@ whole-net weight snapshots.
 
 ``compute`` and ``backpropagate`` run in the compiled kernel program (one
 call for the whole chain), bit-exact with the original. ``compute_batch``
-runs a numpy GEMM chain for many inputs at once (agrees to ~1e-6), or the
-exact per-sample kernel over every row with ``exact=True``.
+runs each layer's batched pass for many inputs at once (a numpy GEMM chain
+for the dense layers, agreeing to ~1e-6; the per-sample arithmetic row by
+row for convolutions and max-pools), or the exact per-sample kernel over
+every row with ``exact=True``.
 
 Threads: the kernel program works in the layers' own buffers, so each net
 has a lock (``net.lock``, re-entrant) that every call into the kernels and
@@ -39,6 +41,9 @@ class ArchitectureError(ValueError):
 # layer's output is larger than its weights, so the ratio is not 1.
 _LOAD_OUTPUTS_PER_CHAR = 256
 _LOAD_OUTPUT_ALLOWANCE = 1 << 16
+
+# Rows per block of the batched pass of a net with convolutions or pooling.
+_SPATIAL_CHUNK = 256
 
 
 def _plan_layers(specs, data_chars=None, text_chars=0):
@@ -438,6 +443,15 @@ class TNNet:
         weights are copied first (``snapshot`` takes the lock), so a thread
         that trains the net meanwhile cannot tear them."""
         snap = self.snapshot()
+        if not keep_all and len(X) > _SPATIAL_CHUNK and any(
+                hasattr(layer, "input_shape") for layer in self.layers):
+            # A conv net's inner volumes are large: in blocks of rows they
+            # stay in cache and in reused memory (no fresh pages per call).
+            return [np.concatenate([self._chain(X[i:i + _SPATIAL_CHUNK], snap, False)[-1]
+                                    for i in range(0, len(X), _SPATIAL_CHUNK)])]
+        return self._chain(X, snap, keep_all)
+
+    def _chain(self, X, snap, keep_all):
         outs = [X]
         # Overflow and NaN are results here, as in the exact kernels (which
         # do not warn): no RuntimeWarnings from the numpy chain.

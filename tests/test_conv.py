@@ -156,6 +156,7 @@ def test_numpy_batched_pass_agrees_with_the_exact_one():
     # the spatial layers' batched pass is the per-sample arithmetic itself
     # (up to numpy's tanh for TNNetConvolution)
     outs = net.layer_outputs(X, exact=True)
+    np.testing.assert_array_equal(net.layers[1].forward_batch(X[0]), outs[1][:1])
     for i in range(1, 6):
         layer = net.layers[i]
         if layer.activation == "tanh":
@@ -322,3 +323,100 @@ def test_hostile_structure_text_is_a_clean_error():
     # data for another kernel size
     with pytest.raises(ValueError, match="layer 1"):
         pn.TNNet.from_string(good.replace("]1;3;3;3;", "]1;3;3;2;", 1), FPCRandom())
+
+
+# ------------------------------------------- error for the previous layer --
+
+def test_a_padded_strided_conv_sends_the_transposed_convolution_of_its_error():
+    """The input error of a linear convolution (padding 1, stride 2) is
+    sum over outputs of kernel * error, the padding cut away: checked
+    against a float64 transcription, before the weights' update."""
+    net = pn.TNNet(FPCRandom(6))
+    net.add_layer(pn.TNNetInput(7, 5, 2, 1))                     # collects error
+    conv = net.add_layer(pn.TNNetConvolutionLinear(3, 3, 1, 2, 0))
+    x = np.random.default_rng(1).uniform(-1, 1, net.input_size).astype(np.float32)
+    t = np.random.default_rng(2).uniform(-1, 1, net.output_size).astype(np.float32)
+    kernels = conv.kernels().astype(np.float64).copy()           # [n, ky, kx, d]
+    e = net.compute(x).data.astype(np.float64) - t
+    net.backpropagate(t)
+    ox, oy, _ = conv.output.shape
+    padded = np.zeros((5 + 2, 7 + 2, 2))                          # [y, x, d]
+    for py in range(oy):
+        for px in range(ox):
+            for n in range(3):
+                padded[2 * py:2 * py + 3, 2 * px:2 * px + 3] += \
+                    kernels[n] * e[(py * ox + px) * 3 + n]
+    expected = padded[1:-1, 1:-1].reshape(-1)
+    np.testing.assert_allclose(net.layers[0].output_error.data, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_padded_max_pool_sends_each_error_to_its_winning_cell():
+    net = pn.TNNet(FPCRandom(6))
+    net.add_layer(pn.TNNetInput(3, 3, 1, 1))
+    net.add_layer(pn.TNNetMaxPool(2, 2, 1))                        # 5x5 padded -> 3x3
+    x = np.array([[-1, 2, -3], [4, -5, 6], [-7, 8, -9]], np.float32).reshape(-1)
+    out = net.compute(x).data.copy()
+    # windows over the zero-padded input; a zero of the padding wins where
+    # every real cell is negative, and its error is dropped
+    np.testing.assert_array_equal(out, [0, 2, 0, 4, 8, 0, 0, 0, 0])
+    err = np.arange(1, 10, dtype=np.float32)
+    net.backpropagate(out - err)                                  # the error is out - target
+    expected = np.zeros(9, np.float32)
+    for o, cell in [(1, 1), (3, 3), (4, 7)]:
+        expected[cell] += err[o]
+    np.testing.assert_array_equal(net.layers[0].output_error.data, expected)
+
+
+# ------------------------------------- generic and AVX2 kernels agree --
+
+def _random_conv_net(r):
+    """Random geometry: feature counts across the AVX2 kernels' blocks and
+    masked tails (1..40), kernels, padding, strides, pools, depths."""
+    while True:
+        sx, sy, d = r.randint(3, 12), r.randint(3, 12), r.randint(1, 5)
+        net = pn.TNNet(FPCRandom(r.randrange(1000)))
+        net.add_layer(pn.TNNetInput(sx, sy, d, r.randint(0, 1)))
+        try:
+            for _ in range(r.randint(1, 3)):
+                cls = r.choice([pn.TNNetConvolutionReLU, pn.TNNetConvolutionLinear,
+                                pn.TNNetConvolution, pn.TNNetMaxPool])
+                if cls is pn.TNNetMaxPool:
+                    net.add_layer(cls(r.randint(1, 3), r.randint(0, 3), r.randint(0, 1)))
+                else:
+                    net.add_layer(cls(r.choice([1, 3, 7, 8, 9, 16, 17, 24, 32, 40]),
+                                      r.randint(1, 4), r.randint(0, 2), r.randint(1, 3),
+                                      r.randint(0, 1)))
+        except ValueError:
+            continue
+        net.add_layer(pn.TNNetFullConnectLinear(r.randint(1, 4)))
+        return net
+
+
+@pytest.mark.skipif(not hasattr(_dense, "set_simd_level"), reason="no SIMD switch")
+def test_generic_and_avx2_kernels_give_the_same_bits_on_random_geometries():
+    import random
+    before = _dense.simd_level()
+    if before != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    r = random.Random(2026)
+    try:
+        for _ in range(100):
+            net = _random_conv_net(r)
+            X, Y = data(net, 6, r.randrange(100))
+            Y = Y * r.choice([1, 1000])             # large errors: the clipping path
+            inertia = r.choice([0.0, 0.9])
+            results = []
+            for level in ("generic", "avx2"):
+                _dense.set_simd_level(level)
+                twin = net.clone()
+                twin.set_learning_rate(0.05, inertia)
+                twin.fit_samples(X, Y)
+                outs = twin.layer_outputs(X, exact=True)
+                batched = [l.forward_batch(o) for l, o in zip(twin.layers[1:], outs)
+                           if hasattr(l, "input_shape")]
+                results.append((twin.save_to_string(), [o.tobytes() for o in outs],
+                                [b.tobytes() for b in batched],
+                                twin.layers[0].output_error.data.tobytes()))
+            assert results[0] == results[1], repr(net)
+    finally:
+        _dense.set_simd_level(before)

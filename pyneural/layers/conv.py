@@ -39,9 +39,10 @@ def _int_arg(layer, name, value, low):
 
 
 def _rows(h):
-    """``h`` as C-contiguous float32 rows (no copy when it is one already)."""
+    """``h`` as C-contiguous float32 rows (no copy when it is one already);
+    a 1-D ``h`` is one row."""
     h = np.ascontiguousarray(h, dtype=_F32)
-    return h.reshape(h.shape[0] if h.ndim else 1, -1)
+    return h.reshape(1, -1) if h.ndim < 2 else h.reshape(h.shape[0], -1)
 
 
 def _struct_int(i, doc):
