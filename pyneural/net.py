@@ -20,6 +20,7 @@ import threading
 import numpy as np
 
 from . import rng as _rng
+from ._blocks import map_row_blocks
 from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
 from .reports.interpolation import DEFAULT_K
@@ -41,9 +42,6 @@ class ArchitectureError(ValueError):
 # layer's output is larger than its weights, so the ratio is not 1.
 _LOAD_OUTPUTS_PER_CHAR = 256
 _LOAD_OUTPUT_ALLOWANCE = 1 << 16
-
-# Rows per block of the batched pass of a net with convolutions or pooling.
-_SPATIAL_CHUNK = 256
 
 
 def _plan_layers(specs, data_chars=None, text_chars=0):
@@ -443,12 +441,8 @@ class TNNet:
         weights are copied first (``snapshot`` takes the lock), so a thread
         that trains the net meanwhile cannot tear them."""
         snap = self.snapshot()
-        if not keep_all and len(X) > _SPATIAL_CHUNK and any(
-                hasattr(layer, "input_shape") for layer in self.layers):
-            # A conv net's inner volumes are large: in blocks of rows they
-            # stay in cache and in reused memory (no fresh pages per call).
-            return [np.concatenate([self._chain(X[i:i + _SPATIAL_CHUNK], snap, False)[-1]
-                                    for i in range(0, len(X), _SPATIAL_CHUNK)])]
+        if not keep_all and any(hasattr(layer, "input_shape") for layer in self.layers):
+            return [map_row_blocks(lambda rows: self._chain(rows, snap, False)[-1], X)]
         return self._chain(X, snap, keep_all)
 
     def _chain(self, X, snap, keep_all):

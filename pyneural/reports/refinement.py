@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._blocks import map_row_blocks
 from ..volume import blend
 from . import interpolation as interp
 from . import symmetry
@@ -101,7 +102,7 @@ class _Path:
         self.first = first
         self.Z = self.H = None
         self.rebuild()
-        self._end_b = self._forward(self.B, [X], 0)
+        self._end_b = self._prefix(self.B)
 
     def _wb(self, snap, index):
         """(W (neurons x fan_in), b) copies of one layer of a snapshot."""
@@ -119,13 +120,24 @@ class _Path:
         W, Z, H, losses = [], [], [], []
         for idx, a in enumerate(self.alphas):
             Ws = [self._mix(t, a) for t in range(len(self.trainable))]
-            z, h = (self._forward(Ws, self.H[idx], self.first, self.Z[idx]) if cached
-                    else self._forward(Ws, [self.X], 0))
+            z, h = self._forward(Ws, *((self.H[idx], self.first, self.Z[idx]) if cached
+                                       else self._prefix(Ws)))
             W.append(Ws)
             Z.append(z)
             H.append(h)
             losses.append(interp.mean_loss(h[-1], self.Y))
         self.W, self.Z, self.H, self.losses = W, Z, H, np.array(losses)
+
+    def _prefix(self, Ws):
+        """``(H, first, Z)`` to forward from: the input of trainable layer
+        ``first`` (the layers before it in row blocks, side by side on the
+        cores; their own activations are never needed again)."""
+        def run(rows):
+            for t in range(self.first):
+                rows = self.act[t](self.layers[t].pre_activation(rows, *Ws[t]))
+            return np.ascontiguousarray(rows, dtype=_F32)
+        h = map_row_blocks(run, self.X) if self.first else self.X
+        return [None] * self.first + [h], self.first, [None] * self.first
 
     def _forward(self, Ws, H, start, Z=None):
         """Forward from trainable layer ``start`` given inputs H[start]."""
@@ -201,9 +213,8 @@ class _Path:
     def end_activations(self, params):
         """Each trainable layer's activations on X for endpoint weights
         (A's, or B' as the swaps have left it)."""
-        if params is self.B:
-            return self._forward(params, self._end_b[1], self.first, self._end_b[0])[1][1:]
-        return self._forward(params, [self.X], 0)[1][1:]
+        prefix = self._end_b if params is self.B else self._prefix(params)
+        return self._forward(params, *prefix)[1][1:]
 
 
 def _candidate_swaps(path, acts_a, t, limit):
