@@ -161,10 +161,10 @@ class Context:
             self.stream.flush()
             self._shown = 0
 
-    def time_once(self, fn):
-        start = time.perf_counter()
+    def time_once(self, fn, clock=time.perf_counter):
+        start = clock()
         fn()
-        return time.perf_counter() - start
+        return clock() - start
 
     def median_time(self, fn, reps=None, warmup=1, what="rep"):
         """Median wall time of ``fn()`` over ``reps`` runs after ``warmup`` runs."""
@@ -177,11 +177,12 @@ class Context:
             times.append(self.time_once(fn))
         return statistics.median(times)
 
-    def median_times_interleaved(self, fns, reps=None, warmup=1):
-        """Median wall times of several functions, run in turn (a, b, b, a,
+    def median_times_interleaved(self, fns, reps=None, warmup=1, clock=time.perf_counter):
+        """Median times of several functions, run in turn (a, b, b, a,
         a, b, ...: the order flips every repetition) so that a noisy
         neighbour, or what the previous call left behind (freed memory, a
-        cold cache), weighs on them alike."""
+        cold cache), weighs on them alike. ``clock``: wall time by default;
+        ``time.process_time`` for the CPU time of the process."""
         reps = reps or self.reps
         for _ in range(warmup):
             for fn in fns:
@@ -191,7 +192,7 @@ class Context:
         for i in range(reps):
             self.progress(f"rep {i + 1}/{reps}")
             for k in (order if i % 2 == 0 else order[::-1]):
-                times[k].append(self.time_once(fns[k]))
+                times[k].append(self.time_once(fns[k], clock))
         return [statistics.median(t) for t in times]
 
 

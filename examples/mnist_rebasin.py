@@ -88,7 +88,8 @@ def build_net(seed, hidden=HIDDEN):
     return toy.build_net(hidden, 784, 10, LEARNING_RATE, INERTIA)
 
 
-def trained_nets(seeds, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE, log=None):
+def trained_nets(seeds, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE, log=None,
+                 build=None, tag=None):
     """Nets trained per sample on ``train`` = (X, Y), one per seed:
     ``passes`` passes, each in an order drawn from ``default_rng(seed)``.
     Cached in ``cache`` (None: no cache) as ``.nn`` text keyed by seed,
@@ -111,18 +112,23 @@ def trained_nets(seeds, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE
         Directory of the cached nets.
     log : callable, optional
         Called with a line when a net is trained (not when loaded).
+    build : callable, optional
+        ``build(seed)`` -> a new net (default: ``build_net(seed, hidden)``).
+    tag : str, optional
+        The architecture's part of the cache names (default from ``hidden``).
 
     Returns
     -------
     list of TNNet, in the order of ``seeds``.
     """
     X, Y = train
-    names = [f"mnist-784-{'-'.join(map(str, hidden))}-10-seed{s}-p{passes}-n{len(X)}.nn"
-             for s in seeds]
+    build = build or (lambda seed: build_net(seed, hidden))
+    tag = tag or f"784-{'-'.join(map(str, hidden))}-10"
+    names = [f"mnist-{tag}-seed{s}-p{passes}-n{len(X)}.nn" for s in seeds]
     paths = [os.path.join(cache, n) if cache else None for n in names]
     nets = [pn.TNNet.from_file(p) if p and os.path.exists(p) else None for p in paths]
     # Built one after another: build_net seeds the global generator.
-    todo = {i: build_net(s, hidden) for i, (s, n) in enumerate(zip(seeds, nets)) if n is None}
+    todo = {i: build(s) for i, (s, n) in enumerate(zip(seeds, nets)) if n is None}
 
     def train_one(i):
         g = np.random.default_rng(seeds[i])

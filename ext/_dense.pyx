@@ -229,10 +229,13 @@ cdef extern from *:
                  float* prev_err, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
 
 cdef int _simd = pn_select(1)
+pn_conv_select(_simd)
 
 
 def simd_level():
-    """The instruction set the dense loops run on: "avx2" or "generic"."""
+    """The instruction set the dense and conv loops run on: "avx2" or
+    "generic" (with "avx2", the convolution's forward sums use AVX-512
+    where the CPU has it; every set gives the same bits)."""
     return "avx2" if _simd else "generic"
 
 
@@ -245,6 +248,7 @@ def set_simd_level(level):
     if level == "avx2" and not pn_avx2_available():
         raise ValueError("this CPU (or build) has no AVX2 kernels")
     _simd = pn_select(level == "avx2")
+    pn_conv_select(_simd)
     return simd_level()
 
 
@@ -279,12 +283,17 @@ cdef enum:
     K_TANH = 7
     K_IDENTITY = 8
     K_SOFTMAX = 9
+    K_CONV_LINEAR = 10
+    K_CONV_RELU = 11
+    K_CONV_TANH = 12
+    K_MAXPOOL = 13
 
 KINDS = {
     "input": K_INPUT, "fc_linear": K_FC_LINEAR, "fc_relu": K_FC_RELU,
     "fc_tanh": K_FC_TANH, "fc_sigmoid": K_FC_SIGMOID, "relu": K_RELU,
     "sigmoid": K_SIGMOID, "tanh": K_TANH, "identity": K_IDENTITY,
-    "softmax": K_SOFTMAX,
+    "softmax": K_SOFTMAX, "conv_linear": K_CONV_LINEAR, "conv_relu": K_CONV_RELU,
+    "conv_tanh": K_CONV_TANH, "maxpool": K_MAXPOOL,
 }
 
 
@@ -307,6 +316,18 @@ cdef struct LayerC:
     f32* d              # scratch: per-neuron step
     Py_ssize_t* idx     # scratch: neurons that push error
     f32* val
+    # spatial kinds (conv, max-pool); see _conv.pxi. A convolution's
+    # params are [W (features, K) neuron-major | bias], wt/mwt point at them.
+    Py_ssize_t sx, sy, sd, ox, oy, fs, pad, stride, nf, k, tile_x, tile_d
+    f32* wtt            # conv: W transposed (K, features), for the forward sums
+    f32* delta          # conv: the step accumulated over positions [W | bias]
+    f32* prep           # conv: im2col of the input (NULL: pointwise)
+    f32* lrd            # conv: the step (-lr) * derivative per output
+    Py_ssize_t* pidx    # conv: positions with a nonzero step, for one feature
+    f32* pval
+    f32* padded         # zero-padded input (pool) or previous error (conv)
+    int* amx            # pool: the winning input cell per output (padded coordinates)
+    int* amy
 
 
 cdef inline f32* _ptr(object a):
@@ -340,13 +361,18 @@ cdef int _expect(object a, Py_ssize_t n, Py_ssize_t layer, str what) except -1:
     return 0
 
 
+include "_conv.pxi"
+
+
 cdef class Program:
     """The compiled layer chain of one TNNet.
 
     Built from one tuple per layer:
     ``(kind, flag, push_error, n_in, n_out, params, momentum, out, raw, err,
-    deriv, hyper)``; ``params`` and ``momentum`` are None for a layer
-    without weights. The arrays must stay alive and unmoved while the
+    deriv, hyper, geometry)``; ``params`` and ``momentum`` are None for a
+    layer without weights; ``geometry`` is None for the flat kinds and, for
+    a convolution or max-pool, ``(size_x, size_y, depth, out_x, out_y,
+    feature or pool size, padding, stride)`` (see _conv.pxi). The arrays must stay alive and unmoved while the
     program exists: it keeps references to them.
 
     Every size is checked here, once, against the chain (a layer's n_in is
@@ -373,15 +399,19 @@ cdef class Program:
         if self.L == NULL:
             raise MemoryError()
         for i in range(len(specs)):
-            kind, flag, push, nin, nout, params, mom, out, raw, err, deriv, hyper = specs[i]
+            try:
+                (kind, flag, push, nin, nout, params, mom, out, raw, err, deriv, hyper,
+                 geom) = specs[i]
+            except (TypeError, ValueError):
+                raise ValueError(f"layer {i}: a layer spec is a 13-tuple") from None
             n_in, n_out = nin, nout
-            if not K_INPUT <= kind <= K_SOFTMAX or (kind == K_INPUT) != (i == 0):
+            if not K_INPUT <= kind <= K_MAXPOOL or (kind == K_INPUT) != (i == 0):
                 raise ValueError(f"layer {i}: kind {kind} cannot stand there "
                                  "(the input kind first, and only first)")
             if n_out < 1 or n_in != (0 if i == 0 else self.L[i - 1].n_out):
                 raise ValueError(f"layer {i}: {n_in} inputs x {n_out} outputs do not follow "
                                  f"the previous layer's {self.L[i - 1].n_out if i else 0} outputs")
-            if K_RELU <= kind and n_in != n_out:
+            if K_RELU <= kind <= K_SOFTMAX and n_in != n_out:
                 raise ValueError(f"layer {i}: an element-wise layer needs as many outputs as "
                                  f"inputs, got {n_in} -> {n_out}")
             if push and (i == 0 or prev_err_len != n_in):
@@ -397,6 +427,8 @@ cdef class Program:
             if K_FC_LINEAR <= kind <= K_FC_SIGMOID:
                 _expect(params, n_in * n_out + n_out, i, "parameter")
                 _expect(mom, n_in * n_out + n_out, i, "momentum")
+            if K_CONV_LINEAR <= kind <= K_CONV_TANH:
+                _expect(mom, _length(params, i, "parameter"), i, "momentum")
             self.count = i + 1
             c = &self.L[i]
             c.kind = kind
@@ -417,6 +449,15 @@ cdef class Program:
             if i > 0:
                 c.prev_out = self.L[i - 1].out
                 c.prev_err = self.L[i - 1].err
+            if K_CONV_LINEAR <= kind <= K_MAXPOOL:
+                _geometry(c, f"layer {i}", geom,
+                          0 if kind == K_MAXPOOL else _length(params, i, "parameter"),
+                          kind == K_MAXPOOL)
+                _conv_alloc(c, kind == K_MAXPOOL, True)
+                if kind != K_MAXPOOL:
+                    c.wt = _ptr(params)
+                    c.mwt = _ptr(mom)
+                    work += c.ox * c.oy * c.k * c.nf
             n = max(n_out, 1)
             c.d = <f32*>malloc(n * sizeof(f32))
             c.val = <f32*>malloc(n * sizeof(f32))
@@ -433,6 +474,7 @@ cdef class Program:
                 free(self.L[i].d)
                 free(self.L[i].val)
                 free(self.L[i].idx)
+                _conv_free(&self.L[i])
             free(self.L)
 
     def forward(self, const f32[::1] x):
@@ -561,6 +603,10 @@ cdef void _layer_forward(LayerC* c) noexcept nogil:
     cdef const f32* x = c.prev_out
     if c.kind <= K_FC_SIGMOID:
         _fc_forward(c)
+    elif c.kind == K_MAXPOOL:
+        _pool_forward(c)
+    elif c.kind >= K_CONV_LINEAR:
+        _conv_forward(c)
     elif c.kind == K_RELU:
         for i in range(n):
             if x[i] >= 0:
@@ -662,6 +708,12 @@ cdef void _layer_backward(LayerC* c) noexcept nogil:
     cdef f32 dot
     if c.kind <= K_FC_SIGMOID:
         _fc_backward(c)
+        return
+    if c.kind == K_MAXPOOL:
+        _pool_backward(c)
+        return
+    if c.kind >= K_CONV_LINEAR:
+        _conv_backward(c)
         return
     if c.kind == K_RELU:
         for i in range(n):

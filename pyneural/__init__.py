@@ -1,13 +1,16 @@
-"""pyneural: CAI Neural API's dense nets in Python, bit-exact with the
+"""pyneural: CAI Neural API's dense and convolutional nets in Python, bit-exact with the
 Pascal original, with weight-space diagnostics (mode connectivity and
 permutation alignment)."""
 from . import rng, toy
-from .layers import (TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
+from .layers import (TNNetConvolution, TNNetConvolutionLinear, TNNetConvolutionReLU,
+                     TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
                      TNNetFullConnectSigmoid, TNNetHyperbolicTangent, TNNetIdentity,
-                     TNNetInput, TNNetLayer, TNNetReLU, TNNetSigmoid, TNNetSoftMax)
+                     TNNetInput, TNNetLayer, TNNetMaxPool, TNNetReLU, TNNetSigmoid,
+                     TNNetSoftMax)
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
-from .volume import TNNetVolume, TNNetVolumePair, TNNetVolumePairList
+from .volume import (TNNetVolume, TNNetVolumePair, TNNetVolumePairList, image_rows,
+                     images_from_rows)
 from .io import FormatError, from_torch, load
 from .reports.interpolation import DEFAULT_K
 
@@ -116,7 +119,9 @@ __all__ = [
     "rng", "toy", "TNNet", "TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList",
     "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
     "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
-    "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax",
+    "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax", "TNNetConvolution",
+    "TNNetConvolutionReLU", "TNNetConvolutionLinear", "TNNetMaxPool",
     "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
-    "FormatError", "load", "from_torch", "barrier_matrix", "permute",
+    "FormatError", "load", "from_torch", "barrier_matrix", "permute", "image_rows",
+    "images_from_rows",
 ]

@@ -535,7 +535,8 @@ def cmd_align(args):
         net_b, samples, mode, args.k, solver=solver, refine=refine,
         refine_budget=args.refine_budget, eval_samples=held, scale_align=args.scale_align,
         repair=args.repair, check_scale=check_scale, check_recovery=args.check_recovery,
-        seed=args.seed, exact=_exact(args), progress=False if args.json else None)
+        seed=args.seed, exact=_exact(args), progress=False if args.json else None,
+        permute_channels=not args.original)
     _emit(result, args)
     return 0
 
@@ -618,7 +619,8 @@ def cmd_permute(args):
         layers, aligned, info, stats = find_alignment(
             net_a, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
             refine_budget=args.refine_budget, k=args.k, seed=args.seed, exact=exact,
-            progress=False if args.json else None, for_repair=args.repair)
+            progress=False if args.json else None, for_repair=args.repair,
+            channels=not args.original)
         before = interp.sweep(net_a, snap_a, snap_b, X, Y, args.k, exact).barrier
         after = interp.sweep(net_a, snap_a, aligned, X, Y, args.k, exact).barrier
     finally:

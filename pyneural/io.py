@@ -11,6 +11,17 @@ weightless layer is its own module (``TNNetReLU`` -> ``ReLU``,
 ``net.to_torch().state_dict()`` has the keys of ``net.to_state_dict()``.
 The torch model takes rows of ``input_size`` values in pyneural's flat order.
 
+Convolutional nets. A convolution is a ``Conv2d`` (zeros padding, dilation
+1, groups 1; weight ``(features, depth, k, k)``) followed by its activation
+module, a max-pool a ``MaxPool2d``, and a ``Flatten`` stands before the
+first ``Linear`` after them. The torch model then takes NCHW images, with
+C = depth, H = size_y, W = size_x (``pyneural.image_rows`` turns them into
+the rows ``compute_batch`` reads, ``pyneural.images_from_rows`` back). The
+conversion reorders the kernels (pyneural's are ``(ky, kx, depth)`` in raw
+order) and that first Linear's columns (pyneural reads the volume flat in
+raw order ``(y, x, depth)``, torch's Flatten in ``(depth, y, x)``), so both
+compute the same function of the same image.
+
 A layer with ``suppress_bias`` is ``Linear(bias=False)``: its state dict
 has no bias (the forward pass does not use the one pyneural stores).
 pyneural's own `.safetensors` / `.npz` files keep that unused bias, and
@@ -33,9 +44,10 @@ import warnings
 
 import numpy as np
 
-from .layers import (TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
+from .layers import (TNNetConvolution, TNNetConvolutionLinear, TNNetConvolutionReLU,
+                     TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
                      TNNetFullConnectSigmoid, TNNetHyperbolicTangent, TNNetIdentity,
-                     TNNetInput, TNNetReLU, TNNetSigmoid, TNNetSoftMax)
+                     TNNetInput, TNNetMaxPool, TNNetReLU, TNNetSigmoid, TNNetSoftMax)
 from .net import TNNet, _plan_layers
 from .nnformat import parse_structure
 
@@ -52,9 +64,12 @@ _FOLDED = {"relu": TNNetFullConnectReLU, "tanh": TNNetFullConnect,
            "sigmoid": TNNetFullConnectSigmoid}
 _WEIGHTLESS = {"relu": TNNetReLU, "tanh": TNNetHyperbolicTangent, "sigmoid": TNNetSigmoid,
                "identity": TNNetIdentity, "softmax": TNNetSoftMax}
+# A Conv2d followed by one of these is one convolution layer of that class.
+_CONV_FOLDED = {"relu": TNNetConvolutionReLU, "tanh": TNNetConvolution}
 # Module kind -> torch.nn class name (both directions of the torch conversion).
 _TORCH_MODULES = {"linear": "Linear", "relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
-                  "identity": "Identity", "softmax": "Softmax"}
+                  "identity": "Identity", "softmax": "Softmax", "conv2d": "Conv2d",
+                  "maxpool2d": "MaxPool2d", "flatten": "Flatten"}
 
 _META_KEY = "pyneural"              # safetensors metadata entry (a JSON string)
 _NPZ_META_KEY = "__pyneural__"      # the same JSON as a uint8 array in an .npz
@@ -75,26 +90,87 @@ class FormatError(ValueError):
 
 # ------------------------------------------------------------- layout --
 
+def _spatial(layer):
+    return isinstance(layer, TNNetMaxPool) or (layer.has_weights and hasattr(layer, "kernels"))
+
+
 def _sequential(net):
-    """``(kind, layer)`` for each module of the net's ``nn.Sequential``, in
-    order: ``("linear", fc_layer)`` for a fully-connected layer, then its
-    activation as ``(name, None)``; a weightless layer is ``(name, layer)``."""
-    modules = []
+    """``(kind, layer, flat_from)`` for each module of the net's
+    ``nn.Sequential``, in order: ``("linear", fc_layer, ...)`` for a
+    fully-connected layer and ``("conv2d", conv_layer, None)`` for a
+    convolution, each followed by its activation as ``(name, None, None)``;
+    ``("maxpool2d", pool, None)``; ``("flatten", None, None)`` before the
+    first fully-connected layer after a spatial one; a weightless layer is
+    ``(name, layer, None)``. ``flat_from`` is the ``(size_x, size_y, depth)``
+    that a Linear right after the Flatten reads, else None.
+
+    Raises FormatError for a chain torch's Sequential cannot hold here (a
+    convolution or pooling after a fully-connected layer; a softmax over a
+    3-D volume)."""
+    modules, spatial, flat = [], False, False
     for layer in net.layers[1:]:
-        if layer.has_weights:
-            modules.append(("linear", layer))
+        if _spatial(layer):
+            if flat:
+                raise FormatError(f"layer {layer.index} ({layer.class_name}) follows a fully-"
+                                  "connected layer: no nn.Sequential counterpart")
+            spatial = True
+            if isinstance(layer, TNNetMaxPool):
+                modules.append(("maxpool2d", layer, None))
+                continue
+            modules.append(("conv2d", layer, None))
             if layer.activation != "identity":
-                modules.append((layer.activation, None))
+                modules.append((layer.activation, None, None))
+        elif layer.has_weights:
+            flat_from = None
+            if spatial and not flat:
+                modules.append(("flatten", None, None))
+                flat_from = tuple(net.layers[layer.index - 1].output.shape)
+            flat = True
+            modules.append(("linear", layer, flat_from))
+            if layer.activation != "identity":
+                modules.append((layer.activation, None, None))
         else:
-            modules.append((layer.activation, layer))
+            if spatial and not flat and layer.activation == "softmax":
+                raise FormatError(f"layer {layer.index} (TNNetSoftMax) is a softmax over a 3-D "
+                                  "volume: no torch module computes it")
+            modules.append((layer.activation, layer, None))
     return modules
 
 
-def _linear_keys(net):
-    """``(layer, weight key, bias key or None)`` for each FC layer, keys as
-    ``to_state_dict`` names them."""
-    return [(layer, f"{i}.weight", None if layer.suppress_bias else f"{i}.bias")
-            for i, (kind, layer) in enumerate(_sequential(net)) if kind == "linear"]
+def _weighted_keys(net):
+    """``(layer, weight key, bias key or None, flat_from)`` for each weighted
+    layer, keys as ``to_state_dict`` names them."""
+    return [(layer, f"{i}.weight", None if layer.suppress_bias else f"{i}.bias", flat_from)
+            for i, (kind, layer, flat_from) in enumerate(_sequential(net))
+            if kind in ("linear", "conv2d")]
+
+
+def _torch_shape(layer, flat_from=None):
+    """The shape of ``layer``'s weight tensor in torch."""
+    if hasattr(layer, "kernels"):
+        return (layer.neurons, layer.input_shape[2], layer.feature_size, layer.feature_size)
+    return (layer.neurons, layer.fan_in)
+
+
+def _to_torch_layout(layer, weights, flat_from=None):
+    """pyneural ``weights`` (neurons, fan_in) of ``layer`` in torch's layout."""
+    if hasattr(layer, "kernels"):
+        return layer.kernels(weights).transpose(0, 3, 1, 2)          # (F, C, ky, kx)
+    if flat_from is not None:
+        sx, sy, d = flat_from
+        return weights.reshape(-1, sy, sx, d).transpose(0, 3, 1, 2).reshape(len(weights), -1)
+    return weights
+
+
+def _from_torch_layout(layer, tensor, flat_from=None):
+    """A torch weight tensor of ``layer`` in pyneural's (neurons, fan_in) layout."""
+    n = tensor.shape[0]
+    if hasattr(layer, "kernels"):
+        return tensor.transpose(0, 2, 3, 1).reshape(n, -1)            # (F, ky, kx, C)
+    if flat_from is not None:
+        sx, sy, d = flat_from
+        return tensor.reshape(n, d, sy, sx).transpose(0, 2, 3, 1).reshape(n, -1)
+    return tensor
 
 
 def activations_of(net):
@@ -110,7 +186,7 @@ def activations_of(net):
     list of str
         One of ``ACTIVATIONS`` per fully-connected layer.
     """
-    kinds = [kind for kind, _ in _sequential(net)]
+    kinds = [kind for kind, _, _ in _sequential(net)]
     return [kinds[i + 1] if i + 1 < len(kinds) and kinds[i + 1] in ACTIVATIONS else "linear"
             for i, kind in enumerate(kinds) if kind == "linear"]
 
@@ -160,15 +236,23 @@ def to_state_dict(net):
     Returns
     -------
     dict of str to numpy.ndarray
-        ``"<i>.weight"`` (out, in) and ``"<i>.bias"`` float32 copies, in
-        module order; no bias for a ``suppress_bias`` layer.
+        ``"<i>.weight"`` (out, in) for a Linear, (out, in channels, k, k)
+        for a Conv2d, and ``"<i>.bias"``, float32 copies in module order;
+        no bias for a ``suppress_bias`` layer.
+
+    Raises
+    ------
+    FormatError
+        A chain with no ``nn.Sequential`` counterpart (a convolution after
+        a fully-connected layer, a softmax over a 3-D volume).
     """
     state = {}
     with net.lock:                       # all the weights at once: no torn read
-        for layer, weight_key, bias_key in _linear_keys(net):
+        for layer, weight_key, bias_key, flat_from in _weighted_keys(net):
             # np.array copies: a one-neuron layer's weights view is already
             # "contiguous", so ascontiguousarray would hand out the live view.
-            state[weight_key] = np.array(layer.weights, dtype=np.float32, order="C")
+            state[weight_key] = np.array(_to_torch_layout(layer, layer.weights, flat_from),
+                                         dtype=np.float32, order="C")
             if bias_key is not None:
                 state[bias_key] = layer.bias.copy()
     return state
@@ -243,6 +327,11 @@ def _linear_groups(arrays, source):
                               f"('{prefix + '.' if prefix else ''}weight' is missing)")
         w_key, b_key = keys["weight"], keys.get("bias")
         w = arrays[w_key]
+        if w.ndim == 4:
+            raise FormatError(f"{source}: '{w_key}' has shape {w.shape}, a Conv2d weight: a "
+                              "convolutional net's tensors do not say its input size, strides "
+                              "or pooling; build it with from_torch(module, input_shape=...) "
+                              "or load a file pyneural saved")
         if w.ndim != 2 or 0 in w.shape:
             raise FormatError(f"{source}: '{w_key}' has shape {w.shape}: a Linear weight is "
                               "2-D (out, in), with no zero size")
@@ -261,24 +350,25 @@ def _linear_groups(arrays, source):
 
 
 def _fill(net, layout, arrays, source):
-    """Copy the tensors into the FC layers of a new net: ``layout`` lists
-    ``(layer, weight key, bias key or None)``; every tensor must be used.
-    A layer without a bias key keeps its zero bias (it is a suppress_bias
-    layer, or pyneural's metadata fills the unused bias next)."""
-    used = {key for _, w_key, b_key in layout for key in (w_key, b_key) if key}
+    """Copy the tensors (torch layout) into the weighted layers of a new net:
+    ``layout`` lists ``(layer, weight key, bias key or None, flat_from)``;
+    every tensor must be used. A layer without a bias key keeps its zero
+    bias (it is a suppress_bias layer, or pyneural's metadata fills the
+    unused bias next)."""
+    used = {key for _, w_key, b_key, _ in layout for key in (w_key, b_key) if key}
     for key in arrays:
         if key not in used:
             raise FormatError(f"{source}: unexpected tensor '{key}' (the net's are "
                               f"{', '.join(sorted(used, key=_natural))})")
-    for layer, w_key, b_key in layout:
-        for key, shape in ((w_key, (layer.neurons, layer.fan_in)), (b_key, (layer.neurons,))):
+    for layer, w_key, b_key, flat_from in layout:
+        for key, shape in ((w_key, _torch_shape(layer, flat_from)), (b_key, (layer.neurons,))):
             if key is not None and key not in arrays:
                 raise FormatError(f"{source}: tensor '{key}' is missing")
             if key is not None and arrays[key].shape != shape:
                 raise FormatError(f"{source}: '{key}' has shape {arrays[key].shape}, the net's "
                                   f"layer {layer.index} ({layer.class_name}) needs {shape}")
-    for layer, w_key, b_key in layout:
-        layer.weights[:] = arrays[w_key]
+    for layer, w_key, b_key, flat_from in layout:
+        layer.weights[:] = _from_torch_layout(layer, arrays[w_key], flat_from)
         layer.bias[:] = arrays[b_key] if b_key is not None else 0
     net.clear_momentum()
     return net
@@ -305,7 +395,7 @@ def _net_for_modules(kinds, arrays, source, generator):
             # Linear(bias=False): a layer whose forward pass adds no bias,
             # so that saving it writes no bias torch would refuse.
             layer = cls(arrays[w_key].shape[0], int(b_key is None))
-            filled.append((net._append(layer, None), w_key, b_key))
+            filled.append((net._append(layer, None), w_key, b_key, None))
             i += 2 if after in _FOLDED else 1
         else:
             net._append(_WEIGHTLESS[kinds[i]](), None)
@@ -547,9 +637,13 @@ def _net_from_metadata(meta_text, arrays, source, generator, size):
     except (ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"{source}: bad pyneural metadata ({type(exc).__name__}: "
                           f"{exc})") from None
-    layout = _linear_keys(net)
+    try:
+        layout = _weighted_keys(net)
+    except FormatError as exc:
+        raise FormatError(f"{source}: bad pyneural metadata ({exc})") from None
     _fill(net, layout, arrays, source)
-    suppressed = {w_key.split(".")[0]: layer for layer, w_key, b_key in layout if b_key is None}
+    suppressed = {w_key.split(".")[0]: layer for layer, w_key, b_key, _ in layout
+                  if b_key is None}
     if set(unused) != set(suppressed):
         raise FormatError(f"{source}: pyneural metadata has unused biases for modules "
                           f"{sorted(unused)}, the net's bias-less Linear layers are "
@@ -756,7 +850,7 @@ def save(net, path, format=None):
     with net.lock:
         state = to_state_dict(net)
         unused = {w_key.split(".")[0]: layer.bias.copy()
-                  for layer, w_key, b_key in _linear_keys(net) if b_key is None}
+                  for layer, w_key, b_key, _ in _weighted_keys(net) if b_key is None}
         structure = net.save_structure_to_string()
     for key, a in [*state.items(), *((f"unused bias of {i}", b) for i, b in unused.items())]:
         _require_finite(a, key, f"cannot save {source}")
@@ -795,22 +889,194 @@ def _import_torch(what):
     return torch
 
 
-def from_torch(module, generator=None):
+def _torch_pool_ceil_mode(pool, stride, padding, sx, sy, where, modes=(False, True)):
+    """The ``ceil_mode`` (of ``modes``) with which torch's
+    ``MaxPool2d(pool, stride)`` gives pyneural's output size on an
+    ``sx x sy`` input (pyneural clips the last window, ``ceil((in + 2 *
+    padding) / stride)``); FormatError when none does, or with padding
+    (pyneural pads with zeros, torch with -inf)."""
+    if padding:
+        raise FormatError(f"{where}: a max-pool with padding {padding}: pyneural pads with "
+                          "zeros, torch's MaxPool2d with -inf")
+
+    def torch_size(n, ceil):
+        if not ceil:
+            return (n - pool) // stride + 1
+        out = -(-(n - pool) // stride) + 1
+        return out - 1 if (out - 1) * stride >= n else out
+
+    ours = [-(-sx // stride), -(-sy // stride)]
+    for ceil in modes:
+        if [torch_size(sx, ceil), torch_size(sy, ceil)] == ours:
+            return ceil
+    got = " or ".join(f"{torch_size(sx, c)}x{torch_size(sy, c)} (ceil_mode={c})" for c in modes)
+    raise FormatError(f"{where}: a {pool}x{pool} max-pool at stride {stride} on {sx}x{sy} gives "
+                      f"{ours[0]}x{ours[1]} in pyneural (the last window clipped), but {got} in "
+                      "torch's MaxPool2d")
+
+
+def _square(value, what, where):
+    """One int from an int or an (a, a) pair; FormatError otherwise."""
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise FormatError(f"{where}: {what} {tuple(value)} is not square; pyneural's are")
+        value = value[0]
+    return int(value)
+
+
+def _torch_conv_layer(m, after, depth, where):
+    """The pyneural convolution for a torch ``Conv2d`` (FormatError for what
+    pyneural's cannot compute)."""
+    if m.padding_mode != "zeros":
+        raise FormatError(f"{where}: padding_mode={m.padding_mode!r}; pyneural pads with zeros")
+    if _square(m.dilation, "dilation", where) != 1:
+        raise FormatError(f"{where}: dilation {m.dilation}; pyneural's convolutions have none")
+    if m.groups != 1:
+        raise FormatError(f"{where}: groups={m.groups}; pyneural's convolutions see every "
+                          "input channel")
+    padding = m.padding
+    if isinstance(padding, str):
+        if padding != "valid":
+            raise FormatError(f"{where}: padding={padding!r}; give the padding as a number")
+        padding = 0
+    if m.in_channels != depth:
+        raise FormatError(f"{where}: {m.in_channels} input channels, but its input has {depth}")
+    cls = _CONV_FOLDED.get(after, TNNetConvolutionLinear)
+    return cls(m.out_channels, _square(m.kernel_size, "kernel", where),
+               _square(padding, "padding", where), _square(m.stride, "stride", where),
+               0 if m.bias is not None else 1)
+
+
+def _torch_pool_layer(m, shape, where):
+    """The pyneural max-pool for a torch ``MaxPool2d`` on a volume of
+    ``shape`` (FormatError for what pyneural's cannot compute)."""
+    if m.return_indices:
+        raise FormatError(f"{where}: return_indices=True has no pyneural counterpart")
+    if _square(m.dilation, "dilation", where) != 1:
+        raise FormatError(f"{where}: dilation {m.dilation}; pyneural's max-pool has none")
+    pool = _square(m.kernel_size, "kernel", where)
+    stride = _square(m.stride if m.stride is not None else pool, "stride", where)
+    padding = _square(m.padding, "padding", where)
+    _torch_pool_ceil_mode(pool, stride, padding, shape[0], shape[1], where, (m.ceil_mode,))
+    return TNNetMaxPool(pool, stride, padding)
+
+
+_TORCH_SUPPORTED = ("Linear, Conv2d (zeros padding, no dilation, groups 1), MaxPool2d, "
+                    "Flatten, ReLU, Tanh, Sigmoid, Identity and Softmax")
+
+
+def _net_for_torch_conv(mods, input_shape, state, generator):
+    """A new net for a torch Sequential with convolutions or max-pools, on
+    NCHW images of ``input_shape`` (channels, height, width), holding the
+    tensors of ``state`` (checked once every module has a counterpart)."""
+    torch = _import_torch("from_torch")
+    try:
+        depth, height, width = (int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise FormatError("torch module: a Conv2d / MaxPool2d needs input_shape=(channels, "
+                          f"height, width), got {input_shape!r}") from None
+    if min(depth, height, width) < 1:
+        raise FormatError(f"torch module: input_shape {input_shape!r} has a size below 1")
+    net = TNNet(generator)
+    net._append(TNNetInput(width, height, depth), None)
+    layout, spatial, flat, flatten, i = [], False, False, False, 0
+    while i < len(mods):
+        m, name = mods[i], type(mods[i]).__name__
+        where = f"module {i} ({name})"
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        # Exact classes only: a subclass may compute something else.
+        after = (type(nxt).__name__.lower()
+                 if nxt is not None and type(nxt) is getattr(torch.nn, type(nxt).__name__, None)
+                 else None)
+        shape = net.layers[-1].output.shape
+        step = 1
+        try:
+            if name in ("Conv2d", "MaxPool2d", "Flatten", "Linear") \
+                    and type(m) is not getattr(torch.nn, name):
+                raise FormatError(f"{where} is a subclass of torch's {name}: it may compute "
+                                  "something else")
+            if name in ("Conv2d", "MaxPool2d"):
+                if flat:
+                    raise FormatError(f"{where} follows a Linear: no pyneural counterpart")
+                if name == "Conv2d":
+                    layer = _torch_conv_layer(m, after, shape[2], where)
+                    step = 2 if after in _CONV_FOLDED else 1
+                else:
+                    layer = _torch_pool_layer(m, shape, where)
+                net._append(layer, None)
+                spatial = True
+                if name == "Conv2d":
+                    layout.append((layer, f"{i}.weight", f"{i}.bias" if m.bias is not None
+                                   else None, None))
+            elif name == "Flatten":
+                if (m.start_dim, m.end_dim) != (1, -1):
+                    raise FormatError(f"{where}: start_dim={m.start_dim}, end_dim={m.end_dim}; "
+                                      "only Flatten() (1, -1) is supported")
+                flatten = flatten or (spatial and not flat)
+            elif name == "Linear":
+                flat_from = None
+                if spatial and not flat:
+                    if not flatten:
+                        raise FormatError(f"{where} after a Conv2d / MaxPool2d needs a Flatten "
+                                          "before it")
+                    flat_from = tuple(shape)
+                if m.in_features != shape[0] * shape[1] * shape[2]:
+                    raise FormatError(f"{where}: {m.in_features} inputs, but its input has "
+                                      f"{shape[0] * shape[1] * shape[2]} values")
+                flat = True
+                cls = _FOLDED.get(after, TNNetFullConnectLinear)
+                step = 2 if after in _FOLDED else 1
+                layer = net._append(cls(m.out_features, 0 if m.bias is not None else 1), None)
+                layout.append((layer, f"{i}.weight", f"{i}.bias" if m.bias is not None else None,
+                               flat_from))
+            elif name == "Softmax":
+                if spatial and not flat:
+                    raise FormatError(f"{where} over a 3-D volume: no pyneural counterpart")
+                if m.dim not in (-1, 1):
+                    raise FormatError(f"{where}: Softmax(dim={m.dim}); pyneural's softmax is "
+                                      "over the last dimension (dim=-1)")
+                net._append(TNNetSoftMax(), None)
+            else:
+                kind = name.lower()
+                if kind not in _WEIGHTLESS or type(m) is not getattr(torch.nn, name):
+                    raise FormatError(f"{where} has no pyneural layer: only {_TORCH_SUPPORTED} "
+                                      "are supported")
+                net._append(_WEIGHTLESS[kind](), None)
+        except ValueError as exc:
+            if isinstance(exc, FormatError):
+                raise
+            raise FormatError(f"{where}: {exc}") from None
+        i += step
+    if len(net.layers) < 2:
+        raise FormatError("torch module: no layers")
+    # bias-less layers store a zero bias, as pyneural's suppress_bias layers
+    return _fill(net, layout, _checked_tensors(state, "torch module"), "torch module")
+
+
+def from_torch(module, generator=None, input_shape=None):
     """A new TNNet with the weights of a torch ``nn.Sequential``.
 
     Parameters
     ----------
     module : torch.nn.Sequential
-        Of ``Linear``, ``ReLU``, ``Tanh``, ``Sigmoid``, ``Identity``,
-        ``Softmax`` (over the last dimension) and ``Flatten`` modules. A
-        Linear followed by ReLU / Tanh / Sigmoid becomes one FC layer of
-        that activation; other activation modules become weightless layers.
+        Of ``Linear``, ``Conv2d`` (zeros padding, dilation 1, groups 1,
+        square kernels and strides), ``MaxPool2d``, ``Flatten``, ``ReLU``,
+        ``Tanh``, ``Sigmoid``, ``Identity`` and ``Softmax`` (over the last
+        dimension) modules. A Linear (Conv2d) followed by ReLU / Tanh
+        (/ Sigmoid) becomes one fully-connected (convolution) layer of that
+        activation; other activation modules become weightless layers. A
+        Linear or Conv2d without bias becomes a ``suppress_bias`` layer.
     generator : pyneural.rng.FPCRandom, optional
         As in ``from_state_dict``.
+    input_shape : (int, int, int), optional
+        ``(channels, height, width)`` of the NCHW images the module takes;
+        needed (only) when it has a Conv2d or MaxPool2d.
 
     Returns
     -------
     TNNet
+        For a convolutional module, it computes on ``image_rows(images)``
+        what the module computes on ``images`` (within float32 rounding).
 
     Raises
     ------
@@ -819,28 +1085,34 @@ def from_torch(module, generator=None):
     TypeError
         ``module`` is not an ``nn.Sequential``.
     FormatError
-        A module of another kind, a Softmax over another dimension, or
-        tensors ``from_state_dict`` would refuse (bfloat16 ones included:
-        convert with ``module.float()``).
+        A module with no pyneural counterpart (BatchNorm, AvgPool2d, a
+        Conv2d with another padding mode, dilation or groups, a MaxPool2d
+        whose windows pyneural's cannot reproduce...: the message names the
+        module), a Softmax over another dimension, no ``input_shape`` for a
+        convolutional module, or tensors ``from_state_dict`` would refuse
+        (bfloat16 ones included: convert with ``module.float()``).
     """
     torch = _import_torch("from_torch")
     if not isinstance(module, torch.nn.Sequential):
         raise TypeError(f"from_torch() needs an nn.Sequential, got {type(module).__name__}")
+    mods = list(module)
+    state = {key: t.detach().cpu() for key, t in module.state_dict().items()}
+    if any(type(m) in (torch.nn.Conv2d, torch.nn.MaxPool2d) for m in mods):
+        return _net_for_torch_conv(mods, input_shape, state, generator)
     kind_of = {name: kind for kind, name in _TORCH_MODULES.items()}
     kinds = []
-    for i, m in enumerate(module):
+    for i, m in enumerate(mods):
         name = type(m).__name__
         if type(m) is torch.nn.Flatten:
             continue                     # pyneural's rows are flat already
         # Exact classes only: a subclass may compute something else.
         if name not in kind_of or type(m) is not getattr(torch.nn, name):
-            raise FormatError(f"module {i} ({name}) has no pyneural layer: only Linear, ReLU,"
-                              " Tanh, Sigmoid, Identity, Softmax and Flatten are supported")
+            raise FormatError(f"module {i} ({name}) has no pyneural layer: only "
+                              f"{_TORCH_SUPPORTED} are supported")
         if name == "Softmax" and m.dim not in (-1, 1):
             raise FormatError(f"module {i}: Softmax(dim={m.dim}); pyneural's softmax is over "
                               "the last dimension (dim=-1)")
         kinds.append(kind_of[name])
-    state = {key: t.detach().cpu() for key, t in module.state_dict().items()}
     return _net_for_modules(kinds, _checked_tensors(state, "torch module"), "torch module",
                             generator)
 
@@ -856,22 +1128,40 @@ def to_torch(net):
     -------
     torch.nn.Sequential
         Its ``state_dict()`` has the keys and values of ``to_state_dict``.
-        It takes rows of ``input_size`` values in pyneural's flat order;
-        outputs agree within float32 rounding (torch sums in its own order;
-        pyneural's tanh clamps its input to +-10; its softmax of a row of
-        equal values is zeros, torch's is uniform).
+        A net without convolutions takes rows of ``input_size`` values in
+        pyneural's flat order; a convolutional net takes NCHW images
+        (``images_from_rows``). Outputs agree within float32 rounding
+        (torch sums in its own order; pyneural's tanh clamps its input to
+        +-10; its softmax of a row of equal values is zeros, torch's is
+        uniform; its max-pool floors at -1e6).
 
     Raises
     ------
     ImportError
         torch is not installed.
+    FormatError
+        A net with no ``nn.Sequential`` counterpart: a convolution after a
+        fully-connected layer, a softmax over a 3-D volume, a max-pool
+        with padding or whose clipped border windows torch cannot
+        reproduce.
     """
     torch = _import_torch("to_torch")
     modules = []
-    for kind, layer in _sequential(net):
+    for kind, layer, _ in _sequential(net):
         if kind == "linear":
             modules.append(torch.nn.Linear(layer.fan_in, layer.neurons,
                                            bias=not layer.suppress_bias, dtype=torch.float32))
+        elif kind == "conv2d":
+            modules.append(torch.nn.Conv2d(layer.input_shape[2], layer.neurons,
+                                           layer.feature_size, stride=layer.stride,
+                                           padding=layer.input_padding,
+                                           bias=not layer.suppress_bias, dtype=torch.float32))
+        elif kind == "maxpool2d":
+            sx, sy, _ = layer.input_shape
+            where = f"layer {layer.index} ({layer.class_name})"
+            ceil = _torch_pool_ceil_mode(layer.pool_size, layer.stride, layer.padding, sx, sy,
+                                         where)
+            modules.append(torch.nn.MaxPool2d(layer.pool_size, layer.stride, ceil_mode=ceil))
         elif kind == "softmax":
             modules.append(torch.nn.Softmax(dim=-1))
         else:

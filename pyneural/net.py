@@ -3,8 +3,10 @@ whole-net weight snapshots.
 
 ``compute`` and ``backpropagate`` run in the compiled kernel program (one
 call for the whole chain), bit-exact with the original. ``compute_batch``
-runs a numpy GEMM chain for many inputs at once (agrees to ~1e-6), or the
-exact per-sample kernel over every row with ``exact=True``.
+runs each layer's batched pass for many inputs at once (a numpy GEMM chain
+for the dense layers, agreeing to ~1e-6; the per-sample arithmetic row by
+row for convolutions and max-pools), or the exact per-sample kernel over
+every row with ``exact=True``.
 
 Threads: the kernel program works in the layers' own buffers, so each net
 has a lock (``net.lock``, re-entrant) that every call into the kernels and
@@ -18,6 +20,7 @@ import threading
 import numpy as np
 
 from . import rng as _rng
+from ._blocks import map_row_blocks
 from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
 from .reports.interpolation import DEFAULT_K
@@ -90,7 +93,7 @@ def _data_block(layer, params):
     if not layer.has_weights:
         return ""
     weights, bias = layer.split(params.data)
-    return format_data_block(bias, weights)
+    return format_data_block(bias, weights, layer.neuron_volume_shape())
 
 
 class TNNet:
@@ -438,6 +441,11 @@ class TNNet:
         weights are copied first (``snapshot`` takes the lock), so a thread
         that trains the net meanwhile cannot tear them."""
         snap = self.snapshot()
+        if not keep_all and any(hasattr(layer, "input_shape") for layer in self.layers):
+            return [map_row_blocks(lambda rows: self._chain(rows, snap, False)[-1], X)]
+        return self._chain(X, snap, keep_all)
+
+    def _chain(self, X, snap, keep_all):
         outs = [X]
         # Overflow and NaN are results here, as in the exact kernels (which
         # do not warn): no RuntimeWarnings from the numpy chain.

@@ -224,10 +224,12 @@ def split_net(text):
 
 # ----------------------------------------------------------------- data ---
 
-def format_data_block(biases, weights):
-    """One layer's data block: neurons joined by '[' (weights: neurons x fan_in)."""
+def format_data_block(biases, weights, sizes=None):
+    """One layer's data block: neurons joined by '[' (weights: neurons x
+    fan_in; each neuron's volume written as ``sizes``, default
+    ``(fan_in, 1, 1)``)."""
     return "[".join(
-        float_to_str(b) + "]" + format_volume((w.size, 1, 1), w)
+        float_to_str(b) + "]" + format_volume(sizes or (w.size, 1, 1), w)
         for b, w in zip(biases, weights))
 
 

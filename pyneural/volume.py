@@ -14,7 +14,7 @@ from . import _kernels
 from .nnformat import format_volume, parse_volume, require_str
 
 __all__ = ["TNNetVolume", "TNNetVolumePair", "TNNetVolumePairList", "as_f32_vector",
-           "as_f32_scalar", "blend"]
+           "as_f32_scalar", "blend", "image_rows", "images_from_rows"]
 
 _vk = _kernels.volume
 
@@ -656,3 +656,81 @@ class TNNetVolumePairList(list):
         if not self:
             return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
         return (np.stack([p.i.data for p in self]), np.stack([p.o.data for p in self]))
+
+
+# ------------------------------------------------------------- images --
+
+_IMAGE_LAYOUTS = ("NCHW", "NHWC")
+
+
+def image_rows(images, layout="NCHW"):
+    """A batch of images as the rows ``compute_batch`` reads: each row one
+    volume in raw order, ``(y * size_x + x) * depth + d``, with depth = C,
+    size_y = H, size_x = W.
+
+    Parameters
+    ----------
+    images : array-like
+        ``(N, C, H, W)`` for ``layout="NCHW"`` (torch's), ``(N, H, W, C)``
+        for ``"NHWC"``; one image without the N axis gives one row.
+    layout : {"NCHW", "NHWC"}
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, H * W * C)`` float32, C-contiguous (a new array).
+
+    Raises
+    ------
+    ValueError
+        An unknown layout, or an array that is not 3-D or 4-D.
+    TypeError
+        Non-numeric images.
+    """
+    a = _image_array(images, layout, "image_rows")
+    if layout == "NCHW":
+        a = a.transpose(0, 2, 3, 1)
+    return np.array(a, dtype=np.float32, order="C").reshape(a.shape[0], -1)
+
+
+def images_from_rows(rows, size_x, size_y, depth, layout="NCHW"):
+    """The inverse of ``image_rows``: rows of ``size_x * size_y * depth``
+    raw-order values as ``(N, C, H, W)`` (``"NCHW"``) or ``(N, H, W, C)``
+    (``"NHWC"``) float32 images (a new C-contiguous array).
+
+    Raises
+    ------
+    ValueError
+        An unknown layout, or rows of another length.
+    """
+    if layout not in _IMAGE_LAYOUTS:
+        raise ValueError(f"images_from_rows: layout must be one of {_IMAGE_LAYOUTS}, "
+                         f"got {layout!r}")
+    size_x, size_y, depth = as_sizes(size_x, size_y, depth)
+    a = np.asarray(rows.data if isinstance(rows, TNNetVolume) else rows)
+    if a.dtype == object or a.dtype.kind not in "biuf":
+        raise TypeError(f"images_from_rows: rows must be numeric, got dtype {a.dtype}")
+    n = size_x * size_y * depth
+    if a.ndim == 1:
+        a = a.reshape(1, -1)
+    if a.ndim != 2 or a.shape[1] != n:
+        raise ValueError(f"images_from_rows: rows of {size_x}x{size_y}x{depth} = {n} values "
+                         f"needed, got shape {a.shape}")
+    a = a.reshape(-1, size_y, size_x, depth)
+    if layout == "NCHW":
+        a = a.transpose(0, 3, 1, 2)
+    return np.array(a, dtype=np.float32, order="C")
+
+
+def _image_array(images, layout, what):
+    if layout not in _IMAGE_LAYOUTS:
+        raise ValueError(f"{what}: layout must be one of {_IMAGE_LAYOUTS}, got {layout!r}")
+    a = np.asarray(images)
+    if a.dtype == object or a.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: images must be numeric, got dtype {a.dtype}")
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise ValueError(f"{what}: images must be 4-D ({layout}) or one 3-D image, "
+                         f"got shape {a.shape}")
+    return a

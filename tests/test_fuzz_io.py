@@ -1,7 +1,8 @@
 """Fuzzing the `.safetensors` and `.npz` loaders.
 
-Base files: the example net A and a net of every FC class with a suppressed
-bias and weightless layers, each as pyneural writes it (structure metadata)
+Base files: the example net A, a net of every FC class with a suppressed
+bias and weightless layers, and a convolutional net (padding, strides, a
+bias-less convolution, max-pools), each as pyneural writes it (structure metadata)
 and, for A, in the bare torch layout (loaded with ``activations``), and A
 with forty extra members (zero arrays that together claim far more than
 the file holds, and members that are not .npy arrays); the npz ones stored
@@ -48,11 +49,21 @@ def _base_nets():
     import safetensors.numpy as stnp
     a = pn.load(FIXTURES / "example" / "A.nn")
     mixed, _ = mixed_net()
-    own = {"A": a, "mixed": mixed}
+    own = {"A": a, "mixed": mixed, "conv": _conv_net()}
     st = {name: stnp.save(net.to_state_dict(), metadata=_metadata(net))
           for name, net in own.items()}
     st["A_torch"] = stnp.save(torch_layout(a))
     return own, st
+
+
+def _conv_net():
+    from pyneural.rng import FPCRandom
+    net = pn.TNNet(FPCRandom(2))
+    for layer in (pn.TNNetInput(7, 5, 2), pn.TNNetConvolutionReLU(3, 3, 1, 1, 0),
+                  pn.TNNetMaxPool(2), pn.TNNetConvolutionLinear(4, 2, 0, 1, 1),
+                  pn.TNNetFullConnectLinear(3)):
+        net.add_layer(layer)
+    return net
 
 
 def _metadata(net):
@@ -285,6 +296,7 @@ def _corpus():
         files.append((f"{i:04d}-{name}.safetensors", mutate(data, r), acts))
     npz_bases = [("A", _npz_members(own["A"]), None),
                  ("mixed", _npz_members(own["mixed"]), None),
+                 ("conv", _npz_members(own["conv"]), None),
                  ("A_torch", _npz_members(state=torch_layout(own["A"])), A_ACTIVATIONS),
                  ("many", _many_members(own["A"]), None)]
     for i in range(NPZ_FILES):

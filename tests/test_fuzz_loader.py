@@ -1,8 +1,9 @@
 """Fuzzing the `.nn` and volume text loaders.
 
 Valid nets are generated over every layer class in LAYER_CLASSES (input
-with and without collect_error, fully-connected with and without
-suppress_bias, softmax with and without its skip flag), their weights set to
+with and without collect_error, fully-connected and convolutional with and
+without suppress_bias, convolutions and max-pools with padding and strides,
+softmax with and without its skip flag), their weights set to
 arbitrary float32 values (NaN, infinities and denormals included), saved,
 then mutated: truncation, token deletion / duplication / replacement,
 separator swaps among ``# ) : ; ! [ ] >``, huge, negative and zero numbers,
@@ -102,9 +103,17 @@ def _net(draw):
                         r.randint(0, 1))                               # suppress_bias
         elif name == "TNNetSoftMax":
             layer = cls(r.randint(0, 1))
+        elif name.startswith("TNNetConvolution"):
+            layer = cls(r.randint(1, 3), r.randint(1, 2), r.randint(0, 1), r.randint(1, 2),
+                        r.randint(0, 1))                               # suppress_bias
+        elif name == "TNNetMaxPool":
+            layer = cls(r.randint(1, 3), r.randint(0, 2), r.randint(0, 1))
         else:
             layer = cls()
-        net.add_layer(layer)
+        try:
+            net.add_layer(layer)
+        except ValueError:              # a kernel larger than its padded input
+            net.add_layer(pn.TNNetFullConnectLinear(r.randint(1, 3)))
     for i, layer in enumerate(net.trainable_layers()):
         layer.params.data[:] = _weights(seed + i, layer.params.size)
     return net

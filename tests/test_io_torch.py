@@ -128,3 +128,113 @@ def test_a_bias_less_linear_round_trips_through_files_torch_accepts(tmp_path):
         np.testing.assert_allclose(torch_out(model, X), net.compute_batch(X, exact=True), **TOL)
         net = net.merge_with(net.clone(), toy.build_probes(), repair=True).net
         assert net.layers[1].suppress_bias and np.all(net.layers[1].bias == 0)
+
+
+# ------------------------------------------------------ convolutional nets --
+
+def conv_net():
+    """Non-square images through padding, strides, a bias-less conv, a tanh
+    1x1 conv and a pool whose clipped last window torch's ceil_mode
+    reproduces, then the dense tail; trained a little."""
+    from pyneural.rng import FPCRandom
+    from test_conv import data
+    net = pn.TNNet(FPCRandom(4))
+    for layer in (pn.TNNetInput(11, 7, 3), pn.TNNetConvolutionReLU(5, 3, 1, 1, 0),
+                  pn.TNNetMaxPool(2), pn.TNNetConvolutionLinear(4, 2, 1, 2, 1),
+                  pn.TNNetConvolution(6, 1), pn.TNNetFullConnectReLU(7),
+                  pn.TNNetFullConnectLinear(3)):
+        net.add_layer(layer)
+    net.fit_samples(*data(net))
+    return net
+
+
+def conv_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(6, 8, 3, stride=2, bias=False), torch.nn.Tanh(),
+        torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.Conv2d(8, 5, 1),
+        torch.nn.Flatten(), torch.nn.Linear(5 * 1 * 2, 16), torch.nn.ReLU(),
+        torch.nn.Linear(16, 4))
+
+
+def test_a_conv_net_and_its_torch_model_compute_the_same_function():
+    net = conv_net()
+    sx, sy, d = net.layers[0].output.shape
+    X = np.random.default_rng(3).uniform(-1, 1, (25, net.input_size)).astype(np.float32)
+    images = pn.images_from_rows(X, sx, sy, d)
+    model = net.to_torch()
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == \
+        {k: v.shape for k, v in net.to_state_dict().items()}
+    np.testing.assert_allclose(torch_out(model, images), net.compute_batch(X, exact=True),
+                               **TOL)
+    back = pn.from_torch(model, input_shape=(d, sy, sx))
+    assert back.save_structure_to_string() == net.save_structure_to_string()
+    for a, b in zip(back.trainable_layers(), net.trainable_layers()):
+        np.testing.assert_array_equal(a.weights, b.weights)
+        if not b.suppress_bias:
+            np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def test_a_torch_conv_model_becomes_a_net_computing_the_same(tmp_path):
+    model = conv_model()
+    net = pn.from_torch(model, input_shape=(3, 10, 16))
+    assert [l.class_name for l in net.layers] == [
+        "TNNetInput", "TNNetConvolutionReLU", "TNNetMaxPool", "TNNetConvolution", "TNNetMaxPool",
+        "TNNetConvolutionLinear", "TNNetFullConnectReLU", "TNNetFullConnectLinear"]
+    assert net.layers[3].suppress_bias and net.layers[0].output.shape == (16, 10, 3)
+    assert net.layers[4].output.shape == (2, 1, 8)        # the clipped window, as ceil_mode
+    images = torch.rand(12, 3, 10, 16, generator=torch.Generator().manual_seed(1)).numpy()
+    rows = pn.image_rows(images)
+    np.testing.assert_allclose(net.compute_batch(rows, exact=True), torch_out(model, images),
+                               **TOL)
+    # and back: the safetensors torch reads
+    from safetensors.torch import load_file
+    path = tmp_path / "c.safetensors"
+    net.save(path)
+    fresh = conv_model()
+    fresh.load_state_dict(load_file(path))
+    np.testing.assert_allclose(torch_out(fresh, images), torch_out(model, images), **TOL)
+
+
+@pytest.mark.parametrize("modules, message", [
+    (lambda: [torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)], r"module 1 \(BatchNorm2d\)"),
+    (lambda: [torch.nn.Conv2d(3, 4, 3), torch.nn.AvgPool2d(2)], r"module 1 \(AvgPool2d\)"),
+    (lambda: [torch.nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")],
+     r"module 0 \(Conv2d\): padding_mode='reflect'"),
+    (lambda: [torch.nn.Conv2d(3, 4, 3, dilation=2)], r"module 0 \(Conv2d\): dilation"),
+    (lambda: [torch.nn.Conv2d(3, 6, 3, groups=3)], r"module 0 \(Conv2d\): groups=3"),
+    (lambda: [torch.nn.Conv2d(3, 4, (3, 1))], r"module 0 \(Conv2d\): kernel \(3, 1\)"),
+    (lambda: [torch.nn.MaxPool2d(3, 2)], r"module 0 \(MaxPool2d\)"),
+    (lambda: [torch.nn.MaxPool2d(2, padding=1)], r"module 0 \(MaxPool2d\): a max-pool with "
+                                                  r"padding"),
+    (lambda: [torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(8, 2)], r"module 1 \(Linear\) after "
+                                                                 r"a Conv2d"),
+    (lambda: [torch.nn.Conv2d(3, 4, 11)], r"module 0 \(Conv2d\): .*kernel 11x11 is larger"),
+])
+def test_torch_modules_without_a_counterpart_are_refused_by_name(modules, message):
+    with pytest.raises(pn.FormatError, match=message):
+        pn.from_torch(torch.nn.Sequential(*modules()), input_shape=(3, 10, 9))
+
+
+def test_a_conv_module_needs_its_input_shape_and_a_conv_state_dict_its_module():
+    model = conv_model()
+    with pytest.raises(pn.FormatError, match="input_shape"):
+        pn.from_torch(model)
+    with pytest.raises(pn.FormatError, match="Conv2d weight.*from_torch"):
+        pn.TNNet.from_state_dict(model.state_dict(), "relu,linear")
+
+
+def test_nets_torch_cannot_hold_are_refused_by_layer():
+    from pyneural.rng import FPCRandom
+    net = pn.TNNet(FPCRandom(1))
+    for layer in (pn.TNNetInput(5, 5, 1), pn.TNNetMaxPool(3, 2), pn.TNNetFullConnectLinear(2)):
+        net.add_layer(layer)
+    with pytest.raises(pn.FormatError, match=r"layer 1 \(TNNetMaxPool\).*5x5"):
+        net.to_torch()
+    net = pn.TNNet(FPCRandom(1))
+    for layer in (pn.TNNetInput(6, 1, 1), pn.TNNetFullConnectLinear(16),
+                  pn.TNNetConvolutionLinear(2, 1)):
+        net.add_layer(layer)
+    with pytest.raises(pn.FormatError, match=r"layer 2 \(TNNetConvolutionLinear\) follows"):
+        net.to_state_dict()

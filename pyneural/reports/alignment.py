@@ -106,7 +106,8 @@ def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
                                       symmetry.rows(net, snap_b, hidden.index))
     net.restore(snap_b)
     acts_b = net.layer_outputs(X, exact)[hidden.index]
-    return matching.cosine_scores(acts_a[hidden.index].T, acts_b.T)
+    return matching.cosine_scores(symmetry.unit_activations(acts_a[hidden.index], hidden.width).T,
+                                  symmetry.unit_activations(acts_b, hidden.width).T)
 
 
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_break=0.0):
@@ -150,9 +151,10 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
 
 def default_refine_budget(hidden_list, floor=DEFAULT_REFINE_BUDGET):
     """The refinement's budget for these hidden layers: ``REFINE_PASSES``
-    passes of the candidates each layer offers (every pair of units, at
-    most ``MAX_CANDIDATES``), and never below ``floor``."""
-    per_pass = sum(min(MAX_CANDIDATES, h.width * (h.width - 1) // 2) for h in hidden_list)
+    passes of the candidates each refined layer offers (every pair of
+    units, at most ``MAX_CANDIDATES``), and never below ``floor``."""
+    per_pass = sum(min(MAX_CANDIDATES, h.width * (h.width - 1) // 2)
+                   for h in hidden_list if h.dense)
     return max(floor, REFINE_PASSES * per_pass)
 
 
@@ -181,7 +183,7 @@ def non_negative_int(value, name):
 @interp.quiet
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
                    refine=DEFAULT_REFINE, refine_budget=None, k=DEFAULT_K, seed=0, exact=False,
-                   progress=None, for_repair=False):
+                   channels=True, progress=None, for_repair=False):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).
 
@@ -218,6 +220,9 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         Bit-exact per-sample forward passes for the activation scores.
     progress : bool, optional
         Refinement progress line on stderr (default: when a TTY).
+    channels : bool
+        Align convolutions' output channels too (default); False: only the
+        layers the original permutes (see ``symmetry.hidden_layers``).
     for_repair : bool
         Align for the REPAIR'd path: "auto" at scale then stops after
         activation matching (steps that lower the linear barrier raised the
@@ -239,14 +244,22 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     mode = resolve_score_mode(score_mode)
     matching.check_solver(solver)
     refine_budget = check_budget(refine_budget)
-    hidden_list = symmetry.hidden_layers(net)
+    hidden_list = symmetry.hidden_layers(net, channels)
     if refine_budget is None:
         refine_budget = default_refine_budget(hidden_list)
     if not hidden_list:
         return [], [v.copy() for v in snap_b], "no hidden trainable layer: nothing to permute", None
     work = net.count_weights() * len(X)
-    at_scale = mode == "auto" and work > AUTO_SCALE_WORK
-    starts = (AUTO_STARTS[0],) if at_scale else AUTO_STARTS if mode == "auto" else (mode,)
+    conv = any(h.conv for h in hidden_list)
+    at_scale = mode == "auto" and not conv and work > AUTO_SCALE_WORK
+    if mode != "auto":
+        starts = (mode,)
+    elif at_scale or conv:
+        # On conv nets the weight starts ended far behind the activation
+        # start on every pair of benchmarks.conv_align: it alone is "auto".
+        starts = (AUTO_STARTS[0],)
+    else:
+        starts = AUTO_STARTS
     steps = at_scale and refine and not for_repair and steps_supported(net)
     refine = refine and not at_scale
     # Each start gets the whole budget: splitting it (a share each, the rest
@@ -274,7 +287,8 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
             f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
             for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
     if refine:
-        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k)
+        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k,
+                                        best[-1])
         if moved:
             info = (info + "; " if info else "") + (
                 f"{moved} unit{'s' if moved != 1 else ''} silent on the samples in both nets "
@@ -314,14 +328,14 @@ def match_norms(net, snap_a, snap_b, hidden_list):
     return snap_b
 
 
-def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k):
-    """Re-pair silent units; keep it only if the samples' barrier does not rise."""
+def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
+    """Re-pair silent units; keep it only if the samples' barrier (``before``
+    for ``aligned``) does not rise."""
     perms = [l.permutation for l in layers]
     new_perms, new_aligned, moved = rematch_silent_units(net, snap_a, aligned, hidden_list,
                                                          perms, X)
     if not moved:
         return aligned, 0
-    before = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
     after = interp.sweep(net, snap_a, new_aligned, X, Y, k, exact=False).barrier
     if not after <= before:
         return aligned, 0
@@ -355,8 +369,8 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
         if not h.positive_scale:
             continue
         work.restore(aligned)
-        out_b = work.layer_outputs(X)[h.next_index - 1]
-        out_a = outs_a[h.next_index - 1]
+        out_b = symmetry.unit_activations(work.layer_outputs(X)[h.next_index - 1], h.width)
+        out_a = symmetry.unit_activations(outs_a[h.next_index - 1], h.width)
         both = np.flatnonzero(~np.any(out_a != 0, axis=0) & ~np.any(out_b != 0, axis=0))
         if len(both) < 2:
             continue

@@ -45,7 +45,8 @@ MIN_GAIN = 0.02
 def supported(net):
     """True when every layer after the input is a fully-connected ReLU or
     linear layer (what the gradient below is written for)."""
-    return all(l.has_weights and l.activation in ("relu", "identity") for l in net.layers[1:])
+    return all(l.has_weights and not symmetry.is_conv(l) and l.activation in ("relu", "identity")
+               for l in net.layers[1:])
 
 
 def _gradients(net, X, Y):

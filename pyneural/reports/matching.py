@@ -10,6 +10,8 @@ placed at A's position i) that makes ``sum_i S[i, perm[i]]`` large:
 """
 import numpy as np
 
+from .symmetry import by_unit, input_columns
+
 _F32 = np.float32
 # Up to this many multiply-adds the cosine is summed in the original's
 # sequential float32 order (so near-ties break as in Pascal); above it BLAS.
@@ -146,6 +148,7 @@ class WeightMatching:
     def __init__(self, net, snap_a, snap_b, hidden_list, normalize=False, seed=0,
                  max_iter=100, solver=None, start=None):
         chain = [h.index for h in hidden_list] + [hidden_list[-1].next_index]
+        self._widths = [h.width for h in hidden_list]
         # float32 products, as the weights are: float64 GEMMs made this 2.5x
         # slower than a plain numpy implementation at 784-512x3-10.
         self._A = [_layer_rows(net, snap_a, i, normalize).astype(_F32) for i in chain]
@@ -162,29 +165,38 @@ class WeightMatching:
         self.reason = ""
 
     def _incoming(self, t):
-        """Layer t of B with its input columns permuted by P_{t-1} (bias last)."""
+        """Layer t of B with its inputs permuted by P_{t-1} (bias last)."""
         B = self._B[t]
         if t == 0:
             return B
-        return np.concatenate([B[:, :-1][:, self.perms[t - 1]], B[:, -1:]], axis=1)
+        cols = input_columns(self._widths[t - 1], B.shape[1] - 1, self.perms[t - 1])
+        return np.concatenate([B[:, :-1][:, cols], B[:, -1:]], axis=1)
+
+    def _outgoing(self, M, l):
+        """The next layer's weights ``M`` (bias last) as one row per unit of
+        hidden layer l: every weight that reads the unit, at every position."""
+        w = by_unit(M[:, :-1], self._widths[l])
+        return w.transpose(2, 0, 1).reshape(self._widths[l], -1)
+
+    def _outgoing_pair(self, l):
+        """A's and B's outgoing rows of hidden layer l, B's next layer
+        permuted by P_{l+1}."""
+        nxt = self._B[l + 1]
+        if l + 1 < len(self.perms):
+            nxt = nxt[self.perms[l + 1], :]
+        return self._outgoing(self._A[l + 1], l), self._outgoing(nxt, l)
 
     def scores(self, l):
         """The score matrix of hidden layer l given its neighbours."""
-        S = self._A[l] @ self._incoming(l).T
-        nxt = self._B[l + 1][:, :-1]                 # next layer's weights, columns = units of l
-        if l + 1 < len(self.perms):
-            nxt = nxt[self.perms[l + 1], :]
-        return S + self._A[l + 1][:, :-1].T @ nxt
+        out_a, out_b = self._outgoing_pair(l)
+        return self._A[l] @ self._incoming(l).T + out_a @ out_b.T
 
     def weight_cosines(self, l):
         """Hidden layer l's A units x B units: the mean of the cosine of
         their incoming ``[W | b]`` rows and the cosine of their outgoing
-        columns in the next layer, given the neighbours' permutations."""
-        nxt = self._B[l + 1][:, :-1]
-        if l + 1 < len(self.perms):
-            nxt = nxt[self.perms[l + 1], :]
-        return (cosine_scores(self._A[l], self._incoming(l))
-                + cosine_scores(self._A[l + 1][:, :-1].T, nxt.T)) / 2
+        weights in the next layer, given the neighbours' permutations."""
+        out_a, out_b = self._outgoing_pair(l)
+        return (cosine_scores(self._A[l], self._incoming(l)) + cosine_scores(out_a, out_b)) / 2
 
     def break_ties(self, scores, bonus, passes):
         """Re-solve each hidden layer, front to back, ``passes`` times, on

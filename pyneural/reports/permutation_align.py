@@ -28,7 +28,7 @@ INVARIANCE_TOLERANCE = 1e-4
 # The original's report: greedy matching of weight rows (0) or activations
 # (1), no refinement, no check 4. A result made so prints the original's
 # text, byte for byte (``PermutationAlignResult.original``).
-ORIGINAL_OPTIONS = dict(solver="greedy", refine=False, check_scale=False)
+ORIGINAL_OPTIONS = dict(solver="greedy", refine=False, check_scale=False, permute_channels=False)
 ORIGINAL_SCORE_MODES = ("weight", "activation")
 
 # Verdict thresholds: the post-alignment barrier as a share of the pre-alignment one.
@@ -106,6 +106,7 @@ class PermutationAlignResult(BeforeAfter):
     refinement: RefinementStats = None
     scaled: interp.Curve = None        # scale_align: the third variant
     repaired: interp.Curve = None      # repair: the REPAIR'd path after alignment
+    conv_channels: bool = False        # channels the original cannot permute were aligned
 
     @property
     def permutations(self):
@@ -124,7 +125,7 @@ class PermutationAlignResult(BeforeAfter):
         prints the original's text, its words and its rounding."""
         return (self.score_mode in ORIGINAL_SCORE_MODES and self.solver == "greedy"
                 and self.refinement is None and not self.matching_info and not self.eval_set
-                and self.scaled is None and self.repaired is None
+                and self.scaled is None and self.repaired is None and not self.conv_channels
                 and all(c.number <= 3 for c in self.checks))
 
     def check(self, number):
@@ -418,7 +419,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
                              refine_budget=None, eval_samples=None,
                              scale_align=False, repair=False, check_scale=True,
                              check_recovery=False, seed=0,
-                             exact="auto", progress=None):
+                             exact="auto", progress=None, permute_channels=True):
     """Align B's hidden units to the live net's (A) and measure the barrier
     before and after.
 
@@ -471,6 +472,10 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         Bit-exact per-sample forward passes ("auto": when cheap).
     progress : bool, optional
         Progress line for the refinement on stderr (default: when a TTY).
+    permute_channels : bool
+        Align convolutions' output channels too (default). False: permute
+        only the layers the original can (a trainable layer whose next
+        trainable layer has one weight per unit), as its report does.
 
     ``score_mode=0 or 1, solver="greedy", refine=False, check_scale=False``
     is the original's report, number for number.
@@ -505,8 +510,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
                                                    (check_scale, "check_scale"),
                                                    (check_recovery, "check_recovery")))
     seed = non_negative_int(seed, "seed")
-    hidden_list = symmetry.hidden_layers(net)
+    hidden_list = symmetry.hidden_layers(net, permute_channels)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
+    result.conv_channels = hidden_list != symmetry.hidden_layers(net, channels=False)
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
     X, Y = as_arrays(samples, net.input_size, net.output_size)
     EX, EY = as_arrays(eval_samples, net.input_size, net.output_size, "eval_samples")
@@ -531,7 +537,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     result.self_mode = _same_text(snap_a, snap_b)
     budget = check_budget(refine_budget) or default_refine_budget(hidden_list)
     alignment = dict(solver=solver, refine=refine, refine_budget=budget, k=k, seed=seed,
-                     exact=ex)
+                     exact=ex, channels=permute_channels)
     result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
     result.layers, aligned, result.matching_info, result.refinement = find_alignment(
         work, snap_a, snap_b, X, Y, mode, progress=progress, for_repair=repair, **alignment)

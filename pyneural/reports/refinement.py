@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._blocks import map_row_blocks
 from ..volume import blend
 from . import interpolation as interp
 from . import symmetry
@@ -66,34 +67,42 @@ class RefinementStats:
 
 
 def _act(layers):
-    """The activations a trainable layer's pre-activation goes through
-    before the next trainable layer (its own, then the weightless layers')."""
+    """What a trainable layer's pre-activation goes through before the next
+    trainable layer: its own activation, then the weightless layers
+    (activations, pooling)."""
     def apply(h):
-        """``h`` through each activation in turn (``h`` is not changed)."""
-        for layer in layers:
-            h = layer.activate(h)
+        """``h`` through each in turn (``h`` is not changed)."""
+        h = layers[0].activate(h)
+        for layer in layers[1:]:
+            h = layer.forward_batch(h)
         return h
     return apply
 
 
 class _Path:
     """Per-alpha caches of the interpolated net A(1-a) + B'a and its
-    activations on X, with incremental evaluation of unit swaps in B'."""
+    activations on X, with incremental evaluation of unit swaps in B'.
+    Swaps change trainable layers ``first`` and later only: what comes
+    before (a conv net's convolutions) is computed once."""
 
-    def __init__(self, net, snap_a, snap_b, X, Y, k):
+    def __init__(self, net, snap_a, snap_b, X, Y, k, first=0):
         self.net, self.X, self.Y = net, X, Y
         self.trainable = [i for i, l in enumerate(net.layers) if l.has_weights]
         self.layers = [net.layers[i] for i in self.trainable]
         bounds = self.trainable + [len(net.layers)]
         self.act = [_act(net.layers[i:j]) for i, j in zip(bounds, bounds[1:])]
-        # A layer's activations are elementwise unless a softmax sits in its tail.
-        self.elementwise = [all(l.activation != "softmax" for l in net.layers[i:j])
+        # A layer's tail is elementwise unless a softmax or a pooling sits in it.
+        self.elementwise = [all(l.activation != "softmax" and l.kind != "maxpool"
+                                for l in net.layers[i:j])
                             for i, j in zip(bounds, bounds[1:])]
         self.A = [self._wb(snap_a, i) for i in self.trainable]
         self.B = [self._wb(snap_b, i) for i in self.trainable]
         self.alphas = interp.alphas(k)[1:-1]
         self.evaluations = 0
+        self.first = first
+        self.Z = self.H = None
         self.rebuild()
+        self._end_b = self._prefix(self.B)
 
     def _wb(self, snap, index):
         """(W (neurons x fan_in), b) copies of one layer of a snapshot."""
@@ -105,16 +114,30 @@ class _Path:
         return blend(wa, wb, a), blend(ba, bb, a)
 
     def rebuild(self):
-        """Recompute every cache from scratch (also clears rounding drift)."""
-        self.W, self.Z, self.H, self.losses = [], [], [], []
-        for a in self.alphas:
+        """Recompute every cache from layer ``first`` on (also clears
+        rounding drift)."""
+        cached = self.H is not None
+        W, Z, H, losses = [], [], [], []
+        for idx, a in enumerate(self.alphas):
             Ws = [self._mix(t, a) for t in range(len(self.trainable))]
-            Z, H = self._forward(Ws, [self.X], 0)
-            self.W.append(Ws)
-            self.Z.append(Z)
-            self.H.append(H)
-            self.losses.append(interp.mean_loss(H[-1], self.Y))
-        self.losses = np.array(self.losses)
+            z, h = self._forward(Ws, *((self.H[idx], self.first, self.Z[idx]) if cached
+                                       else self._prefix(Ws)))
+            W.append(Ws)
+            Z.append(z)
+            H.append(h)
+            losses.append(interp.mean_loss(h[-1], self.Y))
+        self.W, self.Z, self.H, self.losses = W, Z, H, np.array(losses)
+
+    def _prefix(self, Ws):
+        """``(H, first, Z)`` to forward from: the input of trainable layer
+        ``first`` (the layers before it in row blocks, side by side on the
+        cores; their own activations are never needed again)."""
+        def run(rows):
+            for t in range(self.first):
+                rows = self.act[t](self.layers[t].pre_activation(rows, *Ws[t]))
+            return np.ascontiguousarray(rows, dtype=_F32)
+        h = map_row_blocks(run, self.X) if self.first else self.X
+        return [None] * self.first + [h], self.first, [None] * self.first
 
     def _forward(self, Ws, H, start, Z=None):
         """Forward from trainable layer ``start`` given inputs H[start]."""
@@ -188,8 +211,10 @@ class _Path:
             Z[l + 2:], H[l + 3:] = tail_Z, tail_H[1:]
 
     def end_activations(self, params):
-        """Each trainable layer's activations on X for endpoint weights."""
-        return self._forward(params, [self.X], 0)[1][1:]
+        """Each trainable layer's activations on X for endpoint weights
+        (A's, or B' as the swaps have left it)."""
+        prefix = self._end_b if params is self.B else self._prefix(params)
+        return self._forward(params, *prefix)[1][1:]
 
 
 def _candidate_swaps(path, acts_a, t, limit):
@@ -247,19 +272,27 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
         stats.reason = "nothing to refine: " + (
             "no interior alphas (K=1)" if k < 2 else "the barrier is already at the floor")
         return start_perms, stats
-    path = _Path(net, snap_a, start, X, Y, k)
+    # Swaps of a convolution's channels would need a whole forward pass per
+    # evaluation: only fully-connected pairs are refined, conv channels keep
+    # their matching.
+    trainable = [i for i, layer in enumerate(net.layers) if layer.has_weights]
+    refined = [(t, trainable.index(h.index)) for t, h in enumerate(hidden_list) if h.dense]
+    if not refined:
+        stats.reason = "nothing to refine: no fully-connected hidden layer"
+        return start_perms, stats
+    path = _Path(net, snap_a, start, X, Y, k, first=min(layer for _, layer in refined))
     acts_a = path.end_activations(path.A)
     for stats.passes in range(1, MAX_PASSES + 1):
         accepted = 0
-        for t, h in enumerate(hidden_list):
-            for i, j in _candidate_swaps(path, acts_a, t, MAX_CANDIDATES):
+        for t, layer in refined:
+            for i, j in _candidate_swaps(path, acts_a, layer, MAX_CANDIDATES):
                 if path.evaluations >= budget:
                     break
                 stats.tried += 1
-                results = path.try_swap(t, i, j)
+                results = path.try_swap(layer, i, j)
                 if results is None or not _better([r[0] for r in results], path.losses):
                     continue
-                path.commit(t, i, j, results)
+                path.commit(layer, i, j, results)
                 perms[t][[i, j]] = perms[t][[j, i]]
                 stats.accepted += 1
                 accepted += 1

@@ -213,8 +213,11 @@ def _non_finite(*statistics):
     return ~np.logical_and.reduce([np.isfinite(s) for s in statistics])
 
 
-def _stats(z):
-    z = np.asarray(z, np.float64)
+def _stats(z, units):
+    """Per unit, the mean and std (float64) of pre-activations ``z``
+    (samples x layer size): a convolution's unit is a channel, measured
+    over the samples and every position."""
+    z = np.asarray(z, np.float64).reshape(-1, units)
     return z.mean(axis=0), z.std(axis=0)
 
 
@@ -253,7 +256,7 @@ def endpoint_statistics(work, endpoints, X):
     for snap in endpoints:
         work.restore(snap)
         zs = pre_activations(work, X, hidden[-1].index if hidden else 0)
-        stats.append({h.index: _stats(zs[h.index]) for h in hidden})
+        stats.append({h.index: _stats(zs[h.index], h.width) for h in hidden})
     return stats
 
 
@@ -305,7 +308,7 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
     """Fold the correction of one hidden layer (inputs ``h``) into its
     weights and bias; returns its LayerRepair."""
     width = layer.neurons
-    mu_m, sd_m = _stats(layer.pre_activation(h))
+    mu_m, sd_m = _stats(layer.pre_activation(h), width)
     note = ""
     if layer.suppress_bias:
         alone = np.ones(width, bool)
@@ -326,7 +329,7 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
                   (bad, "with NaN or infinite statistics")) if n.any()]
         if parts:
             note = ", ".join(parts) + ", left alone"
-    mu_a, sd_a = _stats(layer.pre_activation(h))
+    mu_a, sd_a = _stats(layer.pre_activation(h), width)
     return LayerRepair(index, width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a, alone, note)
 
 

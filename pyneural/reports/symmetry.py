@@ -1,10 +1,20 @@
-"""The weight-space symmetries of a dense net, applied to snapshots.
+"""The weight-space symmetries of a net, applied to snapshots.
 
 A hidden unit can be moved (permutation) or, where its activation allows,
-rescaled, with the next trainable layer's input column compensating, and
-the function does not change. Everything here works on snapshots (lists of
-parameter volumes, ``[W^T | bias]`` per fully-connected layer) and returns
-new ones: nothing is modified in place.
+rescaled, with the next trainable layer's inputs compensating, and the
+function does not change. A fully-connected layer's units are its neurons;
+a convolution's are its output channels (features). The next layer reads
+a unit through one weight (a fully-connected layer after a
+fully-connected one), or through one weight per position: a convolution's
+kernel ``(ky, kx, channel)`` and a fully-connected layer after a volume
+``(y, x, channel)`` both keep the channel fastest, so the next layer's
+``(neurons, fan_in)`` weights are ``(neurons, positions, units)`` and the
+compensation acts on the last axis. Max-pooling and element-wise layers in
+between pass a permutation (and a positive scale) through.
+
+Everything here works on snapshots (lists of parameter volumes, in each
+layer's own layout, read through ``layer.split``) and returns new ones:
+nothing is modified in place.
 
 A permutation is an integer array, new position -> old unit: ``perm[i]`` is
 the unit placed at position i.
@@ -13,10 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layers import (TNNetConvolution, TNNetConvolutionLinear, TNNetConvolutionReLU,
+                      TNNetMaxPool)
+
 # What rescaling each activation survives: positive factors (ReLU is
-# positively homogeneous), sign flips (odd functions), or neither.
-_POSITIVE = {"identity", "relu"}
+# positively homogeneous, and so is a max), sign flips (odd functions), or
+# neither.
+_POSITIVE = {"identity", "relu", "maxpool"}
 _SIGN = {"identity", "tanh"}
+_CONVOLUTIONS = (TNNetConvolution, TNNetConvolutionReLU, TNNetConvolutionLinear)
+
+
+def is_conv(layer):
+    """True for a convolution layer."""
+    return isinstance(layer, _CONVOLUTIONS)
 
 
 @dataclass(frozen=True)
@@ -25,17 +45,22 @@ class HiddenLayer:
 
     ``index`` and ``next_index`` are positions in ``net.layers``;
     ``activations`` lists the activation of the layer itself and of every
-    weightless layer between the two.
+    weightless layer between the two (``"maxpool"`` for a pooling);
+    ``positions`` is how many weights of the next layer read each unit
+    (1 for a fully-connected pair); ``conv`` says the units are a
+    convolution's channels.
     """
     index: int
     next_index: int
     width: int
     activations: tuple
+    positions: int = 1
+    conv: bool = False
 
     @property
     def positive_scale(self):
-        """True when every activation is ReLU or identity: positive rescaling
-        of a unit is a symmetry."""
+        """True when every activation is ReLU, identity or a max-pool:
+        positive rescaling of a unit is a symmetry."""
         return all(a in _POSITIVE for a in self.activations)
 
     @property
@@ -44,31 +69,37 @@ class HiddenLayer:
         unit's sign is a symmetry."""
         return all(a in _SIGN for a in self.activations)
 
+    @property
+    def dense(self):
+        """True for a fully-connected layer read by a fully-connected layer,
+        one weight per unit (what the swap refinement is written for)."""
+        return not self.conv and self.positions == 1
 
-def hidden_layers(net):
-    """The permutable hidden layers of ``net``, front to back."""
+
+def hidden_layers(net, channels=True):
+    """The permutable hidden layers of ``net``, front to back.
+
+    A trainable layer is one when the next trainable layer reads each of
+    its units through one weight (the original's rule), or, with
+    ``channels``, when its units are its output channels and the next
+    layer reads each channel at every position (a convolution followed by
+    a convolution or a fully-connected layer).
+    """
     trainable = [i for i, layer in enumerate(net.layers) if layer.has_weights]
     hidden = []
     for i, j in zip(trainable, trainable[1:]):
-        acts = tuple(layer.activation for layer in net.layers[i:j])
-        hidden.append(HiddenLayer(i, j, net.layers[i].neurons, acts))
+        layer, nxt = net.layers[i], net.layers[j]
+        units = layer.neurons
+        one_weight = nxt.fan_in == units
+        per_channel = (channels and layer.output.shape[2] == units
+                       and nxt.fan_in % units == 0)
+        if not (one_weight or per_channel):
+            continue
+        acts = tuple("maxpool" if isinstance(l, TNNetMaxPool) else l.activation
+                     for l in net.layers[i:j])
+        hidden.append(HiddenLayer(i, j, units, acts, nxt.fan_in // units,
+                                  is_conv(layer) or is_conv(nxt)))
     return hidden
-
-
-def _split(net, snap, index):
-    """Views (W^T, bias) of one layer's parameter volume in a snapshot."""
-    w, b = net.layers[index].split(snap[index].data)
-    return w.T, b
-
-
-def rows(net, snap, index):
-    """The (neurons, fan_in) incoming weights of a layer in a snapshot."""
-    return _split(net, snap, index)[0].T
-
-
-def bias(net, snap, index):
-    """The bias vector of a layer in a snapshot (a view)."""
-    return _split(net, snap, index)[1]
 
 
 def _with_replaced(net, snap, hidden):
@@ -78,16 +109,45 @@ def _with_replaced(net, snap, hidden):
     return out
 
 
+def rows(net, snap, index):
+    """The ``(units, fan_in)`` incoming weights of a layer in a snapshot (a view)."""
+    return net.layers[index].split(snap[index].data)[0]
+
+
+def bias(net, snap, index):
+    """The bias vector of a layer in a snapshot (a view)."""
+    return net.layers[index].split(snap[index].data)[1]
+
+
+def by_unit(weights, units):
+    """A next layer's ``(neurons, fan_in)`` weights as ``(neurons,
+    positions, units)``: the last axis is the hidden layer's units."""
+    return weights.reshape(weights.shape[0], -1, units)
+
+
+def input_columns(width, fan_in, perm):
+    """The column order of a next layer's ``fan_in`` inputs that moves the
+    hidden units by ``perm`` at every position."""
+    return (np.arange(fan_in).reshape(-1, width)[:, perm]).ravel()
+
+
+def unit_activations(outputs, width):
+    """A hidden layer's outputs ``(samples, size)`` as ``(observations,
+    units)``: for channels, every sample at every position is one
+    observation."""
+    return outputs.reshape(-1, width)
+
+
 def permute(net, snap, hidden, perm):
     """Move unit ``perm[i]`` of a hidden layer to position i, and the matching
-    input rows of the next trainable layer with it."""
+    inputs of the next trainable layer with it (at every position)."""
     perm = np.asarray(perm)
     out = _with_replaced(net, snap, hidden)
-    wt, b = _split(net, out, hidden.index)
-    wt[:] = wt[:, perm]
+    w, b = net.layers[hidden.index].split(out[hidden.index].data)
+    w[:] = w[perm]
     b[:] = b[perm]
-    wt_next, _ = _split(net, out, hidden.next_index)
-    wt_next[:] = wt_next[perm, :]
+    w_next = rows(net, out, hidden.next_index)
+    w_next[:] = w_next[:, input_columns(hidden.width, w_next.shape[1], perm)]
     return out
 
 
@@ -103,11 +163,11 @@ def scale(net, snap, hidden, factors):
     its outgoing weights by ``1 / factors[i]`` (float32 throughout)."""
     factors = np.asarray(factors, dtype=np.float32)
     out = _with_replaced(net, snap, hidden)
-    wt, b = _split(net, out, hidden.index)
-    wt *= factors
+    w, b = net.layers[hidden.index].split(out[hidden.index].data)
+    w *= factors[:, None]
     b *= factors
-    wt_next, _ = _split(net, out, hidden.next_index)
-    wt_next /= factors[:, None]
+    w_next = rows(net, out, hidden.next_index)
+    w_next /= np.tile(factors, hidden.positions)
     return out
 
 

@@ -1,30 +1,26 @@
-"""The layer classes, with the Pascal class names.
+"""What every layer class has: buffers, learning rate and inertia, the
+structure-string fields, and (``_Weighted``) one parameter store.
 
 A layer holds its buffers (``output``, ``output_raw``, ``output_error``,
 ``output_error_deriv``: TNNetVolumes over numpy arrays), its learning rate
-and inertia, and, for the fully-connected classes, its parameters. The
-per-sample arithmetic is not here: ``TNNet`` compiles the chain into the
-kernel program of ``pyneural._dense``. What is here is what the original's
-classes own: shapes, weight initialisation, the structure-string fields and
-the batched (numpy) forward pass: ``pre_activation`` and ``activate``, the
-one place every batched computation in pyneural takes them from.
+and inertia, and, for the weighted classes, its parameters. The per-sample
+arithmetic is not here: ``TNNet`` compiles the chain into the kernel
+program of ``pyneural._dense``. What is here is what the original's classes
+own: shapes, weight initialisation, the structure-string fields and the
+batched (numpy) forward pass: ``pre_activation`` and ``activate``, the one
+place every batched computation in pyneural takes them from.
 
-Parameter store of a fully-connected layer: one flat float32 array
-``params = [WT | bias]`` where ``WT`` is the (fan_in, neurons) transpose of
-the weight matrix. ``weights`` is its (neurons, fan_in) view, so row ``n`` is
-neuron ``n``'s weights and there is no second copy to keep in sync.
+A weighted layer's parameters live in one flat float32 array ``params``
+(with a momentum array of the same layout); ``split(params)`` is the one
+place that knows the layout, and ``weights`` / ``bias`` are views of it.
 """
 import numpy as np
 
-from ._kernels import dense as _dense
-from .volume import MAX_ELEMENTS as _MAX_VOLUME_ELEMENTS
-from .volume import TNNetVolume, as_f32_scalar, as_f32_vector, as_sizes
+from .._kernels import dense as _dense
+from ..volume import MAX_ELEMENTS as _MAX_VOLUME_ELEMENTS
+from ..volume import TNNetVolume, as_f32_scalar, as_f32_vector, as_sizes
 
-__all__ = [
-    "TNNetLayer", "TNNetInput", "TNNetFullConnectLinear", "TNNetFullConnectReLU",
-    "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
-    "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax", "LAYER_CLASSES",
-]
+__all__ = ["TNNetLayer", "TNNetInput", "ACTIVATIONS", "MAX_ELEMENTS"]
 
 _F32 = np.float32
 KERNEL_KINDS = _dense.KINDS
@@ -52,6 +48,18 @@ def _softmax_rows(h):
     h = np.where(lo < -1000, h * (-1000 / np.where(lo < -1000, lo, -1)), h)
     e = np.exp(np.clip(h, -4000, 4000))
     return np.where(lo == 0, 0, e / e.sum(axis=1, keepdims=True)).astype(_F32)
+
+
+# The batched (numpy) activations by name. ReLU is fmax, not maximum: NaN
+# must map to 0 as in the kernels (NaN > 0 is false), not pass through.
+ACTIVATIONS = {
+    "identity": lambda h: h,
+    "relu": lambda h: np.fmax(h, 0),
+    "tanh": lambda h: np.tanh(np.clip(h, -10, 10)),
+    "sigmoid": _sigmoid,
+    "softmax": _softmax_rows,
+}
+
 
 
 class _Store:
@@ -194,7 +202,7 @@ class TNNetLayer:
     def _error_size(self, size):
         return size
 
-    def _param_count(self, fan_in):
+    def _param_count(self, prev_shape):
         return 0
 
     def _plan(self, prev_shape):
@@ -205,10 +213,9 @@ class TNNetLayer:
         shape = tuple(self._output_shape(prev_shape))
         _check_elements(shape[0] * shape[1] * shape[2],
                         f"{self.class_name} output {shape[0]}x{shape[1]}x{shape[2]}")
-        fan_in = 0 if prev_shape is None else prev_shape[0] * prev_shape[1] * prev_shape[2]
-        params = self._param_count(fan_in)
-        _check_elements(params, f"{self.class_name} parameters ({fan_in} inputs + bias"
-                                f" for each of {shape[0] * shape[1] * shape[2]} neurons)")
+        params = self._param_count(prev_shape)
+        _check_elements(params, f"{self.class_name} parameters (weights + bias"
+                                f" after a {'x'.join(str(s) for s in prev_shape or ())} input)")
         return shape, params
 
     def _attach(self, prev, index, rng):
@@ -232,10 +239,16 @@ class TNNetLayer:
         return (KERNEL_KINDS[self.kind], flag, push,
                 prev.output.size if prev is not None else 0, self.output.size,
                 None, None, self.output.data, self.output_raw.data,
-                self.output_error.data, self.output_error_deriv.data, self._hyper)
+                self.output_error.data, self.output_error_deriv.data, self._hyper,
+                self._kernel_geometry(prev))
 
     def _kernel_flag(self):
         return 0
+
+    def _kernel_geometry(self, prev):
+        """The integers a spatial kind needs beyond the flat sizes (None
+        for the flat kinds)."""
+        return None
 
     # -- the batched forward pass (numpy, many samples at once) -----------
     # Every batched computation in pyneural (compute_batch, layer_outputs,
@@ -299,124 +312,49 @@ class TNNetInput(TNNetLayer):
         return int(bool(self._ints[3]))
 
 
-class _FullConnect(TNNetLayer):
-    """Fully-connected layer, with the original's two constructors:
-    ``Class(size, suppress_bias=0)`` and
-    ``Class(size_x, size_y, depth, suppress_bias=0)``.
-
-    As in Pascal, two positional arguments are ``(size, suppress_bias)``:
-    ``TNNetFullConnectReLU(6, 1)`` is 6 neurons without bias, not a 6x1
-    shape (the shape form takes three sizes). ``size_y`` and ``depth``
-    may also be given by keyword.
-
-    Parameters
-    ----------
-    size_x, size_y, depth : int
-        The output shape: ``size_x * size_y * depth`` neurons, each seeing
-        the whole flattened output of the previous layer.
-    suppress_bias : int
-        Nonzero: the forward pass does not add the bias (it is still
-        stored in ``params`` and saved).
-
-    Raises
-    ------
-    ValueError
-        A size below 1, or more than ``MAX_ELEMENTS`` neurons.
-    TypeError
-        More than four arguments, or ``suppress_bias`` given twice.
-    """
+class _Weighted(TNNetLayer):
+    """A layer with neurons, each owning weights and a bias, stored in one
+    flat float32 ``params`` array (and ``momentum`` in the same layout).
+    Subclasses say how many neurons there are, the layout (``split``), how
+    weights are drawn (``init_default``) and the batched forward."""
 
     has_weights = True
     params = _Store()
     momentum = _Store()
 
-    def __init__(self, size_x, *args, size_y=1, depth=1, suppress_bias=None):
-        if len(args) > 3:
-            raise TypeError(f"{type(self).__name__}() takes at most 4 arguments, "
-                            f"got {len(args) + 1}")
-        given = args[0] if len(args) == 1 else args[2] if len(args) == 3 else None
-        if given is not None and suppress_bias is not None:
-            raise TypeError(f"{type(self).__name__}(): suppress_bias given twice")
-        if len(args) >= 2:
-            size_y, depth = args[:2]
-        suppress_bias = given if given is not None else suppress_bias or 0
-        size_x, size_y, depth = _sizes(self, size_x, size_y, depth)
-        if min(size_x, size_y, depth) < 1:
-            raise ValueError(f"{type(self).__name__} needs at least one neuron, got {size_x}x{size_y}x{depth}")
-        _check_elements(size_x * size_y * depth, f"{type(self).__name__} {size_x}x{size_y}x{depth} neurons")
-        super().__init__((size_x, size_y, depth, suppress_bias))
+    def __init__(self, ints):
+        super().__init__(ints)
         self._params = self._momentum = None
-
-    @classmethod
-    def from_struct_ints(cls, ints):
-        """``Class(*ints[:4])``: sizes and ``suppress_bias``; ValueError as the
-        constructor."""
-        return cls(ints[0], ints[1], ints[2], ints[3])
-
-    @property
-    def neurons(self):
-        """Number of neurons, ``size_x * size_y * depth``."""
-        return self._ints[0] * self._ints[1] * self._ints[2]
 
     @property
     def fan_in(self):
-        """Inputs per neuron (the previous layer's size); only once attached."""
+        """Weights per neuron; only once attached."""
         return self.params.size // self.neurons - 1
 
-    @property
-    def suppress_bias(self):
-        """True when the forward pass does not add the bias."""
-        return bool(self._ints[3])
+    def _param_count(self, prev_shape):
+        return self._weights_per_neuron(prev_shape) * self.neurons + self.neurons
 
-    def _output_shape(self, prev_shape):
-        return self._ints[:3]
+    def _weights_per_neuron(self, prev_shape):
+        """Weights of one neuron after a layer of output shape ``prev_shape``:
+        the whole flat volume (fully connected)."""
+        return prev_shape[0] * prev_shape[1] * prev_shape[2]
 
     def _kernel_flag(self):
         return int(self.suppress_bias)
 
-    def _param_count(self, fan_in):
-        return fan_in * self.neurons + self.neurons
-
     def _attach(self, prev, index, rng):
         super()._attach(prev, index, rng)
-        fan_in = prev.output.size
-        n = self.neurons
-        self._params = TNNetVolume(fan_in * n + n)._pin()
-        self._momentum = TNNetVolume(fan_in * n + n)._pin()
+        count = self._param_count(tuple(prev.output.shape))
+        self._params = TNNetVolume(count)._pin()
+        self._momentum = TNNetVolume(count)._pin()
         if rng is not None:
             self.init_default(rng)
 
-    def init_default(self, rng):
-        """Glorot uniform as the original: draws neuron-major
-        ``(Random(10000) - 5000) / 5000`` (divided in double), then scales
-        the layer by ``sqrt(6 / (fan_in + neurons))`` in float32. Biases and
-        momentum are zeroed.
-
-        Parameters
-        ----------
-        rng : pyneural.rng.FPCRandom
-            The generator drawn from (``neurons * fan_in`` draws).
-        """
-        n, fan_in = self.neurons, self.fan_in
-        k = rng.random_ints(10000, n * fan_in)
-        w = ((k - 5000) / 5000.0).astype(_F32).reshape(n, fan_in)
-        scale = np.sqrt(_F32(6) / (_F32(fan_in) + _F32(n)), dtype=_F32)
-        self.weights[:] = w * scale
-        self.bias[:] = 0
-        self.momentum.fill(0)
-
-    def split(self, params):
-        """``(weights, bias)`` views of a flat array in this layer's
-        parameter layout ``[W^T | bias]`` (``params``, or a layer of a
-        snapshot): weights ``(neurons, fan_in)``, bias ``(neurons,)``.
-        The one place that knows the layout."""
-        n = self.neurons
-        return params[: params.size - n].reshape(-1, n).T, params[params.size - n:]
-
     @property
     def weights(self):
-        """The (neurons, fan_in) weight matrix: a writable view of ``params``
-        (assigning copies into it; ValueError for another shape)."""
+        """The (neurons, fan_in) weight matrix, row ``n`` neuron ``n``'s
+        weights: a writable view of ``params`` (assigning copies into it;
+        ValueError for another shape)."""
         return self.split(self.params.data)[0]
 
     @weights.setter
@@ -444,6 +382,11 @@ class _FullConnect(TNNetLayer):
         with np.errstate(over="ignore"):
             view[...] = a
 
+    def neuron_volume_shape(self):
+        """The ``(size_x, size_y, depth)`` of one neuron's weights in the
+        `.nn` data text: ``(fan_in, 1, 1)``, the whole input flat."""
+        return (self.fan_in, 1, 1)
+
     def clear_momentum(self):
         """Zero the momentum (the inertia term of the next updates)."""
         self.momentum.fill(0)
@@ -453,164 +396,11 @@ class _FullConnect(TNNetLayer):
         spec[5], spec[6] = self.params.data, self.momentum.data
         return tuple(spec)
 
-    def pre_activation(self, h, weights=None, bias=None):
-        """``h @ W^T + b`` for inputs ``h`` (samples x fan_in); the bias is
-        left out when it is suppressed. ``weights`` (neurons x fan_in) and
-        ``bias`` default to the layer's own; the reports pass other
-        values (a point on a path) for this layer's shape."""
-        z = h @ (self.weights if weights is None else weights).T
-        if not self.suppress_bias:
-            z += self.bias if bias is None else bias
-        return z
-
     def forward_batch(self, h, weights=None, bias=None):
-        """``activate(pre_activation(h, weights, bias))``."""
+        """``activate(pre_activation(h, weights, bias))`` for the previous
+        layer's outputs ``h`` (samples x its flat size); ``weights`` and
+        ``bias`` as in ``pre_activation``."""
         z = self.pre_activation(h, weights, bias)
         if self.activation == "relu":
             return np.fmax(z, 0, out=z)         # z is new: no second big array
         return self.activate(z)
-
-    def __repr__(self):
-        return f"{self.class_name}({self.neurons})"
-
-
-class TNNetFullConnectLinear(_FullConnect):
-    """Fully connected, no activation.
-
-    ``TNNetFullConnectLinear(size, suppress_bias=0)`` or
-    ``TNNetFullConnectLinear(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
-    the fully-connected base class, ``_FullConnect``.
-    """
-    kind = "fc_linear"
-    activation = "identity"
-
-
-class TNNetFullConnectReLU(_FullConnect):
-    """Fully connected with ReLU.
-
-    ``TNNetFullConnectReLU(size, suppress_bias=0)`` or
-    ``TNNetFullConnectReLU(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
-    the fully-connected base class, ``_FullConnect``.
-    """
-    kind = "fc_relu"
-    activation = "relu"
-
-
-class TNNetFullConnect(_FullConnect):
-    """Fully connected with the original's tanh.
-
-    ``TNNetFullConnect(size, suppress_bias=0)`` or
-    ``TNNetFullConnect(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
-    the fully-connected base class, ``_FullConnect``.
-    """
-    kind = "fc_tanh"
-    activation = "tanh"
-
-
-class TNNetFullConnectSigmoid(_FullConnect):
-    """Fully connected with sigmoid.
-
-    ``TNNetFullConnectSigmoid(size, suppress_bias=0)`` or
-    ``TNNetFullConnectSigmoid(size_x, size_y, depth, suppress_bias=0)``, as in Pascal: see
-    the fully-connected base class, ``_FullConnect``.
-    """
-    kind = "fc_sigmoid"
-    activation = "sigmoid"
-
-
-class _Activation(TNNetLayer):
-    def __init__(self, *ints):
-        super().__init__(ints)
-
-
-class TNNetReLU(_Activation):
-    """Element-wise ReLU (passes x where x >= 0).
-
-    Takes no arguments; the output has the previous layer's shape.
-    """
-    kind = "relu"
-    activation = "relu"
-
-    def __init__(self):
-        super().__init__()
-
-
-class TNNetSigmoid(_Activation):
-    """Element-wise sigmoid.
-
-    Takes no arguments; the output has the previous layer's shape.
-    """
-    kind = "sigmoid"
-    activation = "sigmoid"
-
-    def __init__(self):
-        super().__init__()
-
-
-class TNNetHyperbolicTangent(_Activation):
-    """Element-wise tanh (the original's, clamped to +-10 inside).
-
-    Takes no arguments; the output has the previous layer's shape.
-    """
-    kind = "tanh"
-    activation = "tanh"
-
-    def __init__(self):
-        super().__init__()
-
-
-class TNNetIdentity(_Activation):
-    """Passes its input through.
-
-    Takes no arguments; the output has the previous layer's shape.
-    """
-    kind = "identity"
-    activation = "identity"
-
-    def __init__(self):
-        super().__init__()
-
-
-class TNNetSoftMax(_Activation):
-    """Softmax over the whole volume: ``TNNetSoftMax(skip_backprop_derivative=0)``.
-
-    With the default the backward pass applies the full softmax Jacobian to
-    the error ``y - t`` (an MSE loss through softmax, as the original).
-
-    Parameters
-    ----------
-    skip_backprop_derivative : int
-        Nonzero: the backward pass skips the Jacobian and passes the error
-        through unchanged.
-    """
-    kind = "softmax"
-    activation = "softmax"
-
-    def __init__(self, skip_backprop_derivative=0):
-        super().__init__(skip_backprop_derivative)
-
-    @classmethod
-    def from_struct_ints(cls, ints):
-        """``TNNetSoftMax(ints[0])``: only ``skip_backprop_derivative``."""
-        # The original rebuilds it from the first integer only, so a
-        # NoForward flag in the text is not restored.
-        return cls(ints[0])
-
-    def _kernel_flag(self):
-        return int(bool(self._ints[0]))
-
-
-# The batched (numpy) activations by name. ReLU is fmax, not maximum: NaN
-# must map to 0 as in the kernels (NaN > 0 is false), not pass through.
-ACTIVATIONS = {
-    "identity": lambda h: h,
-    "relu": lambda h: np.fmax(h, 0),
-    "tanh": lambda h: np.tanh(np.clip(h, -10, 10)),
-    "sigmoid": _sigmoid,
-    "softmax": _softmax_rows,
-}
-
-LAYER_CLASSES = {cls.__name__: cls for cls in (
-    TNNetInput, TNNetFullConnectLinear, TNNetFullConnectReLU, TNNetFullConnect,
-    TNNetFullConnectSigmoid, TNNetReLU, TNNetSigmoid, TNNetHyperbolicTangent,
-    TNNetIdentity, TNNetSoftMax)}

@@ -1,0 +1,295 @@
+"""The original's convolution and max-pooling layers.
+
+Volumes are in the original's raw order: element ``(x, y, d)`` of a
+``size_x x size_y x depth`` volume is at ``(y * size_x + x) * depth + d``
+(an image stored height, width, channels). A row of ``compute_batch`` is
+one such volume, flat.
+
+Parameter store of a convolution: one flat float32 array
+``params = [W | bias]`` with ``W`` the ``(features, feature_size *
+feature_size * input_depth)`` matrix, neuron-major: row ``n`` is feature
+``n``'s kernel, itself a ``(feature_size, feature_size, input_depth)``
+volume in raw order, so weight ``(ky * feature_size + kx) * input_depth + d``
+multiplies input ``(x0 + kx, y0 + ky, d)`` of the window at ``(x0, y0)``.
+``weights`` is that ``(features, K)`` view, ``kernels()`` the
+``(features, ky, kx, d)`` one. Permuting the output channels is permuting
+the rows of ``weights``, ``bias`` and the momentum alike; the layer after
+then takes the same permutation on its input-channel axis (a convolution:
+the last axis of ``kernels()``; a fully-connected layer: the last axis of
+its weights reshaped to ``(neurons, size_y, size_x, depth)``; a max-pool
+passes it through).
+"""
+import numpy as np
+
+from .._kernels import dense as _dense
+from .base import TNNetLayer, _Weighted, _check_elements, _F32
+
+__all__ = ["TNNetConvolution", "TNNetConvolutionReLU", "TNNetConvolutionLinear",
+           "TNNetMaxPool"]
+
+
+def _int_arg(layer, name, value, low):
+    """A constructor integer (bool and non-integers refused), at least ``low``."""
+    cls = type(layer).__name__
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{cls}: {name} must be an integer, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{cls}: {name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _rows(h):
+    """``h`` as C-contiguous float32 rows (no copy when it is one already);
+    a 1-D ``h`` is one row."""
+    h = np.ascontiguousarray(h, dtype=_F32)
+    return h.reshape(1, -1) if h.ndim < 2 else h.reshape(h.shape[0], -1)
+
+
+def _struct_int(i, doc):
+    """A read-only property: structure integer ``i``."""
+    return property(lambda self: self._ints[i], doc=doc)
+
+
+class _Spatial:
+    """What a convolution and a max-pool share: the input volume's shape
+    (kept when attached), the constructor integers in the signature, and
+    the geometry the kernels take, ``(size_x, size_y, depth, out_x, out_y,
+    window, padding, stride)``."""
+
+    _in_shape = None
+    _arity = 0                  # how many structure integers the constructor takes
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        """The constructor on the first structure integers (five for a
+        convolution, three for a max-pool); ValueError / TypeError as it."""
+        return cls(*ints[:cls._arity])
+
+    @property
+    def input_shape(self):
+        """``(size_x, size_y, depth)`` of the input volume; once attached."""
+        return self._in_shape
+
+    def signature(self):
+        """As ``TNNetLayer.signature``, plus the constructor integers."""
+        return super().signature() + (self._ints,)
+
+    def _input(self, prev_shape):
+        if prev_shape is None:
+            raise ValueError(f"{self.class_name} cannot be the first layer")
+        return prev_shape
+
+    def _attach(self, prev, index, rng):
+        self._in_shape = tuple(prev.output.shape)
+        super()._attach(prev, index, rng)
+
+    def _kernel_geometry(self, prev):
+        ox, oy, _ = self.output.shape
+        return tuple(self._in_shape) + (ox, oy) + self._window()
+
+
+class _Convolution(_Spatial, _Weighted):
+    """Convolution: ``Class(features, feature_size, input_padding=0,
+    stride=1, suppress_bias=0)``, as in Pascal.
+
+    Each of ``features`` neurons slides a ``feature_size x feature_size x
+    input_depth`` kernel over the previous volume (zero-padded by
+    ``input_padding`` on each side) at ``stride``; the output is
+    ``out_x x out_y x features`` with ``out = (in + 2 * input_padding -
+    feature_size) // stride + 1``.
+
+    Parameters
+    ----------
+    features : int
+        Output channels (neurons), >= 1.
+    feature_size : int
+        Kernel width and height, >= 1.
+    input_padding : int
+        Zeros added on each side of the input, >= 0.
+    stride : int
+        Step between windows, >= 1.
+    suppress_bias : int
+        Nonzero: the forward pass does not add the bias (it is still
+        stored, trained and saved, as in the original).
+
+    Raises
+    ------
+    ValueError
+        A count below its minimum; once attached, a kernel larger than
+        the padded input (the message names the layer).
+    TypeError
+        A non-integer argument.
+    """
+
+    _arity = 5
+
+    def __init__(self, features, feature_size, input_padding=0, stride=1, suppress_bias=0):
+        features = _int_arg(self, "features", features, 1)
+        feature_size = _int_arg(self, "feature_size", feature_size, 1)
+        input_padding = _int_arg(self, "input_padding", input_padding, 0)
+        stride = _int_arg(self, "stride", stride, 1)
+        suppress_bias = _int_arg(self, "suppress_bias", suppress_bias, 0)
+        _check_elements(features, f"{type(self).__name__} {features} features")
+        super().__init__((features, feature_size, input_padding, stride, suppress_bias))
+
+    neurons = _struct_int(0, "Number of features (output channels).")
+    features = _struct_int(0, "Number of output channels (the neurons).")
+    feature_size = _struct_int(1, "Kernel width and height.")
+    input_padding = _struct_int(2, "Zeros added on each side of the input.")
+    stride = _struct_int(3, "Step between windows.")
+
+    @property
+    def suppress_bias(self):
+        """True when the forward pass does not add the bias."""
+        return bool(self._ints[4])
+
+    def _output_shape(self, prev_shape):
+        sx, sy, _ = self._input(prev_shape)
+        fs, pad, stride = self._ints[1:4]
+        if fs > sx + 2 * pad or fs > sy + 2 * pad:
+            raise ValueError(
+                f"{self.class_name}: kernel {fs}x{fs} is larger than its padded input "
+                f"{sx + 2 * pad}x{sy + 2 * pad} ({sx}x{sy} with padding {pad})")
+        return ((sx + 2 * pad - fs) // stride + 1, (sy + 2 * pad - fs) // stride + 1,
+                self._ints[0])
+
+    def _weights_per_neuron(self, prev_shape):
+        return self._ints[1] * self._ints[1] * prev_shape[2]
+
+    def _window(self):
+        return (self.feature_size, self.input_padding, self.stride)
+
+    def init_default(self, rng):
+        """He uniform, as the original's convolutions: neuron by neuron,
+        each kernel in raw order, ``f32((Random(10000) - 5000) / 5000)``
+        (divided in double), then every weight times
+        ``f32(sqrt(3 / K))`` with ``K = feature_size**2 * input_depth`` (in
+        double). Biases and momentum are zeroed.
+
+        Parameters
+        ----------
+        rng : pyneural.rng.FPCRandom
+            The generator drawn from (``features * K`` draws).
+        """
+        n, k = self.neurons, self.fan_in
+        draws = rng.random_ints(10000, n * k)
+        w = ((draws - 5000) / 5000.0).astype(_F32).reshape(n, k)
+        scale = _F32(np.sqrt(3.0 / k))
+        self.weights[:] = w * scale
+        self.bias[:] = 0
+        self.momentum.fill(0)
+
+    def split(self, params):
+        """``(weights, bias)`` views of a flat array in this layer's layout
+        ``[W | bias]``: weights ``(features, K)`` neuron-major (see the
+        module's docstring), bias ``(features,)``. The one place that knows
+        the layout."""
+        n = self.neurons
+        return params[: params.size - n].reshape(n, -1), params[params.size - n:]
+
+    def neuron_volume_shape(self):
+        """The ``(size_x, size_y, depth)`` of one neuron's weights in the
+        `.nn` data text: ``(feature_size, feature_size, input_depth)``."""
+        return (self.feature_size, self.feature_size, self._in_shape[2])
+
+    def kernels(self, weights=None):
+        """``weights`` (default the layer's own) as a
+        ``(features, feature_size, feature_size, input_depth)`` view indexed
+        ``[n, ky, kx, d]``."""
+        w = self.weights if weights is None else weights
+        fs = self.feature_size
+        return w.reshape(self.neurons, fs, fs, self._in_shape[2])
+
+    def pre_activation(self, h, weights=None, bias=None):
+        """The convolution of rows ``h`` (samples x input volume, raw order)
+        as rows of output volumes (samples x out_x*out_y*features, raw
+        order), bias added unless suppressed. It runs the per-sample
+        kernel's arithmetic row by row (a window matrix per sample, kept in
+        cache, beats one big im2col + GEMM here), so it gives the exact
+        per-sample bits. ``weights`` ((features, K)) and ``bias`` default to
+        the layer's own; the reports pass other values of this shape."""
+        h = _rows(h)
+        w = np.ascontiguousarray(self.weights if weights is None else weights, dtype=_F32)
+        b = np.ascontiguousarray(self.bias if bias is None else bias, dtype=_F32)
+        z = np.empty((h.shape[0], self.output.size), dtype=_F32)
+        _dense.conv_rows(h, w.reshape(self.neurons, -1), b.reshape(-1),
+                         self._kernel_geometry(None), self.suppress_bias, z)
+        return z
+
+    def __repr__(self):
+        return f"{self.class_name}({', '.join(str(i) for i in self._ints[:5])})"
+
+
+class TNNetConvolution(_Convolution):
+    """Convolution with the original's tanh (see ``_Convolution`` for the
+    arguments: ``(features, feature_size, input_padding=0, stride=1,
+    suppress_bias=0)``)."""
+    kind = "conv_tanh"
+    activation = "tanh"
+
+
+class TNNetConvolutionReLU(_Convolution):
+    """Convolution with ReLU (see ``_Convolution`` for the arguments:
+    ``(features, feature_size, input_padding=0, stride=1, suppress_bias=0)``)."""
+    kind = "conv_relu"
+    activation = "relu"
+
+
+class TNNetConvolutionLinear(_Convolution):
+    """Convolution without activation (see ``_Convolution`` for the
+    arguments: ``(features, feature_size, input_padding=0, stride=1,
+    suppress_bias=0)``)."""
+    kind = "conv_linear"
+    activation = "identity"
+
+
+class TNNetMaxPool(_Spatial, TNNetLayer):
+    """Max-pooling per channel: ``TNNetMaxPool(pool_size, stride=0, padding=0)``.
+
+    Windows of ``pool_size x pool_size`` start every ``stride`` cells (0:
+    ``pool_size``) of the input zero-padded by ``padding``; the output is
+    ``ceil((in + 2 * padding) / stride)`` wide and high, so windows at the
+    border are clipped to the input. Each output starts at -1e6 and takes
+    every larger window value; the backward pass sends the error to the
+    first cell that won (see docs/SEMANTICS.md for the visiting order).
+
+    Raises
+    ------
+    ValueError
+        ``pool_size`` below 1, a negative stride or padding.
+    TypeError
+        A non-integer argument.
+    """
+    kind = "maxpool"
+    activation = "identity"
+
+    _arity = 3
+
+    def __init__(self, pool_size, stride=0, padding=0):
+        pool_size = _int_arg(self, "pool_size", pool_size, 1)
+        stride = _int_arg(self, "stride", stride, 0) or pool_size
+        padding = _int_arg(self, "padding", padding, 0)
+        super().__init__((pool_size, stride, padding))
+
+    pool_size = _struct_int(0, "Window width and height.")
+    stride = _struct_int(1, "Step between windows (pool_size when 0 was given).")
+    padding = _struct_int(2, "Zeros added on each side of the input.")
+
+    def _output_shape(self, prev_shape):
+        sx, sy, d = self._input(prev_shape)
+        _, stride, pad = self._ints[:3]
+        return (-(-(sx + 2 * pad) // stride), -(-(sy + 2 * pad) // stride), d)
+
+    def _window(self):
+        return (self.pool_size, self.padding, self.stride)
+
+    def forward_batch(self, h):
+        """The pooled rows (samples x output volume, raw order) of rows ``h``,
+        with the per-sample kernel's arithmetic (the same bits)."""
+        h = _rows(h)
+        out = np.empty((h.shape[0], self.output.size), dtype=_F32)
+        _dense.maxpool_rows(h, self._kernel_geometry(None), out)
+        return out
+
+    def __repr__(self):
+        return f"{self.class_name}({', '.join(str(i) for i in self._ints[:3])})"
