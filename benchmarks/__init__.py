@@ -1,6 +1,6 @@
 """pyneural benchmarks.
 
-    python -m benchmarks                 # the speed table of issue 5 (< 3 minutes on 2 cores)
+    python -m benchmarks                 # the speed table (< 3 minutes on 2 cores)
     python -m benchmarks --quick         # fewer repetitions, smaller batch (a smoke run)
     python -m benchmarks --rows 1,3      # some rows only
     python -m benchmarks --markdown      # the table as Markdown (for the README)

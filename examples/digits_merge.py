@@ -1,4 +1,7 @@
-"""Merging two digit classifiers: permutation alignment and REPAIR on real data.
+"""Merging two digit classifiers with alignment and REPAIR
+=======================================================
+
+Merging two digit classifiers: permutation alignment and REPAIR on real data.
 
 scikit-learn's bundled ``digits`` (1797 8x8 images, no download), a fixed
 split (1200 train / 300 probe / 297 test). Two 64-128-128-10 ReLU nets are
@@ -142,7 +145,7 @@ def run(epochs=EPOCHS, refine_budget=None, plot_path="digits_merge.png", out=sys
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int_at_least(1), default=EPOCHS,
                         help=f"training epochs per net (default {EPOCHS})")
     parser.add_argument("--refine-budget", type=int_at_least(1), default=None,

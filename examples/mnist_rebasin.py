@@ -1,4 +1,7 @@
-"""Git Re-Basin at paper scale: two MNIST MLPs (784-512-512-512-10), aligned
+"""Git Re-Basin at paper scale: two MNIST MLPs
+===========================================
+
+Git Re-Basin at paper scale: two MNIST MLPs (784-512-512-512-10), aligned
 and REPAIR'd.
 
 The first experiment of Ainsworth et al. 2022, on the 5,000-image MNIST
@@ -151,7 +154,7 @@ def accuracy(net, data):
 def main(argv=None):
     """Train (or load) the two nets, align B to A in every mode with the
     REPAIR'd path, print the table and save the plot. Returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", default=DEFAULT_CACHE,
                         help=f"where trained nets are kept (default {DEFAULT_CACHE})")
     parser.add_argument("--no-cache", action="store_true", help="always train")

@@ -1,4 +1,7 @@
-"""The barrier against width (Entezari et al. 2021): is every pair of seeds
+"""Barrier against width: a sweep over seeds
+=========================================
+
+The barrier against width (Entezari et al. 2021): is every pair of seeds
 linearly connected once permutations are factored out, and more so when
 the nets are wider?
 
@@ -99,7 +102,7 @@ _widths.__name__ = "comma-separated list of widths >= 1"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--widths", type=_widths, default=WIDTHS,
                         help="comma-separated hidden widths (default 8,16,32,64,128)")
     parser.add_argument("--nets", type=int_at_least(2), default=NETS_PER_WIDTH,

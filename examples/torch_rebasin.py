@@ -1,4 +1,7 @@
-"""Git Re-Basin for PyTorch MLPs: two torch models in, the report, the merged
+"""Git Re-Basin for PyTorch MLPs
+=============================
+
+Git Re-Basin for PyTorch MLPs: two torch models in, the report, the merged
 model back into torch.
 
 Two 64-64-64-10 ReLU MLPs are trained in torch on scikit-learn's bundled

@@ -1,4 +1,4 @@
-"""The kernel boundary, shared nets and private report copies (issue 10).
+"""The kernel boundary, shared nets and private report copies.
 
 No call from Python may make a kernel read or write out of bounds: every
 kernel entry checks its sizes, and a layer's stores refuse a new size. A

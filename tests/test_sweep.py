@@ -1,4 +1,4 @@
-"""Barrier matrices (issue 13): every entry is the pairwise report's, and
+"""Barrier matrices: every entry is the pairwise report's, and
 the matrix is the same bit for bit serially, in joblib processes and on a
 real Dask LocalCluster, also when a worker is killed mid-sweep."""
 import concurrent.futures

@@ -39,10 +39,8 @@ from .text import bar, fixed, fpc_exp, jsonable, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
 # defaults), with a larger refinement budget per start: a merged net is kept
-# and used, so a better alignment is worth the time. On the digits benchmark
-# (benchmarks/merging.py, four pairs) the mean / worst test-barrier reduction
-# was 89.7% / 88.5% with the report's DEFAULT_REFINE_BUDGET (2000), 91.3% /
-# 90.0% with 3400 (2.3 s a merge) and 93.1% / 92.4% with 6000 (3.7 s).
+# and used, so a better alignment is worth the time (the budgets compared:
+# docs/notes/2026-11-30-refinement-budgets.md).
 MERGE_REFINE_BUDGET = 6000
 DEFAULT_ROUNDS = 1
 # Verdict: the merged net is MERGED when its accuracy is at most this far
