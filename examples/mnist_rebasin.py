@@ -28,6 +28,7 @@ import numpy as np
 
 import pyneural as pn
 from pyneural import rng, toy
+from pyneural.reports import plotting
 
 N_TRAIN, N_PROBE, N_HELD_OUT = 3500, 500, 1000
 SPLIT_SEED = 0
@@ -221,10 +222,9 @@ def main(argv=None):
         c = results[MODES[3][0]].post
         ax.plot(c.alphas, c.losses, "--o", color="tab:blue", markersize=3,
                 label=f"default without repair: + assignment steps (barrier {c.barrier:.4f})")
-        ax.legend(loc="upper right", fontsize=7)
+        plotting.place_legend(ax, columns=1)
         ax.set_title("784-512x3-10 MNIST: held-out loss along the path")
-        ax.figure.tight_layout()
-        ax.figure.savefig(args.plot, dpi=120)
+        plotting.save(ax.figure, args.plot)
         print(f"saved {args.plot}")
     return 0
 

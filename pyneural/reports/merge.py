@@ -190,6 +190,23 @@ class MergeResult(BeforeAfter):
         from .plotting import plot_merge
         return plot_merge(self, path=path, ax=ax)
 
+    def _repr_html_(self):
+        """Jupyter's view: the models' loss and accuracy, the barriers, the
+        plot inline."""
+        from .html import number, result_html, share, table
+        where = f"held-out ({self.n_eval})" if self.eval_set else f"the samples ({self.n_samples})"
+        rows = [("nets", self.n_nets), ("weights", ", ".join(f"{w:.3f}" for w in self.weights)),
+                ("score / solver", f"{self.score_mode} / {self.solver}"),
+                ("measured on", where)]
+        if self.pre is not None:
+            rows += [("barrier before / after", f"{number(self.pre_barrier)} / "
+                                                f"{number(self.post_barrier)}"),
+                     ("reduction", share(self.reduction))]
+        models = [*self.endpoints, self.naive, self.aligned, self.naive_repaired, self.repaired]
+        scores = table([(m.name, number(m.loss), share(m.accuracy)) for m in models
+                        if m is not None], header=("model", "loss", "accuracy"))
+        return result_html("MergeReport", self.verdict.value, [table(rows), scores], self.plot)
+
     def __str__(self):
         return "\n".join(_render(self)) + "\n"
 
