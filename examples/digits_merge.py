@@ -11,7 +11,7 @@ and without REPAIR. Alignment, refinement and REPAIR only see the 300 probe
 images; every number printed is measured on the 297 test images.
 
     pip install 'pyneural[examples,plot]'
-    python examples/digits_merge.py                  # ~20 s; saves digits_merge.png
+    python examples/digits_merge.py                  # 6-12 s on 2 cores; saves digits_merge.png
     python examples/digits_merge.py --epochs 5 --no-plot
 """
 import argparse

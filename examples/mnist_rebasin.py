@@ -13,7 +13,7 @@ from two seeds with the examples' recipe: per-sample SGD with inertia,
 cached as ``.nn`` text (``--cache``), so a rerun only aligns.
 
     pip install 'pyneural[examples,plot]'
-    python examples/mnist_rebasin.py                 # ~1 min the first time; saves mnist_rebasin.png
+    python examples/mnist_rebasin.py                 # 0.5-1.5 min on 2 cores the first time (training); saves mnist_rebasin.png
     python examples/mnist_rebasin.py --no-plot --modes auto,activation
 
 ``benchmarks.scale`` imports the data and training functions from here.
@@ -218,10 +218,10 @@ def main(argv=None):
             return 0
         c = naive_repaired
         ax.plot(c.alphas, c.losses, "-o", color="tab:orange", markersize=3,
-                label=f"before alignment, REPAIR'd (barrier {c.barrier:.4f})")
+                label=f"before alignment, REPAIR'd: barrier {c.barrier:.6f}")
         c = results[MODES[3][0]].post
         ax.plot(c.alphas, c.losses, "--o", color="tab:blue", markersize=3,
-                label=f"default without repair: + assignment steps (barrier {c.barrier:.4f})")
+                label=f"default without repair, + assignment steps: barrier {c.barrier:.6f}")
         plotting.place_legend(ax, columns=1)
         ax.set_title("784-512x3-10 MNIST: held-out loss along the path")
         plotting.save(ax.figure, args.plot)

@@ -3,6 +3,7 @@
 ``pip install pyneural[plot]`` installs matplotlib; without it, plotting
 raises an ImportError that says so. Nothing else in pyneural needs it.
 """
+import math
 
 
 def _pyplot():
@@ -22,19 +23,19 @@ def _axes(ax):
 
 
 def _curve(ax, curve, label, color):
-    ax.plot(curve.alphas, curve.losses, "-o", color=color, label=label, markersize=3)
+    """The curve, its ends marked, and its barrier: a dotted line from the
+    higher end's loss up to the peak, the value in the legend (a text label
+    at the peak would collide with the other curves)."""
+    ax.plot(curve.alphas, curve.losses, "-o", color=color, markersize=3,
+            label=f"{label}: barrier {curve.barrier:.6f}")
     ax.plot([curve.alphas[0], curve.alphas[-1]], [curve.losses[0], curve.losses[-1]], "s",
             color=color, markersize=7)
     peak = curve.peak_index
-    # Centred over the peak unless the peak is at an end, where a centred
-    # label would run off the axes.
-    align = "left" if peak == 0 else "right" if peak == len(curve.alphas) - 1 else "center"
-    ax.annotate(f"barrier {curve.barrier:.6f}", (curve.alphas[peak], curve.losses[peak]),
-                textcoords="offset points", xytext=(0, 7), ha=align, va="bottom", color=color,
-                fontsize=8, annotation_clip=False)
+    ax.vlines(curve.alphas[peak], curve.endpoint_max, curve.losses[peak], colors=color,
+              linestyles=":", linewidth=1.5)
 
 
-def place_legend(ax, columns=2):
+def place_legend(ax, columns=1):
     """The legend of ``ax`` below the axes, outside the data, so that it
     covers neither the curves nor their labels."""
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, fontsize=8,
@@ -54,8 +55,7 @@ def _finish(plt, ax, title, path):
     ax.set_title(title)
     place_legend(ax)
     ax.grid(alpha=0.3)
-    # headroom for the barrier labels above the peaks
-    ax.margins(y=0.15)
+    ax.margins(y=0.08)
     if path is not None:
         save(ax.figure, path)
     return ax
@@ -177,6 +177,7 @@ def plot_barrier_matrix(result, path=None):
         matplotlib is not installed.
     """
     import numpy as np
+    from matplotlib.ticker import FuncFormatter
     plt = _pyplot()
     panels = [("before alignment", result.pre)]
     if result.aligned:
@@ -198,9 +199,16 @@ def plot_barrier_matrix(result, path=None):
         ax.set_yticks(ticks)
         ax.set_xticklabels(result.names, rotation=45, ha="right", fontsize=8)
         ax.set_yticklabels(result.names, fontsize=8)
-        fig.colorbar(image, ax=ax, label="loss barrier", shrink=0.85)
+        # Small barriers are shown scaled (x 1e-3 on the colour bar) so that
+        # the cells hold short numbers.
+        exponent = math.floor(math.log10(top)) if top < 0.1 else 0
+        scale = 10.0 ** -exponent
+        bar = fig.colorbar(image, ax=ax, shrink=0.85, label="loss barrier" + (
+            f" (x 1e{exponent})" if exponent else ""))
+        bar.formatter = FuncFormatter(lambda v, _, s=scale: f"{v * s:g}")
+        bar.update_ticks()
         if n <= ANNOTATE_UP_TO:
-            _annotate_cells(ax, m, top, n)
+            _annotate_cells(ax, m, top, scale)
     if path is not None:
         save(fig, path)
     return fig
@@ -211,15 +219,16 @@ def plot_barrier_matrix(result, path=None):
 ANNOTATE_UP_TO = 12
 
 
-def _annotate_cells(ax, m, top, n):
-    """Each cell's value, dark on the light end of the colour map and light
-    on the dark end."""
-    import math
-    size = 8 if n <= 6 else 6.5 if n <= 9 else 5.5
+def _annotate_cells(ax, m, top, scale):
+    """Each cell's value (times ``scale``, as the colour bar), dark on the
+    light end of the colour map and light on the dark end."""
+    n = len(m)
+    size = 8 if n <= 6 else 7 if n <= 9 else 6
     for i in range(n):
         for j in range(n):
             v = float(m[i, j])
-            text = f"{v:.3g}" if math.isfinite(v) else "NaN"
+            digits = 3 if scale == 1 else 2
+            text = "0" if v == 0 else f"{v * scale:.{digits}f}" if math.isfinite(v) else "NaN"
             light = math.isfinite(v) and v > 0.6 * top
             ax.text(j, i, text, ha="center", va="center", fontsize=size,
                     color="black" if light else "white")

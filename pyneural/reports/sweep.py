@@ -157,7 +157,7 @@ class SweepResult:
                 "seconds": self.seconds})
 
     def plot(self, path=None):
-        """Two heatmaps, before and after alignment, on one colour scale
+        """Heatmaps before and after alignment, each on its own colour scale
         (needs matplotlib). Returns the figure; with ``path``, saves it
         there and closes it."""
         from .plotting import plot_barrier_matrix
