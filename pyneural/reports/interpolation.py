@@ -236,7 +236,7 @@ def _saved_net(path):
 
 
 def output_drift(net, reference, snap, X, exact):
-    """Largest |output| difference between ``reference`` outputs and the
+    """Largest ``|output|`` difference between ``reference`` outputs and the
     net with ``snap``'s weights on X (inf when anything is not finite).
     Overwrites ``net``'s weights: pass a work copy."""
     net.restore(snap)

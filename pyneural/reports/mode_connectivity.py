@@ -48,7 +48,7 @@ class ModeConnectivityResult:
     curve : Curve or None
         alphas, losses and accuracies along the path.
     endpoint_mismatch : float
-        Largest |output| difference between the path's ends and A / B.
+        Largest ``|output|`` difference between the path's ends and A / B.
     verdict : Connectivity
     exact : bool
         True when losses came from the bit-exact per-sample forward pass.

@@ -81,12 +81,12 @@ class LayerRepair:
 
     @property
     def mean_error(self):
-        """Largest |after - target| of the corrected units' means (relative above 1)."""
+        """Largest ``|after - target|`` of the corrected units' means (relative above 1)."""
         return self._error(self.after_mean, self.target_mean)
 
     @property
     def std_error(self):
-        """Largest |after - target| of the corrected units' standard deviations."""
+        """Largest ``|after - target|`` of the corrected units' standard deviations."""
         return self._error(self.after_std, self.target_std)
 
     @property
