@@ -10,8 +10,9 @@ and its ``tests`` folder, as from the repository's root.
 Every other fence names what it holds (``text`` for output, ``bash`` or
 ``console`` for commands) and is skipped on purpose: an unnamed fence is an
 error, so a snippet cannot be left out by accident. After
-``<!-- snippet: requires MODULE -->`` the page's remaining blocks are
-skipped when MODULE is not installed (an optional extra such as torch).
+``<!-- snippet: requires NAME -->`` the page's remaining blocks are
+skipped when NAME cannot be imported: a module (an optional extra such as
+torch) or a module's attribute (``pyneural.TNNetMaxPool``).
 """
 import contextlib
 import importlib.util
@@ -33,6 +34,25 @@ NAMED = {"python", "bash", "console", "text", "toml", "json", "ini", "rst"}
 # unnamed fences are formulas, not code; their python blocks still run.
 FREE_FORM = {"SEMANTICS.md"}
 MARKER = re.compile(r"<!--\s*snippet:\s*(run|requires\s+([\w.]+))\s*-->")
+
+
+def available(name):
+    """True when ``name`` imports: a module, or an attribute of one."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            obj = importlib.import_module(module)
+            for attribute in parts[cut:]:
+                if not hasattr(obj, attribute):
+                    return False
+                obj = getattr(obj, attribute)
+            return True
+    return False
 
 
 def pages():
@@ -81,7 +101,7 @@ def test_page_snippets_run(path, tmp_path, monkeypatch):
     for line, info, code, marker in blocks(path):
         language = info.split()[0] if info else ""
         if marker is not None and marker.group(2):
-            if importlib.util.find_spec(marker.group(2)) is None:
+            if not available(marker.group(2)):
                 if ran == 0:
                     pytest.skip(f"{path.name} needs {marker.group(2)}")
                 return
