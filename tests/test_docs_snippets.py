@@ -9,10 +9,10 @@ Python blocks above it) when the line before it is the comment
 and its ``tests`` folder, as from the repository's root.
 Every other fence names what it holds (``text`` for output, ``bash`` or
 ``console`` for commands) and is skipped on purpose: an unnamed fence is an
-error, so a snippet cannot be left out by accident. After
-``<!-- snippet: requires NAME -->`` the page's remaining blocks are
-skipped when NAME cannot be imported: a module (an optional extra such as
-torch) or a module's attribute (``pyneural.TNNetMaxPool``).
+error, so a snippet cannot be left out by accident. A block under
+``<!-- snippet: requires NAME -->`` (one such line per name) is skipped
+when NAME cannot be imported: a module (an optional extra such as torch)
+or a module's attribute (``pyneural.TNNetMaxPool``).
 """
 import contextlib
 import importlib.util
@@ -64,9 +64,9 @@ def pages():
 
 
 def blocks(path):
-    """``(line, info, code, marker)`` for every fenced block of a page:
-    ``line`` is the first code line's number, ``marker`` the snippet
-    comment on the line before the fence (or None)."""
+    """``(line, info, code, markers)`` for every fenced block of a page:
+    ``line`` is the first code line's number, ``markers`` the snippet
+    comments on the lines right before the fence."""
     lines = path.read_text().split("\n")
     found, i = [], 0
     while i < len(lines):
@@ -80,8 +80,11 @@ def blocks(path):
             end += 1
         if end == len(lines):
             raise AssertionError(f"{path.name}:{i + 1}: a code fence is never closed")
-        marker = MARKER.search(lines[i - 1]) if i else None
-        found.append((i + 2, info, "\n".join(lines[i + 1:end]) + "\n", marker))
+        markers, before = [], i - 1
+        while before >= 0 and MARKER.search(lines[before]):
+            markers.append(MARKER.search(lines[before]))
+            before -= 1
+        found.append((i + 2, info, "\n".join(lines[i + 1:end]) + "\n", markers))
         i = end + 1
     return found
 
@@ -97,21 +100,26 @@ def test_page_snippets_run(path, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     namespace = {"__name__": "__snippet__"}
-    ran = 0
-    for line, info, code, marker in blocks(path):
+    ran, missing = 0, set()
+    for line, info, code, markers in blocks(path):
         language = info.split()[0] if info else ""
-        if marker is not None and marker.group(2):
-            if not available(marker.group(2)):
-                if ran == 0:
-                    pytest.skip(f"{path.name} needs {marker.group(2)}")
-                return
+        needs = {m.group(2) for m in markers if m.group(2)}
+        run_shell = any(m.group(1) == "run" for m in markers)
+        if not (language in NAMED or language.startswith("{") or path.name in FREE_FORM):
+            raise AssertionError(f"{path.name}:{line - 1}: name the fence's language "
+                                 f"(text for output, bash or console for commands)")
+        if language not in ("python", "bash") or (language == "bash" and not run_shell):
+            continue
+        unavailable = {name for name in needs if not available(name)}
+        if unavailable:
+            missing |= unavailable
+            continue
         if language == "python":
             source = "\n" * (line - 1) + code
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 exec(compile(source, str(path), "exec"), namespace)
-            ran += 1
-        elif language == "bash" and marker is not None and marker.group(1) == "run":
+        else:
             if not (tmp_path / "tests").exists():
                 (tmp_path / "tests").symlink_to(ROOT / "tests")
             prelude = "" if shutil.which("pyneural") else \
@@ -119,10 +127,9 @@ def test_page_snippets_run(path, tmp_path, monkeypatch):
             proc = subprocess.run(["bash", "-euo", "pipefail", "-c", prelude + code],
                                   capture_output=True, text=True, timeout=600)
             assert proc.returncode == 0, f"{path.name}:{line}\n{proc.stdout}\n{proc.stderr}"
-            ran += 1
-        elif not (language in NAMED or language.startswith("{") or path.name in FREE_FORM):
-            raise AssertionError(f"{path.name}:{line - 1}: name the fence's language "
-                                 f"(text for output, bash or console for commands)")
+        ran += 1
+    if missing and not ran:
+        pytest.skip(f"{path.name} needs {', '.join(sorted(missing))}")
     import matplotlib.pyplot as plt
     plt.close("all")
 
@@ -132,4 +139,5 @@ def test_snippets_are_found():
     otherwise make every page pass without running anything)."""
     readme = blocks(ROOT / "README.md")
     assert sum(info == "python" for _, info, _, _ in readme) >= 5
+    assert any(m.group(1) == "run" for _, _, _, markers in readme for m in markers)
     assert len(pages()) >= 8
