@@ -160,3 +160,11 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# %%
+# What a run saves to ``digits_merge.png``: the default merge's loss and accuracy along the path.
+#
+# .. image:: /_static/plots/digits_merge.png
+#    :alt: digits_merge.png
+#
+# sphinx_gallery_thumbnail_path = '_static/plots/digits_merge.png'

@@ -231,3 +231,11 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+# %%
+# What a run saves to ``mnist_rebasin.png``: the held-out loss along the path, linear and REPAIR'd.
+#
+# .. image:: /_static/plots/mnist_rebasin.png
+#    :alt: mnist_rebasin.png
+#
+# sphinx_gallery_thumbnail_path = '_static/plots/mnist_rebasin.png'

@@ -124,3 +124,11 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# %%
+# What a run saves to ``sweep_width.png``: the barrier against width.
+#
+# .. image:: /_static/plots/sweep_width.png
+#    :alt: sweep_width.png
+#
+# sphinx_gallery_thumbnail_path = '_static/plots/sweep_width.png'
