@@ -52,7 +52,7 @@ def test_a_wrong_sized_store_is_refused_and_the_net_keeps_working():
     with pytest.raises(TypeError, match="numeric"):
         layer.bias = ["a"] * 256
     assert np.array_equal(net.compute(x).data, before)
-    for _ in range(50):                   # the training that used to crash
+    for _ in range(50):                   # training after the refused writes still works
         net.compute(x)
         net.backpropagate(np.zeros(10, F32))
     assert np.all(np.isfinite(net.compute(x).data))
