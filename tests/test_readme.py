@@ -70,3 +70,10 @@ def test_ci_runs_the_readmes_commands():
 
 def test_readme_is_short():
     assert len(README.read_text().splitlines()) <= 300
+
+
+def test_readme_links_resolve():
+    text = README.read_text()
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not target.startswith(("http://", "https://")):
+            assert (README.parent / target).exists(), target
