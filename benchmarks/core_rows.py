@@ -28,7 +28,7 @@ def dense_net(sizes, seed=1, hidden=pn.TNNetFullConnectReLU, last=pn.TNNetFullCo
 
 def numpy_weights(net):
     """Plain float32 copies ``[(W^T, b), ...]`` for the numpy references."""
-    return [(np.ascontiguousarray(l.weights_t()).copy(), l.bias.copy())
+    return [(np.ascontiguousarray(l.weights.T).copy(), l.bias.copy())
             for l in net.trainable_layers()]
 
 

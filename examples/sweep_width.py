@@ -24,7 +24,6 @@ import pyneural as pn
 from pyneural import toy
 from pyneural.cli import int_at_least
 from pyneural.reports import plotting
-from pyneural.reports.alignment import DEFAULT_REFINE_BUDGET
 
 WIDTHS = (8, 16, 32, 64, 128)
 NETS_PER_WIDTH = 6
@@ -108,9 +107,9 @@ def main(argv=None):
                         help="nets per width, at least 2 (default 6: 15 pairs)")
     parser.add_argument("--jobs", type=int_at_least(1), default=1,
                         help="local worker processes for the pairs (needs joblib)")
-    parser.add_argument("--budget", type=int_at_least(1), default=DEFAULT_REFINE_BUDGET,
-                        help="refinement budget per alignment start "
-                             f"(default {DEFAULT_REFINE_BUDGET})")
+    parser.add_argument("--budget", type=int_at_least(1), default=None,
+                        help="refinement budget per alignment start (default: the library's,"
+                             " which grows with the widths)")
     parser.add_argument("--plot", default="sweep_width.png", help="where to save the plot")
     parser.add_argument("--no-plot", action="store_true", help="do not plot")
     args = parser.parse_args(argv)

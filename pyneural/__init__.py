@@ -22,6 +22,39 @@ def merge_many(nets_or_snapshots, samples, weights=None, **options):
     return _merge_many(nets_or_snapshots, samples, weights, **options)
 
 
+def permute(net, permutations):
+    """A new net: ``net`` with its hidden units moved, computing the same
+    function (the next layer's inputs move with them). Gives the aligned B
+    of an alignment: ``permute(b, a.permutation_align_report(b, X_Y).permutations)``.
+
+    Parameters
+    ----------
+    net : TNNet
+        Not changed.
+    permutations : sequence of int arrays
+        One per hidden layer (a weighted layer followed by another), each a
+        permutation of its units, new position -> old unit: ``perm[i]`` is
+        the unit placed at position i (as ``PermutationAlignResult.permutations``).
+
+    Returns
+    -------
+    TNNet
+        The permuted copy (weights, biases and momentum moved).
+
+    Raises
+    ------
+    ValueError
+        Another number of permutations than hidden layers, or an array that
+        is not a permutation of its layer's units (the message names the layer).
+    TypeError
+        ``net`` is not a TNNet, or a permutation is not of integers.
+    """
+    from .reports.symmetry import permuted_net
+    if not isinstance(net, TNNet):
+        raise TypeError(f"permute() needs a TNNet, got {type(net).__name__}")
+    return permuted_net(net, permutations)
+
+
 def repair(merged, endpoints, samples, weights=None, **options):
     """REPAIR a merged net: reset its hidden units' pre-activation mean/std
     to the endpoints', folded into weights and biases. See
@@ -46,7 +79,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         As in ``pyneural.reports.sweep.barrier_matrix`` (also ``seed`` and
         ``progress``).
     names : sequence of str, optional
-        Labels of the nets (default: a path's file name, else "net i").
+        Labels of the nets (default: for files, the shortest tails of
+        their paths that tell them apart, ``sweep.path_labels``; else
+        "net i").
 
     Returns
     -------
@@ -63,38 +98,18 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         As in ``pyneural.reports.sweep.barrier_matrix``.
     """
     import os
-    from .reports.sweep import barrier_matrix as _barrier_matrix
-    from .rng import FPCRandom
-    items = list(nets) if not isinstance(nets, (str, bytes, os.PathLike)) else [nets]
-    loaded, labels = [], []
-    for i, item in enumerate(items):
-        label = f"net {i}"
-        # A private generator: loading draws initial weights, and a sweep
-        # must not move the global RandSeed stream.
-        if isinstance(item, os.PathLike) or (isinstance(item, str) and _is_path(item)):
-            label = os.path.basename(os.fspath(item))
-            item = load(item, generator=FPCRandom())
-        elif isinstance(item, str) and ">" in item:
-            item = TNNet.from_string(item, generator=FPCRandom())
-        loaded.append(item)
-        labels.append(label)
-    if names is None and len(set(labels)) < len(labels):
-        # two files of one name in different folders: the table would show
-        # two identical labels, so label the files by their paths as given
-        labels = [os.fspath(item) if isinstance(item, os.PathLike) or
-                  (isinstance(item, str) and _is_path(item)) else label
-                  for item, label in zip(items, labels)]
+    from .io import as_net, is_path
+    from .reports.sweep import barrier_matrix as _barrier_matrix, path_labels
+    items = [nets] if isinstance(nets, (str, bytes, os.PathLike)) else list(nets)
+    labels = [f"net {i}" for i in range(len(items))]
+    # Files are labelled by the shortest tails of their paths that differ.
+    paths = {i: os.fsdecode(item) for i, item in enumerate(items) if is_path(item)}
+    for i, label in zip(paths, path_labels(paths.values())):
+        labels[i] = label
+    loaded = [as_net(item, f"net {i}") for i, item in enumerate(items)]
     return _barrier_matrix(loaded, samples, align=align, eval_samples=eval_samples, k=k,
                            n_jobs=n_jobs, scheduler=scheduler,
                            names=labels if names is None else names, **alignment_options)
-
-
-def _is_path(text):
-    """A str that names a file rather than holding a net: one line, no '>'
-    or '!' (which every net text has), or an existing file."""
-    import os
-    one_line = "\n" not in text.strip() and ">" not in text and "!" not in text
-    return one_line or os.path.isfile(text)
 
 
 __all__ = [
@@ -103,5 +118,5 @@ __all__ = [
     "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax",
     "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
-    "FormatError", "load", "from_torch", "barrier_matrix",
+    "FormatError", "load", "from_torch", "barrier_matrix", "permute",
 ]

@@ -1,14 +1,17 @@
 """The ``pyneural`` command line: the two reports, alignment to a file, and
 a net's architecture, on ``.nn``, ``.safetensors`` and ``.npz`` files (by
-suffix; ``--activations relu,relu,linear`` for a file torch wrote) and CSV
-samples. ``permute -o`` and ``merge -o`` write the format of their suffix.
+suffix, ``io.NET_SUFFIXES``, for reading and ``-o`` alike; ``--activations
+relu,relu,linear`` for a file torch wrote) and CSV samples. ``--original``
+(align, connect, merge, sweep) runs the Pascal original's algorithm, and
+align and connect then print its text byte for byte.
 
     pyneural align   A.nn B.nn --samples probes.csv [--score-mode M] [--original] ...
-    pyneural connect A.nn B.nn --samples probes.csv [-k K] [--json] [--plot out.png]
+    pyneural connect A.nn B.nn --samples probes.csv [-k K] [--original] [--json] [--plot out.png]
     pyneural permute B.nn --to A.nn --samples probes.csv -o B_aligned.nn ...
     pyneural info    A.nn
     pyneural merge   A.nn B.nn [C.nn ...] --samples probes.csv [--repair] -o merged.nn
-    pyneural sweep   A.nn B.nn [C.nn ...] --samples probes.csv [--jobs N] [--scheduler ADDR]
+    pyneural sweep   A.nn B.nn [C.nn ...] --samples probes.csv [--jobs N]
+                     [--scheduler ADDR [--connect-timeout S]]
 
 Exit codes: 0 ok; 2 bad usage or bad input (a bad option value, a missing or
 unreadable file, text that is not a ``.nn`` net, nets of different
@@ -31,23 +34,21 @@ import os
 import sys
 import tempfile
 import traceback
-from enum import Enum
 
 import numpy as np
 
-from .io import FormatError, file_format, load, parse_activations, write_atomically
-from .net import ArchitectureError, TNNet
+from .io import NET_SUFFIXES, FormatError, file_format, load, parse_activations
+from .net import ArchitectureError
 from .nnformat import NNFormatError
 from .reports.text import jsonable as to_jsonable
 from .rng import FPCRandom
 from .reports.interpolation import DEFAULT_K
+from .reports.symmetry import permuted_net as permute
 
 __all__ = ["main", "InputError", "COMMANDS", "load_net", "read_samples", "to_jsonable"]
 
 PROG = "pyneural"
 
-# The Pascal original's report (pyneural's defaults are the improved ones).
-ORIGINAL_OPTIONS = dict(solver="greedy", refine=False, check_scale=False)
 ORIGINAL_SCORE_MODE = 0      # --original without --score-mode: the original's weight mode
 
 
@@ -80,27 +81,60 @@ def _reading(path, what):
 
 
 def load_net(path, activations=None):
-    """``(net, text)`` from a ``.nn`` file (one-line SaveToString or
-    two-line SaveToFile), a ``.safetensors`` or an ``.npz`` (``pyneural.load``;
-    ``activations`` for one torch wrote); any other suffix is read as
-    ``.nn`` text. ``text`` is the net as ``.nn`` text. InputError when it
-    is missing or not a net."""
-    try:
-        fmt = file_format(path)
-    except FormatError:
-        fmt = "nn"
+    """The net in a ``.nn`` file (one-line SaveToString or two-line
+    SaveToFile), a ``.safetensors`` or an ``.npz`` (``pyneural.load``;
+    ``activations`` for one torch wrote). InputError when it is missing,
+    has another suffix (as ``-o`` refuses it) or is not a net."""
+    with _reading(path, "net"):
+        # A missing file or a directory is said so before its suffix is judged.
+        if os.path.isdir(path):
+            raise IsADirectoryError(path)
+        os.stat(path)
+    fmt = _net_format(path, "net")
     try:
         with _reading(path, "net"):
             # A private generator: the loader draws initial weights, and a
             # command must not move the global RandSeed stream.
-            net = load(path, activations, generator=FPCRandom(), format=fmt)
+            return load(path, activations, generator=FPCRandom(), format=fmt)
     except ImportError as exc:
         raise InputError(f"{path}: {exc}") from None
     except FormatError as exc:          # its message names the file
         raise InputError(str(exc)) from None
     except ValueError as exc:
-        raise InputError(f"{path} is not a .nn net: {exc}") from None
-    return net, net.save_to_string()
+        raise InputError(f"{path} is not a .nn net: {exc}{_csv_hint(path)}") from None
+
+
+def _csv_hint(path):
+    """A hint for a net file whose first or second line (after a header) is
+    a row of numbers: a CSV of samples saved under a net's suffix."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [f.readline(4096) for _ in range(2)]     # a header row, then numbers
+    except OSError:
+        return ""
+    for line in lines:
+        cells = line.strip().split(",")
+        if len(cells) > 1 and all(_is_number(c) for c in cells):
+            return (" (it holds rows of comma-separated numbers: is it a CSV of samples? those "
+                    "go to --samples)")
+    return ""
+
+
+def _suffixes():
+    return ", ".join(NET_SUFFIXES[:-1]) + " or " + NET_SUFFIXES[-1]
+
+
+def _net_format(path, what):
+    """The format of a net file from its suffix (``io.NET_SUFFIXES``, the
+    one table for input and ``-o`` alike); InputError naming ``what`` the
+    file is for, and what a CSV of samples is, for any other suffix."""
+    try:
+        return file_format(path)
+    except FormatError as exc:
+        if os.path.splitext(os.fsdecode(path))[1].lower() == ".csv":
+            raise InputError(f"{what} {path} is a CSV file (samples go to --samples), not a "
+                             f"net: a net is a {_suffixes()} file") from None
+        raise InputError(f"{what} {exc}") from None
 
 
 def _require_a_layer(net, path):
@@ -146,6 +180,10 @@ def read_samples(path, net, net_path="the net", what="samples"):
     no samples at all. ``what`` names the file's role in the messages
     about reading it.
     """
+    if os.path.splitext(os.fsdecode(path))[1].lower() in NET_SUFFIXES:
+        raise InputError(f"--{what} {path} is a net file ({_suffixes()}), not a CSV of "
+                         f"samples: give a .csv file with comma-separated rows, inputs first, "
+                         f"then targets")
     lines = _read_text(path, what, encoding="utf-8-sig").splitlines()
     n_in, n_out = net.input_size, net.output_size
     rows, line_numbers, width, header = [], [], None, None
@@ -212,11 +250,11 @@ def _check_cells(path, rows, line_numbers):
 
 
 def _load_pair(path_a, path_b, activations=None):
-    net_a, _ = load_net(path_a, activations)
-    net_b, text_b = load_net(path_b, activations)
+    net_a = load_net(path_a, activations)
+    net_b = load_net(path_b, activations)
     _require_a_layer(net_a, path_a)
     check_same_architecture(net_a, path_a, net_b, path_b)
-    return net_a, net_b, text_b
+    return net_a, net_b
 
 
 # ---------------------------------------------------------------- output --
@@ -286,21 +324,8 @@ def _plot(result, path):
     print(f"{PROG}: wrote {path}", file=sys.stderr)
 
 
-def _write_text(path, text):
-    """Write ``text`` to ``path`` atomically (a temporary file beside it,
-    then a rename), with the permissions a plain ``open`` would give."""
-    try:
-        write_atomically(path, lambda f: f.write(text.encode("utf-8")))
-    except OSError as exc:
-        raise InputError(f"cannot write {path} ({exc.strerror or exc})") from None
-
-
 def _write_net(net, path):
-    """``-o``: a ``.nn`` as one line of SaveToString text, a ``.safetensors``
-    or ``.npz`` as ``net.save`` writes it."""
-    if file_format(path) == "nn":
-        _write_text(path, net.save_to_string() + "\n")
-        return
+    """``-o``: the net as ``net.save`` writes it (the format of the suffix)."""
     try:
         net.save(path)
     except OSError as exc:
@@ -342,6 +367,17 @@ _positive_int = int_at_least(1)
 _non_negative_int = int_at_least(0)
 
 
+def _positive_seconds(text):
+    """--connect-timeout: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _fraction(text):
     """--alpha: a number in [0, 1]."""
     try:
@@ -356,10 +392,7 @@ def _fraction(text):
 def _check_output_format(path):
     """InputError, before the work, when the suffix of ``-o`` names no
     format pyneural writes."""
-    try:
-        file_format(path)
-    except FormatError as exc:
-        raise InputError(f"-o {exc}") from None
+    _net_format(path, "-o")
 
 
 def _activations(text):
@@ -401,12 +434,16 @@ def _on_off(flag):
     return "on" if flag else "off"
 
 
-def _add_alignment_args(p, checks=True):
-    """The alignment options of ``align`` and (``checks=False``: it runs no
-    checks) ``permute``."""
+def _add_alignment_args(p, checks=True, budget_floor=None):
+    """The alignment options of ``align``, ``sweep`` and (``checks=False``:
+    they run no checks) ``permute`` and ``merge``, whose refinement has its
+    own floor under the default budget (``budget_floor``)."""
     from .reports.matching import SOLVERS
     from .reports.alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SCORE_MODE,
-                                    DEFAULT_SOLVER, SCORE_MODES)
+                                    DEFAULT_SOLVER, REFINE_PASSES, SCORE_MODES)
+    from .reports.permutation_align import ORIGINAL_OPTIONS
+    if budget_floor is None:
+        budget_floor = DEFAULT_REFINE_BUDGET
     modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
     p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
                    help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE}; "
@@ -418,22 +455,34 @@ def _add_alignment_args(p, checks=True):
                    help=f"barrier-aware swap refinement after matching (default "
                         f"{_on_off(DEFAULT_REFINE)}; {_on_off(ORIGINAL_OPTIONS['refine'])} "
                         f"with --original)")
-    p.add_argument("--refine-budget", type=_positive_int, default=DEFAULT_REFINE_BUDGET,
+    p.add_argument("--refine-budget", type=_positive_int, default=None,
                    metavar="N", help="most loss evaluations the refinement may spend "
-                                     f"(default {DEFAULT_REFINE_BUDGET})")
+                                     f"(default: {REFINE_PASSES} passes over each hidden "
+                                     f"layer's candidate swaps, at least {budget_floor})")
     p.add_argument("--seed", type=_non_negative_int, default=0,
                    help="seed of weight matching's layer order"
                         + (" and the random checks" if checks else ""))
+    _add_original_arg(p, "greedy solver, no refinement, " + ("no scale check, " if checks else "")
+                      + "score mode 0 unless given (options given explicitly still win)")
+
+
+def _add_original_arg(p, what):
     p.add_argument("--original", action="store_true",
-                   help="the Pascal original's settings: greedy solver, no refinement, "
-                        + ("no scale check, " if checks else "")
-                        + "score mode 0 unless given (options given explicitly still win)")
+                   help=f"the Pascal original's algorithm and text, with the bit-exact "
+                        f"per-sample forward pass: {what}")
+
+
+def _exact(args):
+    """``exact`` for the reports: True with --original (the original's bits
+    whatever the size), else pyneural's choice."""
+    return True if args.original else "auto"
 
 
 def _alignment_settings(args):
     """score mode, solver, refine and check_scale from the options."""
     from .reports.alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER,
                                     resolve_score_mode)
+    from .reports.permutation_align import ORIGINAL_OPTIONS
     if args.original:
         mode = args.score_mode if args.score_mode is not None else ORIGINAL_SCORE_MODE
         solver, refine = ORIGINAL_OPTIONS["solver"], ORIGINAL_OPTIONS["refine"]
@@ -477,15 +526,15 @@ def cmd_align(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
+    net_a, net_b = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
     held = _read_eval_samples(args, net_a, args.a)
     mode, solver, refine, check_scale = _alignment_settings(args)
     result = net_a.permutation_align_report(
         net_b, samples, mode, args.k, solver=solver, refine=refine,
         refine_budget=args.refine_budget, eval_samples=held, scale_align=args.scale_align,
-        repair=args.repair, check_scale=check_scale, check_recovery=args.check_recovery, seed=args.seed,
-        progress=False if args.json else None)
+        repair=args.repair, check_scale=check_scale, check_recovery=args.check_recovery,
+        seed=args.seed, exact=_exact(args), progress=False if args.json else None)
     _emit(result, args)
     return 0
 
@@ -496,6 +545,7 @@ def _add_connect_args(p):
     _add_samples_arg(p)
     _add_repair_path_arg(p)
     _add_activations_arg(p)
+    _add_original_arg(p, "the report as the original prints it")
     _add_k_arg(p)
     _add_output_args(p)
 
@@ -511,16 +561,19 @@ def cmd_connect(args):
     (text or ``--json``), optionally plot it. Returns 0; InputError for bad
     input."""
     _check_plot_possible(args.plot)
-    net_a, net_b, _ = _load_pair(args.a, args.b, args.activations)
+    net_a, net_b = _load_pair(args.a, args.b, args.activations)
     samples = read_samples(args.samples, net_a, args.a)
-    result = net_a.mode_connectivity_report(net_b, samples, args.k, repair=args.repair)
+    result = net_a.mode_connectivity_report(net_b, samples, args.k, repair=args.repair,
+                                            exact=_exact(args))
     _emit(result, args)
     return 0
 
 
-def _emit(result, args):
+def _emit(result, args, **extra):
+    """Print the result (its text, or ``--json`` with ``extra`` keys added)
+    and draw ``--plot``."""
     if args.json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), **extra})
     else:
         sys.stdout.write(str(result))
     sys.stdout.flush()
@@ -553,12 +606,12 @@ def cmd_permute(args):
     _check_writable(args.output, "-o")
     _check_output_format(args.output)
     _check_not_an_input(args.output, "-o", (args.a, args.b, args.samples))
-    net_a, net_b, text_b = _load_pair(args.a, args.b, args.activations)
+    net_a, net_b = _load_pair(args.a, args.b, args.activations)
     X, Y = read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
     # the permutations `align` reports with the same options.
-    exact = interp.use_exact(net_a, len(X))
+    exact = interp.use_exact(net_a, len(X), _exact(args))
     snap_a, snap_b = net_a.snapshot(), net_b.snapshot()
     try:
         layers, aligned, info, stats = find_alignment(
@@ -569,8 +622,7 @@ def cmd_permute(args):
         after = interp.sweep(net_a, snap_a, aligned, X, Y, args.k, exact).barrier
     finally:
         net_a.restore(snap_a)
-    out = TNNet.from_string(text_b, generator=FPCRandom())
-    out.restore(aligned)
+    out = permute(net_b, [l.permutation for l in layers])
     with np.errstate(invalid="ignore"):
         drift = float(np.max(np.abs(out.compute_batch(X, exact=True)
                                     - net_b.compute_batch(X, exact=True))))
@@ -590,7 +642,7 @@ def cmd_permute(args):
 
 
 def _permute_text(s):
-    from .reports.text import fixed, fpc_exp
+    from .reports.text import f32, fixed, fpc_exp
     lines = [f"Aligned {s['b']} to {s['a']} on {s['n_samples']} samples (K={s['k']}): "
              f"score {s['score_mode']}, solver {s['solver']}, "
              f"refinement {'on' if s['refine'] else 'off'}"
@@ -601,7 +653,7 @@ def _permute_text(s):
         lines.append("Permutation churn (fraction of units moved):")
     for l in s["layers"]:
         lines.append(f"  net layer {l['net_layer']} (width {l['width']}): "
-                     f"churn = {l['churn']:.3f}")
+                     f"churn = {fixed(f32(l['churn']), 3)}")
     before, after = s["barrier_before"], s["barrier_after"]
     line = f"Barrier on the samples: before {fixed(before, 6)}, after {fixed(after, 6)}"
     if math.isfinite(before) and math.isfinite(after) and before > 1e-6:
@@ -625,7 +677,7 @@ def _add_info_args(p):
 def cmd_info(args):
     """``pyneural info``: print a net's layers and parameter counts (a table,
     or ``--json``). Returns 0; InputError for a missing or bad file."""
-    net, _ = load_net(args.net, args.activations)
+    net = load_net(args.net, args.activations)
     rows = []
     for i, layer in enumerate(net.layers):
         rows.append({"index": i, "class": layer.class_name,
@@ -670,9 +722,7 @@ def _weights(text):
 
 
 def _add_merge_args(p):
-    from .reports.matching import SOLVERS
     from .reports.merge import DEFAULT_ROUNDS, MERGE_REFINE_BUDGET
-    from .reports.alignment import DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, SCORE_MODES
     p.add_argument("nets", nargs="+", metavar="NET.nn",
                    help="the nets to merge: two or more of one architecture (the first is "
                         "the reference the others are aligned to)")
@@ -691,22 +741,10 @@ def _add_merge_args(p):
                         "(default: the midpoint)")
     p.add_argument("--weights", type=_weights, default=None, metavar="W0,W1,...",
                    help="each net's weight in the average (normalised; default equal)")
-    modes = ", ".join(f"{k}/{v}" for k, v in SCORE_MODES.items())
-    p.add_argument("--score-mode", type=_score_mode, default=None, metavar="MODE",
-                   help=f"how units are matched: {modes} (default {DEFAULT_SCORE_MODE})")
-    p.add_argument("--solver", choices=sorted(SOLVERS), default=DEFAULT_SOLVER,
-                   help=f"assignment solver (default {DEFAULT_SOLVER})")
-    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=DEFAULT_REFINE,
-                   help="barrier-aware swap refinement after matching (default "
-                        f"{_on_off(DEFAULT_REFINE)})")
-    p.add_argument("--refine-budget", type=_positive_int, default=MERGE_REFINE_BUDGET,
-                   metavar="N", help="most loss evaluations each alignment's refinement may "
-                                     f"spend (default {MERGE_REFINE_BUDGET})")
+    _add_alignment_args(p, checks=False, budget_floor=MERGE_REFINE_BUDGET)
     p.add_argument("--rounds", type=_non_negative_int, default=DEFAULT_ROUNDS, metavar="N",
                    help="three or more nets: MergeMany rounds, each net re-aligned to the "
                         f"average of the others (default {DEFAULT_ROUNDS})")
-    p.add_argument("--seed", type=_non_negative_int, default=0,
-                   help="seed of weight matching's layer order")
     _add_k_arg(p)
     _add_output_args(p)
 
@@ -731,15 +769,17 @@ def cmd_merge(args):
     _check_output_format(args.output)
     _check_not_an_input(args.output, "-o", (*paths, args.samples, args.eval_samples))
     _check_plot_possible(args.plot)
-    nets = [load_net(path, args.activations)[0] for path in paths]
+    nets = [load_net(path, args.activations) for path in paths]
     _require_a_layer(nets[0], paths[0])
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
     held = _read_eval_samples(args, nets[0], paths[0])
-    options = dict(score_mode=args.score_mode, solver=args.solver, refine=args.refine,
+    mode, solver, refine, _ = _alignment_settings(args)
+    options = dict(score_mode=mode, solver=solver, refine=refine,
                    refine_budget=args.refine_budget, repair=args.repair, eval_samples=held,
-                   k=args.k, seed=args.seed, progress=False if args.json else None)
+                   k=args.k, seed=args.seed, exact=_exact(args),
+                   progress=False if args.json else None)
     if len(nets) == 2:
         if args.weights is not None:
             options["alpha"] = args.weights[1] / sum(args.weights)
@@ -772,9 +812,14 @@ def _add_sweep_args(p):
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="local worker processes (needs joblib: pip install "
                         "'pyneural[parallel]'; default 1)")
+    from .reports.sweep import DEFAULT_CONNECT_TIMEOUT
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run the pairs on this Dask scheduler, e.g. tcp://host:8786 (needs "
-                        "pip install 'pyneural[distributed]')")
+                   help="run the pairs on this Dask scheduler, e.g. tcp://host:8790 for one "
+                        "started with `dask scheduler --port 8790` (needs pip install "
+                        "'pyneural[distributed]')")
+    p.add_argument("--connect-timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help=f"with --scheduler: how long the scheduler has to answer (default "
+                        f"{DEFAULT_CONNECT_TIMEOUT:g})")
     _add_alignment_args(p)
     _add_repair_path_arg(p)
     _add_k_arg(p)
@@ -785,45 +830,51 @@ def cmd_sweep(args):
     """``pyneural sweep``: the barrier matrix of every pair of nets (text or
     ``--json``), optionally as heatmaps. Returns 0; InputError for bad
     input, a missing optional package or an unreachable scheduler."""
-    from .reports.sweep import barrier_matrix
+    from .reports.sweep import barrier_matrix, path_labels
     _check_plot_possible(args.plot)
     paths = args.nets
     if len(paths) < 2:
         raise InputError("sweep needs at least two nets")
     if args.scheduler and args.jobs != 1:
         raise InputError("give either --jobs (local processes) or --scheduler, not both")
+    if args.connect_timeout is not None and not args.scheduler:
+        raise InputError("--connect-timeout is for --scheduler (how long its address has to "
+                         "answer)")
+
     if not args.align:
-        from .reports.alignment import DEFAULT_REFINE_BUDGET
         given = [name for name, on in (
             ("--score-mode", args.score_mode is not None), ("--solver", args.solver is not None),
             ("--refine/--no-refine", args.refine is not None),
-            ("--refine-budget", args.refine_budget != DEFAULT_REFINE_BUDGET),
+            ("--refine-budget", args.refine_budget is not None),
             ("--seed", args.seed != 0), ("--original", args.original)) if on]
         if given:
             raise InputError(f"--no-align measures no alignment: {', '.join(given)} would be "
                              f"ignored")
-    nets = [load_net(path, args.activations)[0] for path in paths]
+    nets = [load_net(path, args.activations) for path in paths]
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
     samples = read_samples(args.samples, nets[0], paths[0])
     held = _read_eval_samples(args, nets[0], paths[0])
     options = {"repair": True} if args.repair else {}
+    if args.connect_timeout is not None:
+        options["connect_timeout"] = args.connect_timeout
     if args.align:
         mode, solver, refine, _ = _alignment_settings(args)
         options.update(score_mode=mode, solver=solver, refine=refine,
-                       refine_budget=args.refine_budget)
+                       refine_budget=args.refine_budget, exact=_exact(args))
     try:
         result = barrier_matrix(nets, samples, align=args.align, eval_samples=held, k=args.k,
-                                n_jobs=args.jobs, scheduler=args.scheduler, names=paths,
+                                n_jobs=args.jobs, scheduler=args.scheduler,
+                                names=path_labels(paths),
                                 seed=args.seed, progress=False if args.json else None,
                                 **options)
     except ImportError as exc:
         raise InputError(str(exc)) from None
-    except OSError as exc:          # the scheduler cannot be reached
-        raise InputError(f"--scheduler {args.scheduler}: {exc}") from None
+    except OSError as exc:          # the scheduler cannot be reached (the message names it)
+        raise InputError(f"--scheduler: {exc}") from None
     except ValueError as exc:       # bad input found by the sweep (e.g. not an address)
         raise InputError(str(exc)) from None
-    _emit(result, args)
+    _emit(result, args, paths=paths)
     return 0
 
 

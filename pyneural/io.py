@@ -16,8 +16,9 @@ has no bias (the forward pass does not use the one pyneural stores).
 pyneural's own `.safetensors` / `.npz` files keep that unused bias, and
 the whole structure string, in their metadata, so they reload to the same
 bits without ``activations``. A file or state dict from elsewhere needs
-``activations``, one name per Linear layer; a missing bias is then a zero
-bias.
+``activations``, one name per Linear layer; a Linear without a bias
+(``bias=False``) is a ``suppress_bias`` layer, and stays bias-less when
+saved.
 
 Files are never unpickled, and whatever a file holds is checked before a
 net is built (dtype, rank, shapes that chain, finite values, sizes bounded
@@ -28,9 +29,7 @@ import errno
 import json
 import os
 import re
-import tempfile
 import warnings
-import zipfile
 
 import numpy as np
 
@@ -42,7 +41,7 @@ from .nnformat import parse_structure
 
 __all__ = ["FormatError", "ACTIVATIONS", "load", "save", "from_state_dict", "to_state_dict",
            "activations_of", "parse_activations", "from_torch", "to_torch", "file_format",
-           "write_atomically"]
+           "write_atomically", "is_path", "as_net"]
 
 # One name per Linear layer, as `activations` takes them.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "softmax")
@@ -60,8 +59,11 @@ _TORCH_MODULES = {"linear": "Linear", "relu": "ReLU", "tanh": "Tanh", "sigmoid":
 _META_KEY = "pyneural"              # safetensors metadata entry (a JSON string)
 _NPZ_META_KEY = "__pyneural__"      # the same JSON as a uint8 array in an .npz
 _FORMATS = {".nn": "nn", ".safetensors": "safetensors", ".npz": "npz"}
-# Float weights hardly compress (~1.1x); beyond this ratio (plus 1 MiB of
-# slack for zero biases and the like) a member is a zip bomb or a lie.
+# The suffixes that name a net file, for reading and writing alike.
+NET_SUFFIXES = tuple(_FORMATS)
+# Float weights hardly compress (~1.1x); beyond this ratio to the file's
+# size (plus 1 MiB of slack for zero biases and the like) an archive is a
+# zip bomb or a lie.
 _MAX_NPZ_RATIO = 100
 _NPZ_SLACK = 1 << 20
 
@@ -260,8 +262,9 @@ def _linear_groups(arrays, source):
 
 def _fill(net, layout, arrays, source):
     """Copy the tensors into the FC layers of a new net: ``layout`` lists
-    ``(layer, weight key, bias key or None)``; every tensor must be used,
-    a missing bias is zero."""
+    ``(layer, weight key, bias key or None)``; every tensor must be used.
+    A layer without a bias key keeps its zero bias (it is a suppress_bias
+    layer, or pyneural's metadata fills the unused bias next)."""
     used = {key for _, w_key, b_key in layout for key in (w_key, b_key) if key}
     for key in arrays:
         if key not in used:
@@ -299,7 +302,10 @@ def _net_for_modules(kinds, arrays, source, generator):
             w_key, b_key = next(groups)
             after = kinds[i + 1] if i + 1 < len(kinds) else None
             cls = _FOLDED.get(after, TNNetFullConnectLinear)
-            filled.append((net._append(cls(arrays[w_key].shape[0]), None), w_key, b_key))
+            # Linear(bias=False): a layer whose forward pass adds no bias,
+            # so that saving it writes no bias torch would refuse.
+            layer = cls(arrays[w_key].shape[0], int(b_key is None))
+            filled.append((net._append(layer, None), w_key, b_key))
             i += 2 if after in _FOLDED else 1
         else:
             net._append(_WEIGHTLESS[kinds[i]](), None)
@@ -330,7 +336,8 @@ def from_state_dict(state, activations=None, generator=None, source="state dict"
     Returns
     -------
     TNNet
-        Weights copied bit for bit (float32); a missing bias is zero.
+        Weights copied bit for bit (float32); a Linear without a bias is
+        a ``suppress_bias`` layer.
 
     Raises
     ------
@@ -391,6 +398,16 @@ def file_format(path):
                           "writes .nn, .safetensors and .npz (never pickled .pt/.pth: save "
                           "a torch model with safetensors.torch.save_file)")
     return _FORMATS[suffix]
+
+
+def _format_named(path, format):
+    """``format`` checked, or the format of the suffix of ``path``."""
+    if format is None:
+        return file_format(path)
+    if format not in _FORMATS.values():
+        raise ValueError(f"unknown format {format!r} (use one of "
+                         f"{', '.join(_FORMATS.values())})")
+    return format
 
 
 def _import_safetensors():
@@ -456,18 +473,20 @@ def _read_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             infos = npz.zip.infolist()
-            if sum(info.compress_size for info in infos) > size:
-                raise FormatError("its members claim more bytes than the file holds")
+            # One budget for the whole archive, not one per member: many
+            # members of a small file may not add up to gigabytes.
+            declared = sum(info.file_size for info in infos)
+            if declared > _MAX_NPZ_RATIO * size + _NPZ_SLACK:
+                raise FormatError(f"its {len(infos)} members claim {declared} bytes, more than"
+                                  f" a {size}-byte file can hold")
             for info in infos:
-                if info.file_size > _MAX_NPZ_RATIO * info.compress_size + _NPZ_SLACK:
-                    raise FormatError(f"member {info.filename} claims to expand "
-                                      f"{info.compress_size} bytes to {info.file_size}")
-                if info.filename.endswith(".npy"):
-                    with npz.zip.open(info) as member:
-                        nbytes, dtype = _npy_size(member)
-                        if dtype.hasobject or nbytes > info.file_size:
-                            raise FormatError(f"member {info.filename} declares {nbytes} "
-                                              f"bytes of {dtype} in {info.file_size}")
+                if not info.filename.endswith(".npy"):
+                    raise FormatError(f"member {info.filename} is not a .npy array")
+                with npz.zip.open(info) as member:
+                    nbytes, dtype = _npy_size(member)
+                    if dtype.hasobject or nbytes > info.file_size:
+                        raise FormatError(f"member {info.filename} declares {nbytes} "
+                                          f"bytes of {dtype} in {info.file_size}")
             tensors = {name: npz[name] for name in npz.files}
     except FormatError as exc:
         raise FormatError(f"{path}: not a readable .npz file: {exc}") from None
@@ -485,6 +504,29 @@ def _read_npz(path):
         except UnicodeDecodeError:
             raise FormatError(f"{path}: '{_NPZ_META_KEY}' is not UTF-8 text") from None
     return tensors, meta, size
+
+
+def _in_layer_order(arrays, order, source, implicit):
+    """The tensors of a file without pyneural's metadata, Linear layers in
+    order: as ``order`` lists their name prefixes, else as the file keeps
+    them (``implicit``), else by module number when every prefix is one
+    stem and a number. Anything else is refused: sorting names like
+    ``hidden`` / ``classifier`` would load the layers reversed."""
+    prefixes = list(dict.fromkeys(key.rpartition(".")[0] for key in arrays))
+    if order is None:
+        stems = {p.rpartition(".")[0] for p in prefixes}
+        numbered = all(p.rpartition(".")[2].isdigit() for p in prefixes) and len(stems) == 1
+        if implicit or numbered:
+            return arrays
+        raise FormatError(
+            f"{source}: the tensor names ({', '.join(prefixes)}) do not say the layers' order"
+            " and a .safetensors file keeps none: pass it, e.g. pyneural.load(path, "
+            f"activations, order={prefixes!r}) with the names in layer order")
+    if isinstance(order, str) or sorted(map(str, order)) != sorted(prefixes):
+        raise FormatError(f"{source}: order {order!r} must list the layers' name prefixes "
+                          f"{sorted(prefixes)}, each once")
+    rank = {prefix: i for i, prefix in enumerate(order)}
+    return {key: arrays[key] for key in sorted(arrays, key=lambda k: rank[k.rpartition(".")[0]])}
 
 
 def _net_from_metadata(meta_text, arrays, source, generator, size):
@@ -526,7 +568,7 @@ def _net_from_metadata(meta_text, arrays, source, generator, size):
     return net
 
 
-def load(path, activations=None, generator=None, format=None):
+def load(path, activations=None, generator=None, format=None, order=None):
     """A net from a `.nn`, `.safetensors` or `.npz` file (by suffix).
 
     Parameters
@@ -541,6 +583,13 @@ def load(path, activations=None, generator=None, format=None):
         ``TNNet.from_file``).
     format : {"nn", "safetensors", "npz"}, optional
         The file's format, whatever its suffix (default: from the suffix).
+    order : sequence of str, optional
+        For a file without pyneural's metadata: the Linear layers' name
+        prefixes in layer order (``["hidden", "classifier"]`` for
+        ``hidden.weight`` / ``classifier.weight``). A `.safetensors` file
+        keeps no order, so without ``order`` its names must be numbered
+        modules (``0.weight``, ``model.2.weight``), taken by number; an
+        `.npz` keeps the order it was written in.
 
     Returns
     -------
@@ -556,22 +605,23 @@ def load(path, activations=None, generator=None, format=None):
         An unknown suffix; a file that is not a readable safetensors / npz
         file; tensors as ``from_state_dict`` refuses them; metadata that
         does not fit the tensors; ``activations`` that do not match the
-        file's structure.
+        file's structure; a `.safetensors` file whose layer order its names
+        do not give (and no ``order``), or an ``order`` that does not name
+        the file's layers.
     NNFormatError, ArchitectureError
         A bad `.nn` text (as ``TNNet.from_file``).
     ValueError
         An unknown activation name.
     """
     source = os.fspath(path)
-    fmt = file_format(path) if format is None else format
-    if fmt not in _FORMATS.values():
-        raise ValueError(f"unknown format {fmt!r} (use one of {', '.join(_FORMATS.values())})")
+    fmt = _format_named(path, format)
     if fmt == "nn":
         net = TNNet.from_file(path, generator)
     else:
         tensors, meta, size = (_read_safetensors if fmt == "safetensors" else _read_npz)(path)
         arrays = _checked_tensors(tensors, source)
         if meta is None:
+            arrays = _in_layer_order(arrays, order, source, implicit=fmt == "npz")
             return _from_arrays(arrays, activations, generator, source)
         net = _net_from_metadata(meta, arrays, source, generator, size)
     if activations is not None:
@@ -579,27 +629,86 @@ def load(path, activations=None, generator=None, format=None):
     return net
 
 
+# Every net text has one of these (a whole net '>', data ']' or '!', a
+# two-line file a newline); no file name pyneural is given does.
+_TEXT_MARKS = (">", "]", "!", "\n")
+
+
+def is_path(item):
+    """The one rule for a net given by name: True for a path-like or bytes,
+    and for a str that holds none of the characters every `.nn` text has
+    (``>``, ``]``, ``!``, a line break); such a str is a file name."""
+    if isinstance(item, (os.PathLike, bytes)):
+        return True
+    return isinstance(item, str) and not any(mark in item for mark in _TEXT_MARKS)
+
+
+def as_net(item, what="net"):
+    """The one way in for a net given by path or by whole `.nn` text: a path
+    is read by ``load``, a ``save_to_string()`` / ``save_to_file`` text by
+    ``TNNet.from_string``, each with a private generator (loading draws
+    initial weights, and reading a net must not move the global RandSeed
+    stream). Anything else (a TNNet, a data-only text, a snapshot) is
+    returned as it is, for the caller's architecture check.
+
+    Raises
+    ------
+    NNFormatError
+        A path that names no file (naming ``what`` and the path); a bad
+        `.nn` file or text.
+    FormatError, OSError, ImportError
+        As ``load`` raises them.
+    """
+    from .nnformat import NNFormatError
+    from .rng import FPCRandom
+    if is_path(item):
+        if not os.path.isfile(item):
+            raise NNFormatError(f"{what} is neither .nn text nor the path of an existing file",
+                                token=os.fsdecode(item))
+        return load(item, generator=FPCRandom())
+    if isinstance(item, str) and (">" in item or "\n" in item.strip()):
+        return TNNet.from_string(item, generator=FPCRandom())
+    return item
+
+
 def write_atomically(path, write):
     """Call ``write(f)`` with a binary file beside ``path``, then rename it
     to ``path``: a reader never sees half a file, and on error the old file
-    is kept. The new file gets the permissions a plain ``open`` would give.
+    is kept.
+
+    A file that exists keeps its permission bits; a new one gets what a
+    plain ``open`` would give (0666 less the umask, applied by the system:
+    no process-wide state is touched). A symbolic link is written through:
+    its target is replaced, the link stays.
 
     Raises
     ------
     OSError
         The file cannot be written; whatever ``write`` raises.
     """
+    path = os.path.realpath(path)
     if os.path.isdir(path):
         # os.replace would fail only after the write, naming the temporary file
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", os.fspath(path))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pyneural-", suffix=".tmp")
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    directory, name = os.path.split(path)
+    for attempt in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.getpid()}.{attempt}.pyneural-tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary name", tmp)
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -609,19 +718,23 @@ def write_atomically(path, write):
         raise
 
 
-def save(net, path):
-    """Write ``net`` in the format of the suffix of ``path``, atomically.
+def save(net, path, format=None):
+    """Write ``net`` in the format of the suffix of ``path``, atomically
+    (``write_atomically``): the one writer of every net file.
 
     `.nn`: ``save_to_file``'s two lines. `.safetensors` / `.npz`:
     ``to_state_dict()`` plus pyneural's metadata (the structure string and
     the unused biases of ``suppress_bias`` layers), so ``load`` rebuilds
     the same net, bits included; torch's ``load_state_dict`` reads the
-    same tensors (``safetensors.torch.load_file``).
+    same tensors (``safetensors.torch.load_file``). The same net gives the
+    same bytes. All the weights are read in one locked step.
 
     Parameters
     ----------
     net : TNNet
     path : str or path-like
+    format : {"nn", "safetensors", "npz"}, optional
+        The format, whatever the suffix (default: from the suffix).
 
     Raises
     ------
@@ -634,26 +747,41 @@ def save(net, path):
         The file cannot be written.
     """
     source = os.fspath(path)
-    fmt = file_format(path)
+    fmt = _format_named(path, format)
     if fmt == "nn":
-        text = net.save_structure_to_string() + "\n" + net.save_data_to_string() + "\n"
+        structure, data = net._text()
+        text = structure + "\n" + data + "\n"
         write_atomically(path, lambda f: f.write(text.encode("ascii")))
         return
     with net.lock:
         state = to_state_dict(net)
         unused = {w_key.split(".")[0]: layer.bias.copy()
                   for layer, w_key, b_key in _linear_keys(net) if b_key is None}
+        structure = net.save_structure_to_string()
     for key, a in [*state.items(), *((f"unused bias of {i}", b) for i, b in unused.items())]:
         _require_finite(a, key, f"cannot save {source}")
     unused = {i: b.astype("<f4").tobytes().hex() for i, b in unused.items()}
-    meta = json.dumps({"structure": net.save_structure_to_string(), "unused_bias": unused})
+    meta = json.dumps({"structure": structure, "unused_bias": unused}, sort_keys=True)
     if fmt == "safetensors":
-        safetensors = _import_safetensors()
-        data = safetensors.numpy.save(state, metadata={"format": "pt", _META_KEY: meta})
+        data = _safetensors_bytes(state, {"format": "pt", _META_KEY: meta})
         write_atomically(path, lambda f: f.write(data))
     else:
         state[_NPZ_META_KEY] = np.frombuffer(meta.encode("utf-8"), np.uint8)
         write_atomically(path, lambda f: np.savez(f, **state))
+
+
+def _safetensors_bytes(state, metadata):
+    """The safetensors serialisation of ``state``, with the header's JSON in
+    one fixed key order: the library's own header order varies from call to
+    call, and the same net must give the same bytes."""
+    safetensors = _import_safetensors()
+    data = safetensors.numpy.save(state, metadata=metadata)
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    # The format pads the header with spaces so the tensor data is 8-byte aligned.
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + length:]
 
 
 # ---------------------------------------------------------------- torch --

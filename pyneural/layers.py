@@ -444,10 +444,6 @@ class _FullConnect(TNNetLayer):
         with np.errstate(over="ignore"):
             view[...] = a
 
-    def weights_t(self):
-        """The contiguous (fan_in, neurons) transpose the kernels use (a view)."""
-        return self.weights.T
-
     def clear_momentum(self):
         """Zero the momentum (the inertia term of the next updates)."""
         self.momentum.fill(0)

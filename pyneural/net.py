@@ -32,10 +32,13 @@ class ArchitectureError(ValueError):
     """Weights or a snapshot that do not fit this net's layers."""
 
 
-# A `.nn` text may ask for at most this many output elements (over all its
-# layers) beyond its own length: a weightless layer's size is not backed by
-# any data, so without a bound a 40-character typo could allocate gigabytes.
-_LOAD_OUTPUT_ALLOWANCE = 1 << 24
+# A `.nn` text may declare at most this many output elements (over all its
+# layers) per character of its length, plus the allowance: a weightless
+# layer's size (an input, an activation, a pooling) is backed by no data, so
+# without a bound a 99-character text could allocate gigabytes. A conv
+# layer's output is larger than its weights, so the ratio is not 1.
+_LOAD_OUTPUTS_PER_CHAR = 256
+_LOAD_OUTPUT_ALLOWANCE = 1 << 16
 
 
 def _plan_layers(specs, data_chars=None, text_chars=0):
@@ -72,14 +75,22 @@ def _plan_layers(specs, data_chars=None, text_chars=0):
                 raise NNFormatError(
                     f"{spec.class_name} has {params} parameters: more than the data text"
                     f" ({data_chars} characters) can hold", i, spec.class_name)
-            if outputs_total > text_chars + _LOAD_OUTPUT_ALLOWANCE:
+            limit = _LOAD_OUTPUTS_PER_CHAR * text_chars + _LOAD_OUTPUT_ALLOWANCE
+            if outputs_total > limit:
                 raise NNFormatError(
                     f"{spec.class_name} output {shape[0]}x{shape[1]}x{shape[2]}: the layers"
-                    f" so far output {outputs_total} values, beyond the"
-                    f" {text_chars + _LOAD_OUTPUT_ALLOWANCE} a {text_chars}-character .nn"
-                    " text may declare", i, spec.class_name)
+                    f" so far output {outputs_total} values, beyond the {limit} a"
+                    f" {text_chars}-character .nn text may declare", i, spec.class_name)
         layers.append(layer)
     return layers
+
+
+def _data_block(layer, params):
+    """A layer's block of data text from its parameter volume (a copy)."""
+    if not layer.has_weights:
+        return ""
+    weights, bias = layer.split(params.data)
+    return format_data_block(bias, weights)
 
 
 class TNNet:
@@ -233,20 +244,34 @@ class TNNet:
         # Checked once, before any layer changes: all layers or none.
         learning_rate = as_f32_scalar(learning_rate, "learning rate")
         inertia = as_f32_scalar(inertia, "inertia")
-        for layer in self.layers:
-            layer.learning_rate = learning_rate
-            layer.inertia = inertia
+        with self.lock:
+            for layer in self.layers:
+                layer.learning_rate = learning_rate
+                layer.inertia = inertia
 
     def init_weights(self):
         """Pascal ``InitWeights``: re-draw every layer's weights, last layer
-        first (so the draw order is reversed), and clear all momentum."""
-        for layer in reversed(self.trainable_layers()):
+        first (so the draw order is reversed), and clear all momentum.
+        The new weights are drawn into a copy and swapped in at once, so
+        another thread never computes with half-drawn ones."""
+        fresh = self.clone()
+        for layer in reversed(fresh.trainable_layers()):
             layer.init_default(self.generator)
+        self._take_params(fresh)
+
+    def _take_params(self, other):
+        """Copy ``other``'s parameters and momentum (same architecture) in
+        one locked step: the swap half of "build aside, swap in"."""
+        with self.lock:
+            for mine, theirs in zip(self.trainable_layers(), other.trainable_layers()):
+                mine.params.data[:] = theirs.params.data
+                mine.momentum.data[:] = theirs.momentum.data
 
     def clear_momentum(self):
         """Zero the momentum of every weighted layer."""
-        for layer in self.trainable_layers():
-            layer.clear_momentum()
+        with self.lock:
+            for layer in self.trainable_layers():
+                layer.clear_momentum()
 
     # ------------------------------------------------------------ running --
     @property
@@ -634,20 +659,33 @@ class TNNet:
     def save_structure_to_string(self):
         """Pascal ``SaveStructureToString``: each layer's class and structure
         integers, ``#``-separated (the part before ``>``)."""
-        return format_structure(
-            LayerSpec(i - 1, l.class_name, l.struct_ints()) for i, l in enumerate(self.layers))
+        return self._text(data=False)[0]
 
     def save_data_to_string(self):
         """Pascal ``SaveDataToString``: each layer's biases and weights in
         FloatToStr text, one ``!``-separated block per layer (empty for a
         layer without weights)."""
-        return "!".join(
-            format_data_block(l.bias, l.weights) if l.has_weights else ""
-            for l in self.layers)
+        return self._text(structure=False)[1]
 
     def save_to_string(self):
         """Pascal ``SaveToString``: structure ``>`` data, one line."""
-        return self.save_structure_to_string() + ">" + self.save_data_to_string()
+        return ">".join(self._text())
+
+    def _text(self, structure=True, data=True):
+        """``(structure text, data text)`` of one state of the net: the
+        layers and a copy of their weights are taken under the lock (a
+        training or reloading thread cannot tear them), the slow
+        formatting runs outside it."""
+        with self.lock:
+            layers = self.layers
+            snap = self.snapshot() if data else None
+        structure_text = data_text = None
+        if structure:
+            structure_text = format_structure(
+                LayerSpec(i - 1, l.class_name, l.struct_ints()) for i, l in enumerate(layers))
+        if data:
+            data_text = "!".join(_data_block(l, v) for l, v in zip(layers, snap))
+        return structure_text, data_text
 
     def load_data_from_string(self, data_text):
         """Load weights saved by ``save_data_to_string`` into this net (same
@@ -663,8 +701,10 @@ class TNNet:
         TypeError, NNFormatError, ArchitectureError
             As in ``snapshot_from_string``.
         """
-        self.restore(self.snapshot_from_string(data_text))
-        self.clear_momentum()
+        snap = self.snapshot_from_string(data_text)
+        with self.lock:
+            self.restore(snap)
+            self.clear_momentum()
 
     def load_structure_from_string(self, structure_text):
         """Rebuild the layers from a structure string (drawing initial
@@ -688,16 +728,20 @@ class TNNet:
         """
         self._build(_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
 
-    def _build(self, layers, draw=True):
-        """Attach planned layers into a new chain (drawing their initial
-        weights, as the original's loader does, unless ``draw`` is False)
-        and take it; on error this net is unchanged."""
+    def _build(self, layers, draw=True, data=None):
+        """Attach planned layers into a new chain aside (drawing their
+        initial weights, as the original's loader does, unless ``draw`` is
+        False), load ``data`` text into it if given, then swap it in under
+        the lock: another thread sees the old net or the new one, never a
+        mix, and on error this net is unchanged."""
         built = TNNet(self._generator)
         for i, layer in enumerate(layers):
             try:
                 built._append(layer, built.generator if draw else None)
             except ValueError as exc:
                 raise NNFormatError(str(exc), i, layer.class_name) from None
+        if data is not None:
+            built.load_data_from_string(data)
         with self.lock:
             self.layers, self._program = built.layers, None
 
@@ -708,7 +752,9 @@ class TNNet:
 
         Building the layers draws initial weights from the generator before
         the data replaces them; the new layers have the default learning
-        rate and inertia and zero momentum.
+        rate and inertia and zero momentum. The new net is built aside and
+        swapped in at once (a thread computing meanwhile uses the old
+        weights or the new ones).
 
         Parameters
         ----------
@@ -726,16 +772,11 @@ class TNNet:
         ArchitectureError
             Data that does not fit the structure.
         """
+        self._load_text(text, draw=True)
+
+    def _load_text(self, text, draw):
         structure, data = split_net(require_str(text, "net text"))
-        layers = _plan_layers(parse_structure(structure), len(data), len(text))
-        saved = self.layers
-        self._build(layers)
-        try:
-            self.load_data_from_string(data)
-        except ValueError:
-            with self.lock:
-                self.layers, self._program = saved, None
-            raise
+        self._build(_plan_layers(parse_structure(structure), len(data), len(text)), draw, data)
 
     @classmethod
     def from_string(cls, text, generator=None):
@@ -773,8 +814,8 @@ class TNNet:
         OSError
             The file cannot be written.
         """
-        with open(path, "w", encoding="ascii", newline="\n") as f:
-            f.write(self.save_structure_to_string() + "\n" + self.save_data_to_string() + "\n")
+        from . import io
+        io.save(self, path, format="nn")
 
     def load_from_file(self, path):
         """Load a net saved by ``save_to_file`` or a one-line ``save_to_string``.

@@ -323,3 +323,12 @@ def test_weight_cosines_are_the_mean_of_incoming_and_outgoing_cosines(example_ne
     want = (cos(rows(sa, 1), rows(sb, 1))
             + cos(symmetry.rows(a, sa, 2).T, symmetry.rows(a, sb, 2).T)) / 2
     np.testing.assert_allclose(wm.weight_cosines(0), want, atol=1e-6)
+
+
+def test_the_default_refine_budget_follows_the_widths():
+    from pyneural.reports.alignment import default_refine_budget
+    from pyneural.reports.symmetry import hidden_layers
+    assert default_refine_budget(hidden_layers(toy.build_net(hidden=(12, 12)))) == 2000
+    assert default_refine_budget(hidden_layers(toy.build_net(hidden=(128, 128)))) == 8000
+    assert default_refine_budget(hidden_layers(toy.build_net(hidden=(128, 20, 128)))) == 9900     # (400 + 190 + 400) x 10
+    assert default_refine_budget(hidden_layers(toy.build_net(hidden=(12, 12))), 6000) == 6000

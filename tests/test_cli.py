@@ -4,6 +4,7 @@ for every kind of bad input."""
 import argparse
 import inspect
 import json
+import pathlib
 import subprocess
 import sys
 import warnings
@@ -126,9 +127,9 @@ def test_permute_writes_b_aligned_that_computes_b_and_loads_back(capsys, probes,
     assert code == 0 and err == ""
     assert "churn" in out and "Barrier on the samples: before 0.095736" in out
     text = out_path.read_text()
-    assert text.endswith("\n") and text.count("\n") == 1
+    assert text.endswith("\n") and text.count("\n") == 2      # save_to_file's two lines
     permuted = TNNet.from_string(text)
-    assert permuted.save_to_string() + "\n" == text              # byte-identical round trip
+    assert permuted.save_structure_to_string() + "\n" + permuted.save_data_to_string() + "\n" == text
     b = TNNet.from_string(fixture_text("example", "B.nn"))
     X = np.stack([p.i.data for p in probes])
     np.testing.assert_allclose(permuted.compute_batch(X, exact=True),
@@ -206,10 +207,32 @@ def test_missing_file_is_exit_2(capsys, tmp_path):
                        "nope.csv", "no such file")
 
 
-def test_a_csv_passed_as_a_net_is_exit_2(capsys):
+def test_a_csv_passed_as_a_net_is_exit_2_saying_what_it_is(capsys, tmp_path):
     assert_input_error(capsys, ("align", A, PROBES, "--samples", PROBES),
-                       "probes.csv is not a .nn net")
-    assert_input_error(capsys, ("info", PROBES), "is not a .nn net")
+                       "probes.csv is a CSV file (samples go to --samples), not a net",
+                       ".nn, .safetensors or .npz")
+    assert_input_error(capsys, ("info", PROBES), "is a CSV file", "not a net")
+    renamed = tmp_path / "probes.nn"                  # samples under a net's suffix
+    renamed.write_bytes(pathlib.Path(PROBES).read_bytes())
+    assert_input_error(capsys, ("info", renamed), "is not a .nn net",
+                       "is it a CSV of samples? those go to --samples")
+
+
+def test_a_net_passed_as_samples_is_exit_2_saying_what_it_is(capsys):
+    assert_input_error(capsys, ("align", A, B, "--samples", B),
+                       f"--samples {B} is a net file", "not a CSV of samples")
+    assert_input_error(capsys, ("align", A, B, "--samples", PROBES, "--eval-samples", A),
+                       f"--eval-samples {A} is a net file")
+
+
+def test_inputs_and_outputs_share_one_suffix_table(capsys, tmp_path):
+    from pyneural.io import NET_SUFFIXES
+    assert NET_SUFFIXES == (".nn", ".safetensors", ".npz")
+    as_text = tmp_path / "A.txt"
+    as_text.write_bytes(pathlib.Path(A).read_bytes())
+    assert_input_error(capsys, ("info", as_text), "unknown suffix '.txt'")
+    assert_input_error(capsys, ("permute", B, "--to", A, "--samples", PROBES,
+                                "-o", tmp_path / "out.txt"), "-o", "unknown suffix '.txt'")
 
 
 def test_different_architectures_are_exit_2_naming_the_layer(capsys, tmp_path):
@@ -250,7 +273,7 @@ def test_empty_csv_is_exit_2(capsys, tmp_path, content):
 
 
 def test_csv_header_is_optional(tmp_path):
-    net, _ = cli.load_net(A)
+    net = cli.load_net(A)
     rows = fixture_text("example", "probes.csv").splitlines()
     bare = tmp_path / "bare.csv"
     bare.write_text("\n".join(rows[1:]) + "\n")
@@ -495,18 +518,45 @@ def test_option_defaults_are_the_library_constants(capsys):
     from pyneural.reports import alignment, merge
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for command, budget in (("align", alignment.DEFAULT_REFINE_BUDGET),
-                            ("permute", alignment.DEFAULT_REFINE_BUDGET),
-                            ("merge", merge.MERGE_REFINE_BUDGET)):
+    for command, floor in (("align", alignment.DEFAULT_REFINE_BUDGET),
+                           ("permute", alignment.DEFAULT_REFINE_BUDGET),
+                           ("merge", merge.MERGE_REFINE_BUDGET)):
         p = sub.choices[command]
-        assert p.get_default("refine_budget") == budget
+        assert p.get_default("refine_budget") is None          # follows the widths
         help_text = " ".join(p.format_help().split())
-        assert f"(default {budget})" in help_text
+        assert f"{alignment.REFINE_PASSES} passes over each hidden layer's candidate swaps, " \
+               f"at least {floor})" in help_text
     from pyneural.reports import permutation_align
-    for function in (alignment.find_alignment, permutation_align.permutation_align_report):
-        default = inspect.signature(function).parameters["refine_budget"].default
-        assert default == alignment.DEFAULT_REFINE_BUDGET
-    for function in (merge.merge_with, merge.merge_many):
-        assert inspect.signature(function).parameters["refine_budget"].default \
-            == merge.MERGE_REFINE_BUDGET
+    for function in (alignment.find_alignment, permutation_align.permutation_align_report,
+                     merge.merge_with, merge.merge_many):
+        assert inspect.signature(function).parameters["refine_budget"].default is None
     assert merge.MERGE_REFINE_BUDGET != alignment.DEFAULT_REFINE_BUDGET   # a measured choice
+
+
+def _option_strings(command):
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {s: a for a in sub.choices[command]._actions for s in a.option_strings}
+
+
+def test_merge_takes_aligns_alignment_options_with_original(capsys, tmp_path):
+    align, merge = _option_strings("align"), _option_strings("merge")
+    for option in ("--score-mode", "--solver", "--refine", "--no-refine", "--refine-budget",
+                   "--seed", "--original"):
+        assert option in align and option in merge, option
+    out_path = tmp_path / "m.nn"
+    code, out, err = run(capsys, "merge", A, B, "--samples", PROBES, "-o", out_path, "-k", "4",
+                         "--original", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["score_mode"] == "weight" and d["solver"] == "greedy" and d["exact"] is True
+    assert all(stats is None for stats in d["refinement"])      # no refinement ran
+    code, out, err = run(capsys, "merge", A, B, "--samples", PROBES, "-o", out_path, "-k", "4",
+                         "--original", "--score-mode", "1", "--json")
+    assert code == 0 and json.loads(out)["score_mode"] == "activation"
+
+
+def test_connect_takes_original(capsys):
+    assert "--original" in _option_strings("connect")
+    code, out, _ = run(capsys, "connect", A, B, "--samples", PROBES, "--original", "--json")
+    assert code == 0 and json.loads(out)["exact"] is True

@@ -112,3 +112,19 @@ def test_the_guide_page_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "PermutationAlignReport" in printed
     assert float(printed.strip().splitlines()[-1]) < 1e-5
+
+
+def test_a_bias_less_linear_round_trips_through_files_torch_accepts(tmp_path):
+    from safetensors.torch import load_file
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8, bias=False), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    net = pn.from_torch(model)
+    assert net.layers[1].suppress_bias
+    X = np.stack([p.i.data for p in toy.build_probes()])
+    for path in (tmp_path / "m.safetensors", tmp_path / "merged.safetensors"):
+        net.save(path)
+        model.load_state_dict(load_file(str(path)))          # strict: no unexpected key
+        np.testing.assert_allclose(torch_out(model, X), net.compute_batch(X, exact=True), **TOL)
+        net = net.merge_with(net.clone(), toy.build_probes(), repair=True).net
+        assert net.layers[1].suppress_bias and np.all(net.layers[1].bias == 0)

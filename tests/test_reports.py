@@ -212,7 +212,7 @@ def test_non_finite_weights_never_pass(example_nets, probes):
     assert "B has NaN/Inf weights in layer 2" in text and "nan" not in text
     assert all(c.status != "PASS" for c in r.checks)
     m = a.mode_connectivity_report(b.save_data_to_string(), probes)
-    assert m.verdict.value == "NON-FINITE" and "-> FAIL" in str(m)
+    assert m.verdict.value == "NON-FINITE" and "-> WARN" in str(m)
     assert a.save_to_string() == before
 
 
@@ -267,3 +267,27 @@ def test_find_alignment_guards(example_nets, probes):
     flat = toy.build_net(hidden=())
     layers, aligned, info, stats = find_alignment(flat, flat.snapshot(), flat.snapshot(), X, Y)
     assert layers == [] and stats is None and "nothing to permute" in info
+
+
+def test_checks_failed_by_non_finite_weights_print_no_passing_comparison(example_nets, probes):
+    a, b = example_nets
+    b.layers[2].weights[0, 0] = np.nan          # a ReLU maps it to 0: drifts stay small
+    r = a.permutation_align_report(b, probes, 0, 10, refine=False)
+    failed = [c.line() for c in r.checks if c.status == "FAIL"]
+    assert [c.number for c in r.checks if c.status == "FAIL"] == [1, 3, 4]
+    for line in failed:
+        assert " < " not in line and "NaN/Inf weights in layer 2" in line
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_weights_raise_no_numpy_warnings(example_nets, probes, value):
+    import warnings
+    a, b = example_nets
+    b.layers[1].weights[0, 0] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for mode in ("weight_matching_cosine", "auto"):
+            r = a.permutation_align_report(b, probes, mode, 4, repair=True, refine_budget=20)
+            assert r.verdict is permutation_align.Alignment.NON_FINITE
+        assert a.mode_connectivity_report(b, probes, 4, repair=True).verdict.value == "NON-FINITE"
+        a.merge_with(b, probes, score_mode="weight_matching_cosine", repair=True)

@@ -180,7 +180,7 @@ def test_files_of_one_name_in_two_folders_get_distinct_labels(tmp_path, probes, 
     b.save(tmp_path / "y" / "net.nn")
     r = pn.barrier_matrix([str(tmp_path / "x" / "net.nn"), tmp_path / "y" / "net.nn"], probes,
                           align=False, progress=False)
-    assert r.names == [str(tmp_path / "x" / "net.nn"), str(tmp_path / "y" / "net.nn")]
+    assert r.names == ["x/net.nn", "y/net.nn"]           # the shortest tails that differ
     r = pn.barrier_matrix([str(tmp_path / "x" / "net.nn"), a], probes, align=False,
                           progress=False)
     assert r.names == ["net.nn", "net 1"]
@@ -332,3 +332,24 @@ def test_clear_messages_for_a_bad_pair_and_a_cut_volume_text():
     v = pn.TNNetVolume(3, 1, 1)
     with pytest.raises(pn.NNFormatError, match="an empty number .*cut short"):
         v.load_from_string(v.save_to_string()[:8])
+
+
+@pytest.mark.parametrize("bad", ["no", "yes", 1, 0, None])
+def test_repair_takes_only_true_or_false(example_nets, probes, bad):
+    a, b = example_nets
+    calls = [lambda: a.permutation_align_report(b, probes, 0, 4, repair=bad),
+             lambda: a.mode_connectivity_report(b, probes, 4, repair=bad),
+             lambda: a.merge_with(b, probes, repair=bad),
+             lambda: pn.merge_many([a, b, b.clone()], probes, repair=bad),
+             lambda: pn.barrier_matrix([a, b], probes, repair=bad)]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"repair must be True or False, got"):
+            call()
+    with pytest.raises(ValueError, match="check_scale must be True or False"):
+        a.permutation_align_report(b, probes, 0, 4, check_scale="off")
+    assert a.mode_connectivity_report(b, probes, 4, repair=np.bool_(False)).repaired is None
+
+
+def test_dead_helpers_are_gone():
+    from pyneural.reports.permutation_align import Check
+    assert not hasattr(pn.TNNetLayer, "weights_t") and not hasattr(Check, "passed")

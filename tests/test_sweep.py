@@ -254,7 +254,8 @@ def test_cli_sweep_json_end_to_end(nets, samples, serial, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
     d = json.loads(out)
-    assert d["names"] == paths and d["post"] == serial.post[:3, :3].tolist()
+    assert d["names"] == ["s0.nn", "s1.nn", "s2.nn"] and d["paths"] == paths
+    assert d["post"] == serial.post[:3, :3].tolist()
     code = cli.main(["sweep", *paths[:2], "--samples", csv, "--no-align", "-k", "4"])
     out, _ = capsys.readouterr()
     assert code == 0 and "Most central net" in out and "After alignment" not in out
@@ -276,3 +277,65 @@ def test_cli_sweep_bad_input_is_exit_2(nets, samples, tmp_path, capsys):
         code = cli.main(argv)
         _, err = capsys.readouterr()
         assert code == 2 and message in err
+
+
+def test_path_labels_are_the_shortest_distinct_tails():
+    from pyneural.reports.sweep import path_labels
+    runs = [f"runs/seed{s}/model.nn" for s in (1, 2, 3)]
+    assert path_labels(runs) == ["seed1/model.nn", "seed2/model.nn", "seed3/model.nn"]
+    assert path_labels(["a/x.nn", "b/c/x.nn", "y.nn"]) == ["a/x.nn", "c/x.nn", "y.nn"]
+    assert path_labels(["x.nn", "a/x.nn"]) == ["x.nn", "a/x.nn"]
+    assert path_labels(["./d/m.nn", "d/m.nn"]) == ["d/m.nn #0", "d/m.nn #1"]
+
+
+def test_sweep_labels_files_by_their_distinct_tails(nets, samples, tmp_path, capsys):
+    paths = []
+    for s, net in enumerate(nets[:3], 1):
+        (tmp_path / "runs" / f"seed{s}").mkdir(parents=True)
+        paths.append(str(tmp_path / "runs" / f"seed{s}" / "model.nn"))
+        net.save_to_file(paths[-1])
+    X, Y = samples
+    csv = tmp_path / "probes.csv"
+    csv.write_text(csv_text("x0,x1,y0,y1,y2", np.hstack([X, Y])))
+    labels = ["seed1/model.nn", "seed2/model.nn", "seed3/model.nn"]
+    r = pn.barrier_matrix(paths, samples, align=False, k=2, progress=False)
+    assert r.names == labels
+    assert cli.main(["sweep", *paths, "--samples", str(csv), "-k", "2", "--no-align"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[lines.index("Before alignment:") + 1].split() == labels
+    out = "\n".join(lines)
+    for label in labels:
+        assert sum(line.startswith(label) for line in out.splitlines()) == 1
+
+
+def _closed_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dead_scheduler_address_fails_within_the_connect_timeout(nets, samples, tmp_path,
+                                                                     capsys):
+    pytest.importorskip("distributed")
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    def bounded(fn):
+        # A bound well below Dask's own 30 s: the timeout must reach the client.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(fn).result(timeout=20)
+
+    with pytest.raises(OSError, match=r"no Dask scheduler answered at .* within 0.5 s"):
+        bounded(lambda: pn.barrier_matrix(nets[:2], samples, scheduler=address,
+                                          connect_timeout=0.5, **OPTIONS))
+    paths, csv = _write_nets_and_samples(tmp_path, nets[:2], samples)
+    code = bounded(lambda: cli.main(["sweep", *paths, "--samples", csv, "--scheduler", address,
+                                     "--connect-timeout", "0.5"]))
+    err = capsys.readouterr().err
+    assert code == 2 and "--scheduler: no Dask scheduler answered at" in err
+    for bad in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="connect_timeout"):
+            pn.barrier_matrix(nets[:2], samples, scheduler=address, connect_timeout=bad)
+    with pytest.raises(TypeError, match="connect_timeout"):
+        pn.barrier_matrix(nets[:2], samples, scheduler=address, connect_timeout="5")
+    assert cli.main(["sweep", *paths, "--samples", csv, "--connect-timeout", "1"]) == 2
+    assert "--connect-timeout is for --scheduler" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from . import interpolation as interp
 from .interpolation import DEFAULT_K
 from . import matching, symmetry
 from .assignment_steps import assignment_steps, supported as steps_supported
-from .refinement import refine_permutations
+from .refinement import MAX_CANDIDATES, refine_permutations
 from .text import fixed
 
 # Pascal's integers first; the new modes get new integers.
@@ -44,9 +44,13 @@ TIE_BREAK_PASSES = 2
 DEFAULT_SCORE_MODE = "auto"
 DEFAULT_SOLVER = "hungarian"
 DEFAULT_REFINE = True
-# Loss evaluations the refinement may spend per start: the benchmark table
-# of benchmarks/alignment.py (docs/benchmarks.md) was measured with it.
+# Loss evaluations the refinement may spend per start, at least. A pass of
+# the search tries up to MAX_CANDIDATES swaps per hidden layer, most at one
+# evaluation, so the default grows with the widths to REFINE_PASSES passes
+# (``default_refine_budget``; python -m benchmarks.refine_budget measures
+# what each budget leaves).
 DEFAULT_REFINE_BUDGET = 2000
+REFINE_PASSES = 10
 
 
 @dataclass
@@ -134,10 +138,20 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
             for h, p, S in zip(hidden_list, perms, scores)], aligned, info
 
 
+def default_refine_budget(hidden_list, floor=DEFAULT_REFINE_BUDGET):
+    """The refinement's budget for these hidden layers: ``REFINE_PASSES``
+    passes of the candidates each layer offers (every pair of units, at
+    most ``MAX_CANDIDATES``), and never below ``floor``."""
+    per_pass = sum(min(MAX_CANDIDATES, h.width * (h.width - 1) // 2) for h in hidden_list)
+    return max(floor, REFINE_PASSES * per_pass)
+
+
 def check_budget(budget):
     """``budget`` as an int of at least 1 (loss evaluations of the
-    refinement); TypeError for a non-integer (NaN, 1.5, "x"), ValueError
-    below 1."""
+    refinement), or None (the default, which follows the widths);
+    TypeError for a non-integer (NaN, 1.5, "x"), ValueError below 1."""
+    if budget is None:
+        return None
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
         raise TypeError(f"refine_budget must be an integer, got {budget!r}")
     if budget < 1:
@@ -154,8 +168,9 @@ def non_negative_int(value, name):
     return int(value)
 
 
+@interp.quiet
 def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT_SOLVER,
-                   refine=DEFAULT_REFINE, refine_budget=DEFAULT_REFINE_BUDGET, k=DEFAULT_K, seed=0, exact=False,
+                   refine=DEFAULT_REFINE, refine_budget=None, k=DEFAULT_K, seed=0, exact=False,
                    progress=None, for_repair=False):
     """The permutations that align B's hidden units to A's, as the report
     finds them (matching, then refinement; "auto" tries several starts).
@@ -181,9 +196,9 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     solver : "hungarian" (default) or "greedy"
     refine : bool
         Barrier-aware swap refinement after matching (default True).
-    refine_budget : int
-        Most loss evaluations the refinement may spend, per start (default
-        ``DEFAULT_REFINE_BUDGET``).
+    refine_budget : int, optional
+        Most loss evaluations the refinement may spend, per start (default:
+        ``default_refine_budget``, which grows with the hidden widths).
     k : int
         Intervals of the path whose barrier the refinement lowers and
         "auto" compares (measured with the batched forward pass).
@@ -215,6 +230,8 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     matching.check_solver(solver)
     refine_budget = check_budget(refine_budget)
     hidden_list = symmetry.hidden_layers(net)
+    if refine_budget is None:
+        refine_budget = default_refine_budget(hidden_list)
     if not hidden_list:
         return [], [v.copy() for v in snap_b], "no hidden trainable layer: nothing to permute", None
     work = net.count_weights() * len(X)

@@ -7,13 +7,12 @@ float32 (first and last exactly 0 and 1), weights blended in float32 by the
 volume kernel, per-sample loss ``0.5 * sum((out - t)^2) / n_outputs`` summed
 in order in float32, accuracy = argmax agreement.
 """
+import functools
 import numbers
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..nnformat import NNFormatError, read_text, split_net
 from ..volume import TNNetVolume
 
 # Below this many multiply-adds per pass the exact per-sample kernel is
@@ -35,6 +34,15 @@ def use_exact(net, n_samples, exact="auto"):
     if isinstance(exact, (bool, np.bool_)):
         return bool(exact)
     raise ValueError(f"exact must be True, False or 'auto', got {exact!r}")
+
+
+def check_flag(value, name):
+    """``value`` as a bool: True or False (numpy's too) only. ValueError
+    naming ``name`` for anything else, as ``use_exact`` for ``exact``:
+    ``repair="no"`` must not mean True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def outputs(net, X, exact):
@@ -198,41 +206,26 @@ def first_net(items, who):
 def endpoint_snapshot(net, b, names=("A", "B")):
     """Endpoint B as a snapshot of ``net``'s architecture.
 
-    ``b`` may be ``save_data_to_string()`` text (as in Pascal), a whole
-    ``save_to_string()`` text, another TNNet, a snapshot list, or the path
-    of a saved net (a path-like, or a str naming a file that holds no
-    ``]``, which every `.nn` text has; a `.nn` file is read as text, no net
-    is built). Raises ArchitectureError (a ValueError) naming the first
-    layer that differs (``names``: what it calls ``net`` and ``b``).
+    ``b`` may be another TNNet, the path of a saved net or a whole
+    ``save_to_string()`` text (both read by ``pyneural.io.as_net``, the one
+    way in), ``save_data_to_string()`` text (as in Pascal: weights only), or
+    a snapshot list. Raises ArchitectureError (a ValueError) naming the
+    first layer that differs (``names``: what it calls ``net`` and ``b``):
+    a whole net must match in every layer, activations included.
     """
-    if isinstance(b, os.PathLike) or isinstance(b, str) and "]" not in b and os.path.isfile(b):
-        b = _saved_net(b)
-    if isinstance(b, str) and b.strip() and "]" not in b:
-        raise NNFormatError("endpoint B is neither .nn text nor the path of an existing file",
-                            token=b)
-    if isinstance(b, str):
-        # A whole net (one line with '>', or save_to_file's two lines) or
-        # just its data, as SaveDataToString gives it in Pascal.
-        whole = ">" in b or "\n" in b.strip()
-        return net.snapshot_from_string(split_net(b)[1] if whole else b.strip())
+    from ..io import as_net
+    b = as_net(b, f"endpoint {names[1]}")
     if is_net(b):
         net.check_same_architecture(b, names)
         return b.snapshot()
+    if isinstance(b, str):
+        return net.snapshot_from_string(b.strip())
     if not isinstance(b, (list, tuple)):
         raise TypeError(f"endpoint B must be a TNNet, .nn text or a snapshot (a list of "
                         f"arrays), got {type(b).__name__}")
     snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]
     net._check_snapshot(snap)
     return snap
-
-
-def _saved_net(path):
-    """A saved net: a `.nn` file's text, or the TNNet ``io.load`` reads
-    from another format."""
-    from ..io import file_format, load
-    if file_format(path) == "nn":
-        return read_text(path)
-    return load(path)
 
 
 def output_drift(net, reference, snap, X, exact):
@@ -249,6 +242,19 @@ def output_drift(net, reference, snap, X, exact):
 def non_finite_layers(snap):
     """Indices of the layers whose parameters hold NaN or infinity."""
     return [i for i, v in enumerate(snap) if v.size and not np.all(np.isfinite(v.data))]
+
+
+def quiet(function):
+    """``function`` run with numpy's floating-point warnings off. NaN or Inf
+    weights or samples reach every report on purpose: a NON-FINITE verdict
+    naming the net, failed checks; numpy's RuntimeWarnings on the way (a
+    NaN row normalised, an Inf times 0 in a product) would only repeat it
+    from inside numpy, as the command line already keeps them quiet."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return function(*args, **kwargs)
+    return run
 
 
 def describe_non_finite(snap_a, snap_b, *more, names=("A", "B")):

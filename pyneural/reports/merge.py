@@ -30,17 +30,18 @@ from ..volume import TNNetVolume, blend
 from . import symmetry
 from .matching import check_solver
 from .alignment import (DEFAULT_REFINE, DEFAULT_SCORE_MODE, DEFAULT_SOLVER, check_budget,
-                        find_alignment, non_negative_int, resolve_score_mode)
+                        default_refine_budget, find_alignment, non_negative_int,
+                        resolve_score_mode)
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from .permutation_align import INVARIANCE_TOLERANCE
 from .repair import STATS_TOLERANCE, mix_weights, new_net_like, repair_snapshot
 from .samples import probe_arrays
-from .text import bar, fixed, fpc_exp, jsonable, percent
+from .text import bar, f32, fixed, fpc_exp, jsonable, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
-# defaults), with a larger refinement budget per start: a merged net is kept
-# and used, so a better alignment is worth the time (the budgets compared:
-# docs/notes/2026-11-30-refinement-budgets.md).
+# defaults), with a higher floor under the refinement budget: a merged net
+# is kept and used, so a better alignment is worth the time (python -m
+# benchmarks.merging measures it; docs/notes/2026-11-30-refinement-budgets.md).
 MERGE_REFINE_BUDGET = 6000
 DEFAULT_ROUNDS = 1
 # Verdict: the merged net is MERGED when its accuracy is at most this far
@@ -240,7 +241,7 @@ def _render(r):
             continue
         name = "B" if r.n_nets == 2 else f"net {i}"
         yield (f"  churn of {name}: " + ", ".join(
-            f"net layer {idx} {c:.3f}" for (idx, _), c in zip(r.hidden, churn)))
+            f"net layer {idx} {fixed(f32(c), 3)}" for (idx, _), c in zip(r.hidden, churn)))
     if r.repair_layers is not None:
         units = sum(l.repaired for l in r.repair_layers)
         alone = sum(int(np.sum(l.left_alone)) for l in r.repair_layers)
@@ -294,7 +295,7 @@ def _rows(r):
 def _checks(r):
     ok = r.drift < INVARIANCE_TOLERANCE
     yield (f"Check 1 permutation invariance: {'PASS' if ok else 'FAIL'} (max output drift "
-           f"{fpc_exp(r.drift)} {'<' if ok else '>='} {fpc_exp(INVARIANCE_TOLERANCE, 1)} "
+           f"{fpc_exp(r.drift)} {'<' if ok else '>='} {fpc_exp(INVARIANCE_TOLERANCE, 0)} "
            f"\u2014 every permuted net computes its original's function).")
     if r.repair_layers is None:
         yield "Check 2 REPAIR statistics: SKIPPED (repair=False)."
@@ -303,7 +304,7 @@ def _checks(r):
         ok = err < STATS_TOLERANCE
         yield (f"Check 2 REPAIR statistics: {'PASS' if ok else 'FAIL'} (repaired units' "
                f"pre-activation mean/std match their targets on the probes: max error "
-               f"{fpc_exp(err)} {'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
+               f"{fpc_exp(err)} {'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 0)}).")
 
 
 def _refinement(r):
@@ -418,7 +419,8 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
                     check_budget(refine_budget), interp.intervals(k),
-                    non_negative_int(seed, "seed"), progress, bool(repair))
+                    non_negative_int(seed, "seed"), progress,
+                    interp.check_flag(repair, "repair"))
 
 
 def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
@@ -431,6 +433,8 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         eval_set, n_eval = "held-out eval_samples", len(EX)
     ex = interp.use_exact(work, max(len(X), len(EX)), exact)
     hidden = symmetry.hidden_layers(work)
+    if o.budget is None:
+        o.budget = default_refine_budget(hidden, MERGE_REFINE_BUDGET)
     n = len(snaps)
     result = MergeResult(None, n, len(X), tuple(float(w) for w in weights), o.mode, o.solver,
                          o.refine, o.budget, o.k, hidden=[(h.index, h.width) for h in hidden],
@@ -501,8 +505,9 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
     return result
 
 
+@interp.quiet
 def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=DEFAULT_SOLVER,
-               refine=None, refine_budget=MERGE_REFINE_BUDGET, repair=False,
+               refine=None, refine_budget=None, repair=False,
                eval_samples=None, k=DEFAULT_K, seed=0, exact="auto",
                progress=None):
     """Merge the live net (A) with ``snapshot_b`` (B): align B's hidden units
@@ -526,9 +531,10 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     solver : "hungarian" (default) or "greedy".
     refine : bool, optional
         Barrier-aware swap refinement after matching (default True).
-    refine_budget : int
-        Most loss evaluations the refinement may spend per start (default
-        ``MERGE_REFINE_BUDGET``, 6000; at least 1).
+    refine_budget : int, optional
+        Most loss evaluations the refinement may spend per start (at least
+        1; default: ``default_refine_budget`` of the hidden widths, at least
+        ``MERGE_REFINE_BUDGET``, 6000).
     repair : bool
         Also REPAIR the naive and the aligned merge (``net`` is then the
         repaired aligned merge).
@@ -556,7 +562,8 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     ValueError
         Empty samples or ``eval_samples``, samples that do not fit the net,
         alpha outside [0, 1] (or NaN), unknown score mode or solver, a
-        ``seed`` that is not an integer >= 0.
+        ``seed`` that is not an integer >= 0, a ``repair`` other than True
+        or False.
     TypeError
         Samples in a form the merge does not take, an alpha that
         ``float()`` refuses, ``k`` not an integer.
@@ -573,9 +580,10 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
                 X, Y, EX, EY, o, repair=repair, exact=exact, rounds=0, curves=True)
 
 
+@interp.quiet
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
                score_mode=None, solver=DEFAULT_SOLVER, refine=None,
-               refine_budget=MERGE_REFINE_BUDGET, repair=False, eval_samples=None, k=DEFAULT_K,
+               refine_budget=None, repair=False, eval_samples=None, k=DEFAULT_K,
                seed=0, exact="auto", progress=None):
     """Merge several nets of one architecture into one.
 
@@ -621,7 +629,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
         ``rounds`` or ``seed`` not an integer >= 0, bad weights (wrong
         count, negative, not finite, zero sum), unknown score mode or
         solver, empty samples or ``eval_samples``, samples that do not fit
-        the nets.
+        the nets, a ``repair`` other than True or False.
     TypeError
         No TNNet among the items, samples in a form the merge does not
         take, ``k`` not an integer.

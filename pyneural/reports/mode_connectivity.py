@@ -13,7 +13,7 @@ from . import interpolation as interp
 from .interpolation import DEFAULT_K
 from .repair import repaired_sweep
 from .samples import as_arrays
-from .text import bar, fixed, fpc_exp, jsonable, percent
+from .text import ORIGINAL_EPS, bar, f32, fixed, fpc_exp, jsonable, percent
 
 FAITHFUL_TOLERANCE = 1e-5
 
@@ -88,12 +88,15 @@ class ModeConnectivityResult:
 
     @property
     def relative_barrier(self):
-        """The barrier divided by max(L(0), L(1)) (0 or inf when that is not
-        positive). Needs a curve: AttributeError when the report did not run."""
+        """The barrier divided by max(L(0), L(1)), in binary32 as the original
+        divides (0 or inf when that is not positive; nan when the report did
+        not run)."""
         if self.curve is None:
             return float("nan")
         e = self.curve.endpoint_max
-        return self.barrier / e if e > 0 else (0.0 if self.barrier == 0 else float("inf"))
+        if not e > 0:
+            return 0.0 if self.barrier == 0 else float("inf")
+        return f32(f32(self.barrier) / f32(e))
 
     def to_dict(self):
         """The result as plain values (the verdict as its text) for JSON."""
@@ -154,23 +157,34 @@ def _render(r):
     for i, (a, loss, acc) in enumerate(zip(c.alphas, c.losses, c.accuracies)):
         marks = (" <- peak" if i == c.peak_index else "") + \
                 (" (endpoint)" if i in (0, len(c.alphas) - 1) else "")
-        yield (f"  {a:.3f}   {fixed(loss, 6):<10}   {fixed(acc, 4):<7}   "
-               f"|{bar(loss, lo, hi)}{marks}")
+        yield f"{_row(a, loss, acc)} |{bar(loss, lo, hi)}{marks}"
     yield ""
     l0, l1 = r.endpoint_losses
     yield f"Endpoint loss L(0) = {fixed(l0, 6)}   L(1) = {fixed(l1, 6)}"
-    yield f"Max loss on path  = {fixed(c.peak, 6)} at alpha = {c.alphas[c.peak_index]:.3f}"
+    yield (f"Max loss on path  = {fixed(c.peak, 6)} at alpha = "
+           f"{fixed(c.alphas[c.peak_index], 3)}")
     yield f"Barrier height    = max L - max(L(0),L(1)) = {fixed(r.barrier, 6)}"
-    yield f"Relative barrier  = {fixed(r.relative_barrier, 4)} (barrier / endpoint loss)"
+    # As in the original: no ratio to an endpoint loss that is (about) zero.
+    if c.endpoint_max > ORIGINAL_EPS:
+        yield f"Relative barrier  = {fixed(r.relative_barrier, 4)} (barrier / endpoint loss)"
     yield ""
     if r.repaired is not None:
         yield from _render_repaired(r)
-    ok = "OK (interpolation reproduces A and B)" if r.faithful else \
-        "FAIL (the path's ends do not reproduce A and B)"
-    yield (f"Faithfulness check: endpoint mismatch = {fpc_exp(r.endpoint_mismatch)} "
-           f"{'<' if r.faithful else '>='} 1e-5 -> {ok}.")
+    if r.faithful:
+        yield (f"Faithfulness check: endpoint mismatch = {fpc_exp(r.endpoint_mismatch)} < 1e-5 "
+               f"-> OK (interpolation reproduces A and B).")
+    else:
+        yield (f"Faithfulness check: endpoint mismatch = {fpc_exp(r.endpoint_mismatch)} >= 1e-5 "
+               f"-> WARN: the interpolation path does NOT reproduce the endpoints; the snapshot "
+               f"arithmetic is suspect.")
     yield ""
     yield "Verdict: " + _verdict_text(r)
+
+
+def _row(alpha, loss, acc):
+    """A row of the loss table, the original's ``'  %-7.3f %-12.6f %-9.4f'``
+    (its accuracy is a binary32 fraction)."""
+    return f"  {fixed(alpha, 3):<7} {fixed(loss, 6):<12} {fixed(f32(acc), 4):<9}"
 
 
 def _render_repaired(r):
@@ -179,7 +193,7 @@ def _render_repaired(r):
            f"the endpoints' blend on the {r.n_samples} probe samples):")
     yield "  alpha   loss         acc"
     for a, loss, acc in zip(c.alphas, c.losses, c.accuracies):
-        yield f"  {a:.3f}   {fixed(loss, 6):<10}   {fixed(acc, 4)}"
+        yield _row(a, loss, acc).rstrip()
     yield f"REPAIR'd barrier  = {fixed(r.repaired_barrier, 6)} (linear {fixed(r.barrier, 6)})"
     yield ""
 
@@ -200,6 +214,7 @@ def _verdict_text(r):
     return f"NON-FINITE (barrier {b}): {why}; no verdict is possible."
 
 
+@interp.quiet
 def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=False, exact="auto"):
     """Loss along the straight line from the live net (A) to ``snapshot_b`` (B).
 
@@ -236,9 +251,10 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
         ``snapshot_b`` is malformed text.
     ValueError, TypeError
         Samples that do not fit the net, a ``k`` above ``MAX_K`` or not an
-        integer.
+        integer, a ``repair`` other than True or False.
     """
     k = interp.intervals(k)
+    repair = interp.check_flag(repair, "repair")
     n_trainable = len(net.trainable_layers())
     snap_b = interp.endpoint_snapshot(net, snapshot_b)
     X, Y = as_arrays(samples, net.input_size, net.output_size)

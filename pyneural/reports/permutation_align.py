@@ -16,15 +16,25 @@ import numpy as np
 from . import interpolation as interp
 from .interpolation import BARRIER_FLOOR, DEFAULT_K, BeforeAfter
 from . import symmetry
-from .alignment import (DEFAULT_REFINE, DEFAULT_REFINE_BUDGET, DEFAULT_SOLVER, find_alignment,
-                        match_norms, non_negative_int, resolve_score_mode)
+from .alignment import (DEFAULT_REFINE, DEFAULT_SOLVER, check_budget, default_refine_budget,
+                        find_alignment, match_norms, non_negative_int, resolve_score_mode)
 from .matching import check_solver
 from .refinement import RefinementStats
 from .repair import repaired_sweep
 from .samples import as_arrays
-from .text import bar, fixed, fpc_exp, jsonable
+from .text import ORIGINAL_EPS, bar, f32, fixed, fpc_exp, jsonable
 
 INVARIANCE_TOLERANCE = 1e-4
+# The original's report: greedy matching of weight rows (0) or activations
+# (1), no refinement, no check 4. A result made so prints the original's
+# text, byte for byte (``PermutationAlignResult.original``).
+ORIGINAL_OPTIONS = dict(solver="greedy", refine=False, check_scale=False)
+ORIGINAL_SCORE_MODES = ("weight", "activation")
+
+# Verdict thresholds: the post-alignment barrier as a share of the pre-alignment one.
+COLLAPSE_SHARE = 0.25
+REDUCE_SHARE = 0.90
+
 
 class Alignment(str, Enum):
     """The verdict of a permutation-alignment report; the value is its printed text."""
@@ -42,9 +52,9 @@ def alignment_verdict(pre, post):
         return Alignment.NON_FINITE
     if pre <= BARRIER_FLOOR:
         return Alignment.NO_BARRIER
-    if post <= 0.25 * pre + 1e-6:
+    if post <= COLLAPSE_SHARE * pre + BARRIER_FLOOR:
         return Alignment.COLLAPSED
-    if post <= 0.90 * pre:
+    if post <= REDUCE_SHARE * pre:
         return Alignment.PARTIAL
     return Alignment.UNCHANGED
 
@@ -57,11 +67,6 @@ class Check:
     status: str
     value: float = None
     detail: str = ""
-
-    @property
-    def passed(self):
-        """True when the status is PASS."""
-        return self.status == "PASS"
 
     def line(self):
         """The check's line in the printed report."""
@@ -111,6 +116,16 @@ class PermutationAlignResult(BeforeAfter):
     def churn(self):
         """Per hidden layer, the fraction of units moved."""
         return [l.churn for l in self.layers]
+
+    @property
+    def original(self):
+        """True when the report ran the original's algorithm (score mode 0 or
+        1, ``ORIGINAL_OPTIONS``, none of pyneural's extras): ``str()`` then
+        prints the original's text, its words and its rounding."""
+        return (self.score_mode in ORIGINAL_SCORE_MODES and self.solver == "greedy"
+                and self.refinement is None and not self.matching_info and not self.eval_set
+                and self.scaled is None and self.repaired is None
+                and all(c.number <= 3 for c in self.checks))
 
     def check(self, number):
         """The Check with this number, or None when it did not run."""
@@ -201,7 +216,8 @@ def _render(r):
     yield ""
     yield "Per-hidden-layer permutation churn (fraction of units moved):"
     for i, l in enumerate(r.layers):
-        yield f"  layer[{i}] (net layer {l.index}, width {l.width}): churn = {l.churn:.3f}"
+        yield (f"  layer[{i}] (net layer {l.index}, width {l.width}): churn = "
+               f"{fixed(f32(l.churn), 3)}")
     yield ""
     pre, post = r.pre_barrier, r.post_barrier
     top = max(pre, post) if np.isfinite(pre) and np.isfinite(post) else 0.0
@@ -220,15 +236,69 @@ def _render(r):
     if r.scaled is not None:
         yield (f"Scale-aligned  barrier = {fixed(r.scaled_barrier, 6)}  (ReLU units rescaled to "
                f"A's norms: {_scale_effect(r)})")
-    if np.isfinite(r.reduction):
-        yield f"Barrier reduction      = {fixed(100 * r.reduction, 2)}% of the pre-alignment barrier"
+    original = _original_words(r)
+    # The original prints the reduction above its epsilon; pyneural's own
+    # report only above the floor where a barrier counts as one.
+    if np.isfinite(post) and pre > (ORIGINAL_EPS if original else BARRIER_FLOOR):
+        yield (f"Barrier reduction      = {fixed(reduction_percent(pre, post), 2)}% of the "
+               f"pre-alignment barrier")
     if r.repaired is not None:
         yield from _render_repaired(r)
     yield ""
     for c in r.checks:
-        yield c.line()
+        yield _original_check_line(r, c) if original else c.line()
     yield ""
-    yield "Verdict: " + _verdict_text(r)
+    yield "Verdict: " + (_original_verdict(r) if original else _verdict_text(r))
+
+
+def _original_words(r):
+    """True when the text is the original's: its algorithm, finite numbers
+    (on NaN weights the original stops with a floating-point exception, so
+    there is no text of its to reproduce)."""
+    return r.original and r.verdict is not Alignment.NON_FINITE
+
+
+def reduction_percent(pre, post):
+    """``(1 - post / pre) * 100`` in binary32, the original's "Barrier
+    reduction" (the percentage of the pre-alignment barrier removed)."""
+    return f32(f32(f32(1.0) - f32(f32(post) / f32(pre))) * f32(100.0))
+
+
+def _share_percent(pre, post):
+    """``(post / pre) * 100`` in binary32, as the verdicts print it."""
+    return f32(f32(f32(post) / f32(pre)) * f32(100.0))
+
+
+def _original_check_line(r, c):
+    """Checks 1-3 in the original's words (its FAIL lines are terser)."""
+    if c.status != "FAIL":
+        return c.line()
+    if c.number == 1:
+        return (f"Check 1 permutation invariance: FAIL (max output drift {fpc_exp(c.value)} >= "
+                f"{fpc_exp(INVARIANCE_TOLERANCE, 0)}).")
+    if c.number == 2:
+        identity = all(symmetry.is_identity(l.permutation) for l in r.layers)
+        return (f"Check 2 align-to-self: FAIL (identity={identity}, post barrier "
+                f"{fpc_exp(r.post_barrier)}).")
+    return (f"Check 3 monotonicity: FAIL (post {fixed(r.post_barrier, 6)} > pre "
+            f"{fixed(r.pre_barrier, 6)}).")
+
+
+def _original_verdict(r):
+    """The verdict in the original's words; for NO PRE-ALIGNMENT BARRIER and
+    PARTIALLY REDUCED pyneural's own words are the original's."""
+    pre, post = fixed(r.pre_barrier, 6), fixed(r.post_barrier, 6)
+    v = r.verdict
+    if v is Alignment.NO_BARRIER:
+        return _verdict_text(r)
+    if v is Alignment.COLLAPSED:
+        return (f"BARRIER COLLAPSED (post {post} <= {fixed(COLLAPSE_SHARE * 100, 0)}% of pre "
+                f"{pre}): most of the barrier was a neuron-labelling illusion \u2014 once the "
+                f"permutation symmetry is quotiented out the nets share a basin.")
+    if v is Alignment.PARTIAL:
+        return _verdict_text(r)
+    return (f"UNCHANGED (post {post} ~ pre {pre}): permutation alignment did not reduce the "
+            f"barrier here.")
 
 
 def _render_options(r):
@@ -270,7 +340,7 @@ def _verdict_text(r):
     if v is Alignment.NON_FINITE:
         why = r.non_finite or "a loss on a path is NaN or infinite"
         return f"NON-FINITE (pre {pre}, post {post}): {why}; no verdict is possible."
-    share = fixed(100 * r.post_barrier / r.pre_barrier, 1)
+    share = fixed(_share_percent(r.pre_barrier, r.post_barrier), 1)
     head = f"{v.value} (post {post}, {share}% of pre {pre}): "
     if v is Alignment.COLLAPSED:
         return head + ("alignment removed most of the barrier: the solutions are linearly "
@@ -286,7 +356,7 @@ def _check_invariance(drift):
     ok = drift < INVARIANCE_TOLERANCE
     return Check(1, "permutation invariance", "PASS" if ok else "FAIL", drift,
                  f"max output drift {fpc_exp(drift)} {'<' if ok else '>='} "
-                 f"{fpc_exp(INVARIANCE_TOLERANCE, 1)} \u2014 permute+compensate "
+                 f"{fpc_exp(INVARIANCE_TOLERANCE, 0)} \u2014 permute+compensate "
                  + ("preserves B's function" if ok else "CHANGED B's function"))
 
 
@@ -338,7 +408,7 @@ def _check_scale(net, snap_b, ref_b, hidden_list, X, exact, seed):
     note = f"; skipped {', '.join(skipped)}" if skipped else ""
     return Check(4, "scale invariance", "PASS" if ok else "FAIL", drift,
                  f"random positive scales (and sign flips where odd) with compensation: max "
-                 f"output drift {fpc_exp(drift)} {'<' if ok else '>='} {fpc_exp(tol, 1)}{note}")
+                 f"output drift {fpc_exp(drift)} {'<' if ok else '>='} {fpc_exp(tol, 0)}{note}")
 
 
 def _check_recovery(work, mode, snap_a, hidden_list, X, Y, alignment):
@@ -363,13 +433,16 @@ def _check_recovery(work, mode, snap_a, hidden_list, X, Y, alignment):
 
 # ------------------------------------------------------------- alignment --
 
-def _same_bits(snap_1, snap_2):
-    return all(a.same_bits(b) for a, b in zip(snap_1, snap_2))
+def _same_text(snap_1, snap_2):
+    """B == A as the original tests it, by comparing the two nets' data
+    strings: equal values (0 and -0 print alike), NaN equal to NaN."""
+    return all(np.array_equal(a.data, b.data, equal_nan=True) for a, b in zip(snap_1, snap_2))
 
 
+@interp.quiet
 def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAULT_K, *,
                              solver=DEFAULT_SOLVER, refine=DEFAULT_REFINE,
-                             refine_budget=DEFAULT_REFINE_BUDGET, eval_samples=None,
+                             refine_budget=None, eval_samples=None,
                              scale_align=False, repair=False, check_scale=True,
                              check_recovery=False, seed=0,
                              exact="auto", progress=None):
@@ -401,9 +474,10 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     solver : "hungarian" (default, optimal) or "greedy" (the original's).
     refine : bool
         Barrier-aware swap refinement after matching (default True).
-    refine_budget : int
+    refine_budget : int, optional
         Most loss evaluations the refinement may spend (per start in "auto";
-        default ``DEFAULT_REFINE_BUDGET``, 2000).
+        default: ``alignment.default_refine_budget`` of the hidden widths,
+        ten passes over each layer's candidate swaps, at least 2000).
     eval_samples : samples, optional
         Measure every barrier here instead (held-out data); alignment and
         refinement only ever see ``samples``.
@@ -442,7 +516,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         ``snapshot_b`` is malformed text.
     ValueError
         Unknown score mode or solver; samples that do not fit the net; ``k``
-        above ``MAX_K``; a ``seed`` that is not an integer >= 0.
+        above ``MAX_K``; a ``seed`` that is not an integer >= 0;
+        ``scale_align``, ``repair``, ``check_scale`` or ``check_recovery``
+        other than True or False.
     TypeError
         Samples (or ``eval_samples``) in a form the report does not take;
         ``k`` not an integer.
@@ -450,6 +526,11 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     mode = resolve_score_mode(score_mode)
     check_solver(solver)
     k = interp.intervals(k)
+    scale_align, repair, check_scale, check_recovery = (
+        interp.check_flag(v, name) for v, name in ((scale_align, "scale_align"),
+                                                   (repair, "repair"),
+                                                   (check_scale, "check_scale"),
+                                                   (check_recovery, "check_recovery")))
     seed = non_negative_int(seed, "seed")
     hidden_list = symmetry.hidden_layers(net)
     result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
@@ -474,8 +555,9 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     result.exact = ex = interp.use_exact(net, max(len(X), len(EX)), exact)
     work = net.clone()          # every pass below writes weights into this copy only
     snap_a = work.snapshot()
-    result.self_mode = _same_bits(snap_a, snap_b)
-    alignment = dict(solver=solver, refine=refine, refine_budget=refine_budget, k=k, seed=seed,
+    result.self_mode = _same_text(snap_a, snap_b)
+    budget = check_budget(refine_budget) or default_refine_budget(hidden_list)
+    alignment = dict(solver=solver, refine=refine, refine_budget=budget, k=k, seed=seed,
                      exact=ex)
     result.pre = interp.sweep(work, snap_a, snap_b, EX, EY, k, ex)
     result.layers, aligned, result.matching_info, result.refinement = find_alignment(
@@ -501,9 +583,12 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     finite = result.pre.finite and result.post.finite and not result.non_finite
     result.checks = checks
     if not finite:
+        # A measure under its threshold proves nothing on non-finite weights
+        # (a ReLU turns NaN into 0): the check fails, and says why instead
+        # of printing a passing comparison.
         why = result.non_finite or "a loss is NaN or infinite"
         for c in result.checks:
             if c.status == "PASS":
-                c.status, c.detail = "FAIL", f"{why}: {c.detail}"
+                c.status, c.detail = "FAIL", f"{why}, so it cannot pass"
     result.verdict = alignment_verdict(pre, post) if finite else Alignment.NON_FINITE
     return result

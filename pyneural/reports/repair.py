@@ -195,7 +195,7 @@ class RepairResult:
             ok = self.matched
             lines.append(f"Statistics check: {'PASS' if ok else 'FAIL'} (max error "
                          f"{fpc_exp(max(self.mean_error, self.std_error))} "
-                         f"{'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 1)}).")
+                         f"{'<' if ok else '>='} {fpc_exp(STATS_TOLERANCE, 0)}).")
         return "\n".join(lines) + "\n"
 
 

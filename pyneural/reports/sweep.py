@@ -16,6 +16,8 @@ from the structure and loads the rows of each pair into it.
 import contextlib
 import inspect
 import numbers
+import os
+import pathlib
 import sys
 import threading
 import time
@@ -42,6 +44,9 @@ JOBLIB_MAX_NBYTES = "1K"
 # Each pair may be resubmitted this often after an exception in its task (a
 # worker that dies is handled by the Dask scheduler itself).
 DASK_RETRIES = 2
+# Seconds a scheduler address has to answer: Dask's own default (30 s)
+# leaves a typo'd or dead address looking like a hang.
+DEFAULT_CONNECT_TIMEOUT = 5.0
 
 
 def pair_seed(seed, i, j):
@@ -230,9 +235,28 @@ def _render(r):
 def _table(heading, names, m):
     yield heading
     width = max(9, *(len(n) for n in names))
-    yield " " * width + "".join(f"  {n[-9:]:>9s}" for n in names)
+    columns = [max(9, len(n)) for n in names]
+    yield " " * width + "".join(f"  {n:>{w}s}" for n, w in zip(names, columns))
     for name, row in zip(names, m):
-        yield f"{name:<{width}s}" + "".join(f"  {fixed(v, 6):>9s}" for v in row)
+        yield f"{name:<{width}s}" + "".join(f"  {fixed(v, 6):>{w}s}"
+                                            for v, w in zip(row, columns))
+
+
+def path_labels(paths):
+    """Labels for nets read from ``paths``: each path's shortest tail of
+    whole components that no other path ends with (``runs/seed1/model.nn``,
+    ``runs/seed2/model.nn`` -> ``seed1/model.nn``, ``seed2/model.nn``; a
+    lone ``model.nn`` stays ``model.nn``). A path given twice keeps its
+    whole spelling and gets `` #i`` (its position) so the rows differ."""
+    parts = [pathlib.PurePath(os.path.normpath(os.fspath(p))).parts for p in paths]
+    labels = []
+    for i, own in enumerate(parts):
+        others = [q for j, q in enumerate(parts) if j != i]
+        n = next((n for n in range(1, len(own) + 1)
+                  if all(q[-n:] != own[-n:] for q in others)), len(own))
+        labels.append(str(pathlib.PurePath(*own[-n:])))
+    return [f"{label} #{i}" if labels.count(label) > 1 else label
+            for i, label in enumerate(labels)]
 
 
 # ------------------------------------------------------------- the pairs --
@@ -321,7 +345,7 @@ def _run_joblib(payload, todo, seed, align, k, options, n_jobs):
                         for i, j in todo)
 
 
-def _run_dask(payload, todo, seed, align, k, options, scheduler):
+def _run_dask(payload, todo, seed, align, k, options, scheduler, connect_timeout):
     try:
         import distributed
     except ImportError:
@@ -329,10 +353,14 @@ def _run_dask(payload, todo, seed, align, k, options, scheduler):
                           "pip install 'pyneural[distributed]'") from None
     own = not isinstance(scheduler, distributed.Client)
     try:
-        client = distributed.Client(scheduler) if own else scheduler
-    except (ValueError, TypeError) as exc:     # OSError (unreachable) passes as is
+        client = distributed.Client(scheduler, timeout=connect_timeout) if own else scheduler
+    except (ValueError, TypeError) as exc:
         raise ValueError(f"scheduler {scheduler!r} is not a Dask scheduler address "
-                         f"(tcp://host:8786) or Client: {exc}") from None
+                         f"(such as LocalCluster().scheduler_address, tcp://host:port) or "
+                         f"Client: {exc}") from None
+    except OSError as exc:
+        raise OSError(f"no Dask scheduler answered at {scheduler} within {connect_timeout:g} s "
+                      f"({exc})") from None
     try:
         token = uuid.uuid4().hex[:12]
         shared = client.scatter(payload, broadcast=True, hash=False)
@@ -424,6 +452,8 @@ def _check_options(template, align, options):
         raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''} "
                         f"{', '.join(unknown)}{'' if align else ' (align=False)'}; "
                         f"the options are {', '.join(sorted(allowed))}")
+    if "repair" in options:
+        interp.check_flag(options["repair"], "repair")
     if align:
         resolve_score_mode(options.get("score_mode"))
         check_solver(options.get("solver", DEFAULT_SOLVER))
@@ -432,8 +462,19 @@ def _check_options(template, align, options):
                              "nothing to align (use align=False)")
 
 
+def check_connect_timeout(seconds):
+    """``seconds`` as a float: a finite number above 0 (ValueError, TypeError
+    for a bool or a non-number, both naming ``connect_timeout``)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"connect_timeout must be a number of seconds, got {seconds!r}")
+    if not (0 < seconds < float("inf")):
+        raise ValueError(f"connect_timeout must be a positive number of seconds, got {seconds!r}")
+    return float(seconds)
+
+
 def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K, n_jobs=1,
-                   scheduler=None, names=None, seed=0, progress=None, **alignment_options):
+                   scheduler=None, connect_timeout=DEFAULT_CONNECT_TIMEOUT, names=None, seed=0,
+                   progress=None, **alignment_options):
     """The pre- and post-alignment barrier of every unordered pair of nets.
 
     Parameters
@@ -455,9 +496,15 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         one per core. 1 runs in this process. Never more processes than
         pairs are started.
     scheduler : str or distributed.Client, optional
-        A Dask scheduler address (``"tcp://host:8786"``) or a Client: run
-        the pairs on that cluster (the ``[distributed]`` extra). A worker
+        A Dask scheduler address or a Client: run the pairs on that cluster
+        (the ``[distributed]`` extra), e.g. ``LocalCluster(n_workers=2)``'s
+        ``scheduler_address``, or ``"tcp://host:8790"`` for a scheduler
+        started with ``dask scheduler --port 8790`` (a port of your own:
+        8786, Dask's default, may be someone else's scheduler). A worker
         that dies costs its pairs a rerun, not the sweep.
+    connect_timeout : float
+        Seconds to wait for the scheduler at an address to answer (default
+        ``DEFAULT_CONNECT_TIMEOUT``, 5); then an OSError.
     names : sequence of str, optional
         Labels of the nets (default "net 0", "net 1", ...).
     seed : int
@@ -484,8 +531,11 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         alignment), a net with NaN/Inf weights (names it and the layers),
         ``n_jobs`` 0 or not an integer, a negative or non-integer ``seed``,
         ``k`` above ``interpolation.MAX_K``, both ``n_jobs > 1`` and
-        ``scheduler``, a ``scheduler`` that is not an address, an unknown
-        score mode or solver.
+        ``scheduler``, a ``scheduler`` that is not an address, a
+        ``connect_timeout`` that is not a positive number, an unknown score
+        mode or solver.
+    OSError
+        No scheduler answered at the address within ``connect_timeout``.
     ArchitectureError
         A net of another architecture (names both nets' indices).
     TypeError
@@ -502,6 +552,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     if scheduler is not None and n_jobs != 1:
         raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
                          "cluster), not both")
+    connect_timeout = check_connect_timeout(connect_timeout)
     template = interp.first_net(items, "barrier_matrix")
     snaps = _snapshots(template, items)
     _check_finite(snaps)
@@ -518,7 +569,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
                        X, Y, EX, EY)
     todo = pairs(n)
     if scheduler is not None:
-        results = _run_dask(payload, todo, seed, align, k, options, scheduler)
+        results = _run_dask(payload, todo, seed, align, k, options, scheduler, connect_timeout)
     elif n_jobs != 1:
         # Never more processes than pairs: loky starts every worker it is asked for.
         n_jobs = min(n_jobs, len(todo)) if n_jobs > 0 else n_jobs

@@ -132,3 +132,45 @@ def inverse(perm):
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
     return inv
+
+
+def check_permutations(hidden_list, permutations):
+    """``permutations`` as integer arrays, one per hidden layer, each a
+    permutation of its units; ValueError / TypeError naming the layer."""
+    if isinstance(permutations, (str, bytes)) or not hasattr(permutations, "__len__"):
+        raise TypeError("permutations must be a list with one integer array per hidden layer,"
+                        f" got {type(permutations).__name__}")
+    if len(permutations) != len(hidden_list):
+        raise ValueError(f"{len(permutations)} permutation(s) given, but the net has "
+                         f"{len(hidden_list)} hidden layer(s) (layers "
+                         f"{', '.join(str(h.index) for h in hidden_list) or 'none'})")
+    checked = []
+    for h, perm in zip(hidden_list, permutations):
+        a = np.asarray(perm)
+        where = f"permutation of layer {h.index} (width {h.width})"
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{where} must hold integers, got dtype {a.dtype}")
+        if a.shape != (h.width,) or not np.array_equal(np.sort(a), np.arange(h.width)):
+            raise ValueError(f"{where} must hold each of 0..{h.width - 1} once, got shape "
+                             f"{a.shape}" + ("" if a.shape != (h.width,) else
+                                             " with repeats or values out of range"))
+        checked.append(a.astype(np.intp))
+    return checked
+
+
+def permuted_net(net, permutations):
+    """A new net: ``net`` with each hidden layer's units moved by its
+    permutation (new position -> old unit) and the next layer compensating,
+    momentum moved with the weights. It computes ``net``'s function;
+    ``net`` is not changed."""
+    hidden_list = hidden_layers(net)
+    perms = check_permutations(hidden_list, permutations)
+    out = net.clone()
+    params = permute_all(out, out.snapshot(), hidden_list, perms)
+    momentum = permute_all(out, [layer.momentum.copy() if layer.has_weights else v
+                                 for layer, v in zip(out.layers, params)], hidden_list, perms)
+    out.restore(params)
+    for layer, m in zip(out.layers, momentum):
+        if layer.has_weights:
+            layer.momentum.data[:] = m.data
+    return out
