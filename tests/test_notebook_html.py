@@ -97,3 +97,14 @@ def test_a_report_that_did_not_run_has_no_plot():
     assert r.message and r.pre is None
     html = r._repr_html_()
     assert "<img" not in html and r.verdict.value in html
+
+
+def test_a_large_sweep_shows_its_summary_and_heatmaps_only():
+    import numpy as np
+    from pyneural.reports.sweep import SweepResult
+    n = 13
+    m = np.full((n, n), 0.01)
+    np.fill_diagonal(m, 0.0)
+    r = SweepResult(names=[f"net {i}" for i in range(n)], k=10, n_samples=36, pre=m, post=m / 10)
+    html = r._repr_html_()
+    assert html.count("<table>") == 1 and "0.001000" in html and _png(html) is not None

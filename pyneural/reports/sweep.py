@@ -172,6 +172,7 @@ class SweepResult:
         """Jupyter's view: the summary and the matrices as tables, the
         heatmaps inline."""
         from .html import number, result_html, table
+        from .plotting import ANNOTATE_UP_TO
         central = self.central
         rows = [("nets / pairs", f"{self.n_nets} / {len(pairs(self.n_nets))}"),
                 ("barriers on", f"held-out ({self.n_eval})" if self.n_eval
@@ -183,9 +184,10 @@ class SweepResult:
         if self.repaired is not None:
             rows.append(("mean REPAIR'd barrier", number(self.mean_repaired)))
         tables = [table(rows)]
+        # Beyond a dozen nets the matrices are read from the heatmaps alone.
         for title, m in (("before alignment", self.pre), ("after alignment", self.post),
                          ("REPAIR'd", self.repaired)):
-            if m is not None:
+            if m is not None and self.n_nets <= ANNOTATE_UP_TO:
                 tables.append(table([(name, *(number(v) for v in row))
                                      for name, row in zip(self.names, m)],
                                     header=(title, *self.names)))
