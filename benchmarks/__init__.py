@@ -1,9 +1,9 @@
 """pyneural benchmarks.
 
-    python -m benchmarks                 # the speed table of issue 5 (< 3 minutes on 2 cores)
+    python -m benchmarks                 # the speed table
     python -m benchmarks --quick         # fewer repetitions, smaller batch (a smoke run)
     python -m benchmarks --rows 1,3      # some rows only
-    python -m benchmarks --markdown      # the table as Markdown (for the README)
+    python -m benchmarks --markdown      # the table as Markdown (for docs/benchmarks.md)
     python -m benchmarks.alignment       # alignment quality of the permutation report
     (other modules here are standalone studies with their own ``python -m``)
 

@@ -116,10 +116,10 @@ class RatioAtLeast:
 class Row:
     """One line of the table.
 
-    number : shown in the first column (the issue's row number).
+    number : shown in the first column (the row's number in the targets).
     work : what is measured, short.
     measure : ``measure(ctx) -> Result``.
-    original : the issue's reference figure as text ("102,400 /s (Pascal)").
+    original : the reference figure as text ("102,400 /s (Pascal)").
     target : AtLeast / AtMost / RatioAtLeast, or None.
     """
     number: str
@@ -213,7 +213,7 @@ def _met_text(row, result):
 
 def table_cells(rows_and_results):
     header = ["#", "work", "pyneural", "numpy (same run)", "pyneural/numpy",
-              "original (issue)", "target", "met"]
+              "reference", "target", "met"]
     body = []
     for row, res in rows_and_results:
         fig = res.fmt(res.figure) if res.figure is not None else (res.status or "n/a")

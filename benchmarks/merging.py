@@ -1,4 +1,4 @@
-"""Model merging on real data (issue 7): the targets, measured.
+"""Model merging on real data: the targets, measured.
 
     python -m benchmarks.merging            # four seed pairs + merge_many of 4 nets (~1.5 min)
     python -m benchmarks.merging --quick    # two pairs, no MergeMany rounds (a smoke run)
@@ -8,7 +8,7 @@ scikit-learn digits with the split and training of examples/digits_merge.py
 epochs). Alignment, refinement and REPAIR see only the 300 probes; every
 number here is on the 297 test images. Each pair is merged at alpha 0.5 with
 five score modes, each with and without REPAIR; then the four A nets are
-merged into one with ``merge_many``. The targets of the issue are printed
+merged into one with ``merge_many``. The targets are printed
 with the measured numbers and PASS or MISS.
 """
 import argparse

@@ -1,4 +1,4 @@
-"""The speed table of issue 5: ``python -m benchmarks``.
+"""The speed table: ``python -m benchmarks``.
 
 Each figure is the median of several timed repetitions after a warm-up;
 where a row has a numpy reference, the two are timed in turn in the same
@@ -33,7 +33,7 @@ ROWS = [
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
-                                     description="pyneural's speed table (issue 5).")
+                                     description="pyneural's speed table.")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions and smaller inputs (a smoke run, not figures)")
     parser.add_argument("--rows", help="comma-separated row numbers to run (default: all)")

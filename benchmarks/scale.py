@@ -202,7 +202,7 @@ def merge_rows(label, net_a, net_b, data, accuracy):
         {"merge gap": m.repaired.accuracy - ends}
 
 
-# The targets for the 784-512x3-10 rows: (metric, bound, "max" when
+# The targets for the 784-512x3-10 rows: (metric, bound, "max" when
 # the value must stay at or below it, "min" at or above, printed scale, unit).
 TARGETS = [("time", 3.0, "max", 1, " s"), ("x yardstick", 10.0, "max", 1, "x"),
            ("linear", 0.88, "min", 100, "%"), ("REPAIR'd", 0.95, "min", 100, "%"),

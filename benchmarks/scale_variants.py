@@ -246,7 +246,7 @@ def data_limit_rows(ex, data, pairs):
     report never has): held-out linear reduction of the default report,
     REPAIR'd reduction with ``repair=True``, and ``merge_with(...,
     repair=True)``'s accuracy minus the endpoints' mean; then the means,
-    the worst and the pairs meeting the issue's targets."""
+    the worst and the pairs meeting the targets."""
     held = data["held_out"]
     sources = (("500 probes", data["probe"]), ("3,500 training images", data["train"]))
     print("the library's defaults with the probes / with the training images as probes; "

@@ -1,4 +1,4 @@
-"""Barrier matrices in parallel (issue 13): the targets, measured.
+"""Barrier matrices in parallel: the targets, measured.
 
     python -m benchmarks.sweep            # 8 nets of 2-64-64-3, 28 pairs (~1.5 min)
     python -m benchmarks.sweep --quick    # 4 nets, a small refinement budget (a smoke run)
@@ -74,7 +74,7 @@ def _timed(fn):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sweep",
                                      description="barrier_matrix: 1 job, 2 jobs, 2-worker "
-                                                 "LocalCluster (issue 13)")
+                                                 "LocalCluster")
     parser.add_argument("--quick", action="store_true",
                         help="4 nets and a small refinement budget (a smoke run, not figures)")
     parser.add_argument("--repeat", type=int, default=2,

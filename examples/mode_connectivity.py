@@ -1,4 +1,7 @@
-"""Port of the Pascal ModeConnectivity example: the loss barrier between two
+"""Mode connectivity: the loss barrier between two nets
+====================================================
+
+Port of the Pascal ModeConnectivity example: the loss barrier between two
 nets from the same init (RUN 1), from different inits (RUN 2), and between a
 net and itself (CHECK). Same seeds, constants, order and output as the
 original; then RUN 2's loss curve is saved as a PNG when matplotlib is there.

@@ -1,4 +1,7 @@
-"""Port of the Pascal PermutationAlign example: two MLPs trained from
+"""Permutation alignment: the Pascal example, then pyneural's default
+==================================================================
+
+Port of the Pascal PermutationAlign example: two MLPs trained from
 different inits, aligned by weight matching (RUN 1), activation matching
 (RUN 2), and a net aligned to itself (CHECK). Same seeds, same constants,
 same run order as the original, and the same output, number for number.
@@ -78,7 +81,7 @@ def improved_run(probes, out=sys.stdout, plot_path="permutation_align.png"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--original", action="store_true",
                         help="only the original program's three runs (no RUN 4, no plot)")
     args = parser.parse_args(argv)

@@ -1,4 +1,7 @@
-"""Train the Pascal examples' 2-12-12-3 ReLU net on three 2-D blobs and
+"""Training the Pascal examples' toy net
+=====================================
+
+Train the Pascal examples' 2-12-12-3 ReLU net on three 2-D blobs and
 print its outputs on the probes: the Python port of BuildNet / TrainNet.
 
     RandSeed := 101; NN := BuildNet;   ->  rng.set_seed(101); nn = toy.build_net()

@@ -466,7 +466,7 @@ class TNNetVolume:
         self._elementwise(v, _vk.sub_scalar, _vk.sub, "sub operand")
 
     def mul(self, v):
-        """self *= v element-wise (volume, array or scalar).
+        """``self *= v`` element-wise (volume, array or scalar).
 
         Parameters
         ----------

@@ -1,4 +1,4 @@
-"""The kernel boundary, shared nets and private report copies (issue 10).
+"""The kernel boundary, shared nets and private report copies.
 
 No call from Python may make a kernel read or write out of bounds: every
 kernel entry checks its sizes, and a layer's stores refuse a new size. A
@@ -52,7 +52,7 @@ def test_a_wrong_sized_store_is_refused_and_the_net_keeps_working():
     with pytest.raises(TypeError, match="numeric"):
         layer.bias = ["a"] * 256
     assert np.array_equal(net.compute(x).data, before)
-    for _ in range(50):                   # the training that used to crash
+    for _ in range(50):                   # training after the refused writes still works
         net.compute(x)
         net.backpropagate(np.zeros(10, F32))
     assert np.all(np.isfinite(net.compute(x).data))

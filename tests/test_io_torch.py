@@ -102,13 +102,13 @@ def test_torch_state_dict_tensors_go_straight_into_from_state_dict():
     assert back.save_to_string() == a.save_to_string()
 
 
-def test_the_readme_section_runs(tmp_path, monkeypatch, capsys):
+def test_the_guide_page_runs(tmp_path, monkeypatch, capsys):
     import pathlib
     import re
-    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"## Bringing a PyTorch model\n.*?```python\n(.*?)```", text, re.S).group(1)
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "guide" / "pytorch.md").read_text()
+    code = re.search(r"# Bringing a PyTorch model\n.*?```python\n(.*?)```", text, re.S).group(1)
     monkeypatch.chdir(tmp_path)                  # it writes b.safetensors, merged.safetensors
-    exec(compile(code, "README.md (Bringing a PyTorch model)", "exec"), {})
+    exec(compile(code, "docs/guide/pytorch.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "PermutationAlignReport" in printed
     assert float(printed.strip().splitlines()[-1]) < 1e-5

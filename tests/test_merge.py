@@ -1,4 +1,4 @@
-"""Model merging (issue 7): merge_with, merge_many, REPAIR, the digits
+"""Model merging: merge_with, merge_many, REPAIR, the digits
 example and the `pyneural merge` command.
 
 The core tests merge the Pascal examples' toy nets (2-12-12-3, three blobs),

@@ -52,3 +52,28 @@ def test_semantics_citations_name_sections_that_exist():
             cited.append(name)
             assert name in headings, (path, name)
     assert len(cited) >= 3
+
+
+def test_ci_runs_the_readmes_commands():
+    """CI runs the README's test command and its docs build command as
+    written (a changed command must change in both places)."""
+    text = README.read_text()
+    commands = [block.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)]
+    test_command = 'pip install -e ".[test,plot,examples]" && python -m pytest -q'
+    docs_command = ('pip install -e ".[docs]" && '
+                    "python -m sphinx -W -b html docs docs/_build/html")
+    assert test_command in commands and docs_command in commands
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert test_command in ci
+    assert docs_command.replace("pip install -e", "pip install --quiet -e") in ci
+
+
+def test_readme_is_short():
+    assert len(README.read_text().splitlines()) <= 300
+
+
+def test_readme_links_resolve():
+    text = README.read_text()
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not target.startswith(("http://", "https://")):
+            assert (README.parent / target).exists(), target

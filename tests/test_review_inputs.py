@@ -116,7 +116,7 @@ def test_barrier_matrix_json_of_a_duplicate_pair(example_nets, probes):
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e39])
 @pytest.mark.parametrize("where", ["input", "target"])
 def test_non_finite_samples_are_refused_naming_the_cell(example_nets, probes, value, where):
-    # a NaN input used to pass the ReLU as 0: mode_connectivity_report said CONNECTED
+    # a NaN input would pass the ReLU as 0, and the report would say CONNECTED
     a, b = example_nets
     X = np.stack([p.i.data for p in probes]).astype(np.float64)
     Y = np.stack([p.o.data for p in probes]).astype(np.float64)
@@ -188,7 +188,7 @@ def test_files_of_one_name_in_two_folders_get_distinct_labels(tmp_path, probes, 
 
 @pytest.mark.parametrize("exact", ["x", "no", 0.5, None])
 def test_exact_is_true_false_or_auto(example_nets, probes, exact):
-    # exact="no" (any truthy value) used to mean exact=True
+    # a truthy string such as "no" must not be taken for exact=True
     a, b = example_nets
     with pytest.raises(ValueError, match="exact must be True, False or 'auto'"):
         a.mode_connectivity_report(b, probes, exact=exact)

@@ -27,28 +27,18 @@ SCORE_MODES = {0: "weight", 1: "activation", 2: "weight_matching",
 AUTO_STARTS = ("activation", "weight_matching_cosine", "weight")
 # Above this many weights x probes, "auto" is activation matching (its
 # near-ties broken by the weights, below) followed by gradient-guided
-# assignment steps instead of swap refinement (none when
-# aligning for the REPAIR'd path). Measured at 784-512x3-10 with 500 probes
-# (4.7e8; README, "Paper scale"): the weight starts' barriers on the probes
-# were 5x the activation start's; 100 swap evaluations (30-40 s on the
-# shared machine) took the held-out reduction from 79.3% to 79.7%, the steps
-# to 86.5% in 1.6 s. Every toy and the digits nets (at most 1.7e7) stay on
-# the three refined starts.
+# assignment steps instead of swap refinement (none when aligning for the
+# REPAIR'd path): at that size one swap evaluation is a GEMM and a layer has
+# width^2 candidates, so the swaps cannot pay, and the weight starts end
+# far above the activation start. The toys and the digits nets stay below
+# it. How the threshold was measured: docs/notes/2026-11-30-paper-scale-default.md.
 AUTO_SCALE_WORK = 1e8
 # At scale the activation matching then lets the weights break its
 # near-ties (``WeightMatching.break_ties``: this bonus times the mean cosine
-# of a unit pair's incoming rows and outgoing columns, two passes). 500
-# probes leave most of a 512-wide layer's pairs nearly tied: matched on the
-# 3,500 training images instead, 57-62% of the units pair otherwise. The
-# bonus was picked on the seed pairs (1, 2) to (7, 8), then checked on (9,
-# 10) to (15, 16), trained for the check (``python -m benchmarks.scale
-# --no-wide --pairs ...``): on those four the default's held-out linear
-# reduction went from 85.8% to 87.6% on average, the REPAIR'd one from
-# 93.3% to 93.9%, the REPAIR'd merge from 1.73 to 1.50 points below the
-# endpoints; on all eight from 86.0% / 93.1% / 1.86 to 87.1% / 93.9% /
-# 1.46, for 0.2 s more. On four pairs trained afterwards (seeds 17-24) as a
-# last test: 86.1% -> 87.7% linear, 93.0% -> 94.2% REPAIR'd, but the merge
-# 1.36 -> 1.61 points below (README, "Paper scale").
+# of a unit pair's incoming rows and outgoing columns, two passes): a few
+# hundred probes leave most units of a wide layer nearly tied, and the
+# weights are the other evidence of which units correspond. Chosen on
+# some seed pairs and checked on pairs trained afterwards (the same note).
 SCALE_TIE_BREAK = 1.0
 TIE_BREAK_PASSES = 2
 DEFAULT_SCORE_MODE = "auto"
@@ -262,9 +252,9 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
         starts = AUTO_STARTS
     steps = at_scale and refine and not for_repair and steps_supported(net)
     refine = refine and not at_scale
-    # Each start gets the whole budget: splitting it (a share each, the rest
-    # to the best) measured worse, 95.7% / 90.3% mean / worst held-out
-    # reduction on benchmarks.alignment's ten pairs against 97.7% / 95.0%.
+    # Each start gets the whole budget: no start is best on every pair, so
+    # starving any of them costs more than the time saved (measured:
+    # docs/notes/2026-11-30-refinement-budgets.md).
     tie_break = SCALE_TIE_BREAK if at_scale else 0.0
     tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
                                seed, refine, refine_budget, progress, tie_break) for m in starts]

@@ -19,11 +19,10 @@ units at once:
 A step does this for every hidden layer in turn, then measures the whole
 curve: a step that did not lower the barrier on the samples is undone and
 ends the search, as does one that gains less than ``MIN_GAIN`` of the
-starting barrier, or ``STEP_LIMIT`` steps. Judging a layer's move at the
-peak alone and the curve once per step halves the forward passes against
-checking every alpha for every move, with the same result on the MNIST
-pair (84.1% held-out reduction). Only for stacks of fully-connected ReLU /
-linear layers (the gradient is written for them).
+starting barrier, or ``STEP_LIMIT`` steps. A layer's move is judged at the
+peak alone and the curve measured once per step: that takes half the
+forward passes of checking every alpha for every move. Only for stacks of
+fully-connected ReLU / linear layers (the gradient is written for them).
 """
 import numpy as np
 
@@ -33,9 +32,10 @@ from .matching import hungarian
 from .refinement import MARGIN, RefinementStats
 
 STEP_LIMIT = 8
-# Proximity bonuses tried in turn, in standard deviations of C. Measured on
-# a 784-512x3-10 MNIST pair: 10 never moved a unit, 3 gave most accepted
-# steps, 1 the rest.
+# Proximity bonuses tried in turn, in standard deviations of C: a large
+# bonus keeps the move small (too large and no unit moves), a smaller one
+# lets more units move when the first finds nothing (values measured in
+# docs/notes/2026-11-30-paper-scale-default.md).
 BONUSES = (3.0, 1.0)
 # Stop after a step that lowers the barrier by less than this share of the
 # barrier the steps started from.

@@ -229,7 +229,7 @@ def endpoint_snapshot(net, b, names=("A", "B")):
 
 
 def output_drift(net, reference, snap, X, exact):
-    """Largest |output| difference between ``reference`` outputs and the
+    """Largest ``|output|`` difference between ``reference`` outputs and the
     net with ``snap``'s weights on X (inf when anything is not finite).
     Overwrites ``net``'s weights: pass a work copy."""
     net.restore(snap)

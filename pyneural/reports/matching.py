@@ -149,8 +149,8 @@ class WeightMatching:
                  max_iter=100, solver=None, start=None):
         chain = [h.index for h in hidden_list] + [hidden_list[-1].next_index]
         self._widths = [h.width for h in hidden_list]
-        # float32 products, as the weights are: float64 GEMMs made this 2.5x
-        # slower than a plain numpy implementation at 784-512x3-10.
+        # float32 products, as the weights are: float64 GEMMs dominate the
+        # time of a pass on wide layers.
         self._A = [_layer_rows(net, snap_a, i, normalize).astype(_F32) for i in chain]
         self._B = [_layer_rows(net, snap_b, i, normalize).astype(_F32) for i in chain]
         self.perms = [np.arange(h.width) for h in hidden_list]

@@ -39,8 +39,8 @@ from .text import bar, f32, fixed, fpc_exp, jsonable, percent
 
 # The merge aligns as the report does (its score mode, solver and refinement
 # defaults), with a higher floor under the refinement budget: a merged net
-# is kept and used, so a better alignment is worth the time
-# (python -m benchmarks.merging measures it).
+# is kept and used, so a better alignment is worth the time (python -m
+# benchmarks.merging measures it; docs/notes/2026-11-30-refinement-budgets.md).
 MERGE_REFINE_BUDGET = 6000
 DEFAULT_ROUNDS = 1
 # Verdict: the merged net is MERGED when its accuracy is at most this far
@@ -189,6 +189,23 @@ class MergeResult(BeforeAfter):
         marked (two nets), or the models' accuracies (more; needs matplotlib)."""
         from .plotting import plot_merge
         return plot_merge(self, path=path, ax=ax)
+
+    def _repr_html_(self):
+        """Jupyter's view: the models' loss and accuracy, the barriers, the
+        plot inline."""
+        from .html import number, result_html, share, table
+        where = f"held-out ({self.n_eval})" if self.eval_set else f"the samples ({self.n_samples})"
+        rows = [("nets", self.n_nets), ("weights", ", ".join(f"{w:.3f}" for w in self.weights)),
+                ("score / solver", f"{self.score_mode} / {self.solver}"),
+                ("measured on", where)]
+        if self.pre is not None:
+            rows += [("barrier before / after", f"{number(self.pre_barrier)} / "
+                                                f"{number(self.post_barrier)}"),
+                     ("reduction", share(self.reduction))]
+        models = [*self.endpoints, self.naive, self.aligned, self.naive_repaired, self.repaired]
+        scores = table([(m.name, number(m.loss), share(m.accuracy)) for m in models
+                        if m is not None], header=("model", "loss", "accuracy"))
+        return result_html("MergeReport", self.verdict.value, [table(rows), scores], self.plot)
 
     def __str__(self):
         return "\n".join(_render(self)) + "\n"

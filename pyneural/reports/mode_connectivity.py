@@ -48,7 +48,7 @@ class ModeConnectivityResult:
     curve : Curve or None
         alphas, losses and accuracies along the path.
     endpoint_mismatch : float
-        Largest |output| difference between the path's ends and A / B.
+        Largest ``|output|`` difference between the path's ends and A / B.
     verdict : Connectivity
     exact : bool
         True when losses came from the bit-exact per-sample forward pass.
@@ -115,6 +115,25 @@ class ModeConnectivityResult:
         """Draw the loss curve (see pyneural.reports.plotting)."""
         from .plotting import plot_mode_connectivity
         return plot_mode_connectivity(self, path=path, ax=ax)
+
+    def _repr_html_(self):
+        """Jupyter's view: the numbers as a table, the curve inline."""
+        from .html import number, result_html, table
+        rows = [("samples", self.n_samples), ("points", f"{self.k + 1} (K={self.k})")]
+        if self.curve is not None:
+            l0, l1 = self.endpoint_losses
+            rows += [("endpoint losses", f"{number(l0)} / {number(l1)}"),
+                     ("peak loss", f"{number(self.curve.peak)} at alpha "
+                                   f"{self.curve.alphas[self.curve.peak_index]:.3f}"),
+                     ("barrier", number(self.barrier)),
+                     ("relative barrier", number(self.relative_barrier, 4)),
+                     ("faithful", f"{self.faithful} (mismatch {self.endpoint_mismatch:.2e})")]
+            if self.repaired is not None:
+                rows.append(("REPAIR'd barrier", number(self.repaired_barrier)))
+        else:
+            rows.append(("message", self.message))
+        return result_html("ModeConnectivityReport", self.verdict.value, [table(rows)],
+                           self.plot if self.curve is not None else None)
 
     def __str__(self):
         return "\n".join(_render(self)) + "\n"

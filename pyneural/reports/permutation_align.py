@@ -167,6 +167,33 @@ class PermutationAlignResult(BeforeAfter):
         from .plotting import plot_permutation_align
         return plot_permutation_align(self, path=path, ax=ax)
 
+    def _repr_html_(self):
+        """Jupyter's view: the numbers as tables, the curves inline."""
+        from .html import number, result_html, share, table
+        where = f"held-out ({self.n_eval})" if self.eval_set else f"the samples ({self.n_samples})"
+        rows = [("score / solver", f"{self.score_mode} / {self.solver}"),
+                ("probe samples", self.n_samples), ("barriers on", where)]
+        tables = []
+        if self.pre is not None:
+            rows += [("barrier before", number(self.pre_barrier)),
+                     ("barrier after", number(self.post_barrier)),
+                     ("reduction", share(self.reduction))]
+            if self.repaired is not None:
+                rows.append(("REPAIR'd barrier", number(self.repaired_barrier)))
+            if self.scaled is not None:
+                rows.append(("scale-aligned barrier", number(self.scaled_barrier)))
+        if self.message:
+            rows.append(("message", self.message))
+        tables.append(table(rows))
+        if self.layers:
+            tables.append(table([(l.index, l.width, f"{l.churn:.3f}") for l in self.layers],
+                                header=("net layer", "width", "churn")))
+        if self.checks:
+            tables.append(table([(c.number, c.name, c.status) for c in self.checks],
+                                header=("check", "", "status")))
+        return result_html("PermutationAlignReport", self.verdict.value, tables,
+                           self.plot if self.pre is not None else None)
+
     def __str__(self):
         return "\n".join(_render(self)) + "\n"
 

@@ -3,6 +3,7 @@
 ``pip install pyneural[plot]`` installs matplotlib; without it, plotting
 raises an ImportError that says so. Nothing else in pyneural needs it.
 """
+import math
 
 
 def _pyplot():
@@ -16,30 +17,47 @@ def _pyplot():
 def _axes(ax):
     plt = _pyplot()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        # constrained layout makes room for the legend outside the axes
+        fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     return plt, ax
 
 
 def _curve(ax, curve, label, color):
-    ax.plot(curve.alphas, curve.losses, "-o", color=color, label=label, markersize=3)
+    """The curve, its ends marked, and its barrier: a dotted line from the
+    higher end's loss up to the peak, the value in the legend (a text label
+    at the peak would collide with the other curves)."""
+    ax.plot(curve.alphas, curve.losses, "-o", color=color, markersize=3,
+            label=f"{label}: barrier {curve.barrier:.6f}")
     ax.plot([curve.alphas[0], curve.alphas[-1]], [curve.losses[0], curve.losses[-1]], "s",
             color=color, markersize=7)
     peak = curve.peak_index
-    ax.annotate(f"barrier {curve.barrier:.6f}", (curve.alphas[peak], curve.losses[peak]),
-                textcoords="offset points", xytext=(0, 8), ha="center", color=color, fontsize=8)
+    ax.vlines(curve.alphas[peak], curve.endpoint_max, curve.losses[peak], colors=color,
+              linestyles=":", linewidth=1.5)
+
+
+def place_legend(ax, columns=1):
+    """The legend of ``ax`` below the axes, outside the data, so that it
+    covers neither the curves nor their labels."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, fontsize=8,
+              frameon=False)
+
+
+def save(figure, path):
+    """Save ``figure`` as PNG (nothing cut at the edges) and close it."""
+    plt = _pyplot()
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
 
 
 def _finish(plt, ax, title, path):
     ax.set_xlabel("alpha  (theta = (1 - alpha) A + alpha B)")
     ax.set_ylabel("loss")
     ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
+    place_legend(ax)
     ax.grid(alpha=0.3)
-    ax.margins(y=0.12)
+    ax.margins(y=0.08)
     if path is not None:
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=120)
-        plt.close(ax.figure)
+        save(ax.figure, path)
     return ax
 
 
@@ -132,16 +150,16 @@ def _merge_bars(plt, ax, result, path):
     ax.set_title(f"Merge of {result.n_nets} nets: {result.verdict.value}")
     ax.grid(alpha=0.3, axis="y")
     if path is not None:
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=120)
-        plt.close(ax.figure)
+        save(ax.figure, path)
     return ax
 
 
 def plot_barrier_matrix(result, path=None):
     """A sweep's barrier matrices as heatmaps, before and after alignment
-    (and REPAIR'd, when measured) side by side on one colour scale (only
-    "before" without alignment).
+    (and REPAIR'd, when measured) side by side (only "before" without
+    alignment). Each panel has its own colour scale, since alignment
+    shrinks the barriers by orders of magnitude, and up to
+    ``ANNOTATE_UP_TO`` nets each cell prints its value.
 
     Parameters
     ----------
@@ -159,6 +177,7 @@ def plot_barrier_matrix(result, path=None):
         matplotlib is not installed.
     """
     import numpy as np
+    from matplotlib.ticker import FuncFormatter
     plt = _pyplot()
     panels = [("before alignment", result.pre)]
     if result.aligned:
@@ -166,20 +185,50 @@ def plot_barrier_matrix(result, path=None):
     if result.repaired is not None:
         panels.append(("REPAIR'd" + (", after alignment" if result.aligned else ""),
                        result.repaired))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.0, 4.6),
-                             squeeze=False)
-    finite = np.concatenate([m[np.isfinite(m)] for _, m in panels])
-    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    ticks = range(result.n_nets)
+    n = result.n_nets
+    side = max(4.0, 0.45 * n + 2.0)
+    fig, axes = plt.subplots(1, len(panels), figsize=((side + 1.2) * len(panels), side),
+                             squeeze=False, layout="constrained")
+    ticks = list(range(n))
     for ax, (title, m) in zip(axes[0], panels):
+        finite = m[np.isfinite(m)]
+        top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
         image = ax.imshow(m, vmin=0.0, vmax=top, cmap="viridis")
         ax.set_title(f"Barrier {title}")
-        ax.set_xticks(list(ticks))
-        ax.set_yticks(list(ticks))
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
         ax.set_xticklabels(result.names, rotation=45, ha="right", fontsize=8)
         ax.set_yticklabels(result.names, fontsize=8)
-    fig.colorbar(image, ax=list(axes[0]), label="loss barrier")
+        # Small barriers are shown scaled (x 1e-3 on the colour bar) so that
+        # the cells hold short numbers.
+        exponent = math.floor(math.log10(top)) if top < 0.1 else 0
+        scale = 10.0 ** -exponent
+        bar = fig.colorbar(image, ax=ax, shrink=0.85, label="loss barrier" + (
+            f" (x 1e{exponent})" if exponent else ""))
+        bar.formatter = FuncFormatter(lambda v, _, s=scale: f"{v * s:g}")
+        bar.update_ticks()
+        if n <= ANNOTATE_UP_TO:
+            _annotate_cells(ax, m, top, scale)
     if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        save(fig, path)
     return fig
+
+
+# Up to this many nets a heatmap prints each cell's value (beyond, the
+# numbers no longer fit the cells).
+ANNOTATE_UP_TO = 12
+
+
+def _annotate_cells(ax, m, top, scale):
+    """Each cell's value (times ``scale``, as the colour bar), dark on the
+    light end of the colour map and light on the dark end."""
+    n = len(m)
+    size = 8 if n <= 6 else 7 if n <= 9 else 6
+    for i in range(n):
+        for j in range(n):
+            v = float(m[i, j])
+            digits = 3 if scale == 1 else 2
+            text = "0" if v == 0 else f"{v * scale:.{digits}f}" if math.isfinite(v) else "NaN"
+            light = math.isfinite(v) and v > 0.6 * top
+            ax.text(j, i, text, ha="center", va="center", fontsize=size,
+                    color="black" if light else "white")

@@ -81,12 +81,12 @@ class LayerRepair:
 
     @property
     def mean_error(self):
-        """Largest |after - target| of the corrected units' means (relative above 1)."""
+        """Largest ``|after - target|`` of the corrected units' means (relative above 1)."""
         return self._error(self.after_mean, self.target_mean)
 
     @property
     def std_error(self):
-        """Largest |after - target| of the corrected units' standard deviations."""
+        """Largest ``|after - target|`` of the corrected units' standard deviations."""
         return self._error(self.after_std, self.target_std)
 
     @property
@@ -168,6 +168,16 @@ class RepairResult:
                          "mean_error": self.mean_error, "std_error": self.std_error,
                          "non_finite": self.non_finite, "matched": self.matched,
                          "layers": [l.to_dict() for l in self.layers]})
+
+    def _repr_html_(self):
+        """Jupyter's view: the summary and one row per layer (no plot)."""
+        from .html import result_html, table
+        layers = table([(l.index, l.width, l.repaired, f"{100 * l.collapse:.1f}%",
+                         f"{l.mean_error:.2e}", f"{l.std_error:.2e}") for l in self.layers],
+                       header=("net layer", "width", "units reset", "spread before",
+                               "mean error", "std error"))
+        verdict = "statistics match" if self.matched else "statistics do NOT match"
+        return result_html("REPAIR", verdict, [table([("summary", self.summary())]), layers])
 
     def __str__(self):
         title = "REPAIR (reset merged units' pre-activation statistics)"

@@ -162,11 +162,36 @@ class SweepResult:
                 "seconds": self.seconds})
 
     def plot(self, path=None):
-        """Two heatmaps, before and after alignment, on one colour scale
+        """Heatmaps before and after alignment, each on its own colour scale
         (needs matplotlib). Returns the figure; with ``path``, saves it
         there and closes it."""
         from .plotting import plot_barrier_matrix
         return plot_barrier_matrix(self, path=path)
+
+    def _repr_html_(self):
+        """Jupyter's view: the summary and the matrices as tables, the
+        heatmaps inline."""
+        from .html import number, result_html, table
+        from .plotting import ANNOTATE_UP_TO
+        central = self.central
+        rows = [("nets / pairs", f"{self.n_nets} / {len(pairs(self.n_nets))}"),
+                ("barriers on", f"held-out ({self.n_eval})" if self.n_eval
+                 else f"the samples ({self.n_samples})"),
+                ("mean barrier before", number(self.mean_pre)),
+                ("mean / max barrier after", f"{number(self.mean_post)} / "
+                                             f"{number(self.max_post)}"),
+                ("most central net", "-" if central is None else self.names[central])]
+        if self.repaired is not None:
+            rows.append(("mean REPAIR'd barrier", number(self.mean_repaired)))
+        tables = [table(rows)]
+        # Beyond a dozen nets the matrices are read from the heatmaps alone.
+        for title, m in (("before alignment", self.pre), ("after alignment", self.post),
+                         ("REPAIR'd", self.repaired)):
+            if m is not None and self.n_nets <= ANNOTATE_UP_TO:
+                tables.append(table([(name, *(number(v) for v in row))
+                                     for name, row in zip(self.names, m)],
+                                    header=(title, *self.names)))
+        return result_html("BarrierMatrix", None, tables, self.plot)
 
     def __str__(self):
         return "\n".join(_render(self)) + "\n"
