@@ -23,8 +23,9 @@ processes; torch and numpy's BLAS are limited to one thread); pyneural
 and torch are timed in turn in the same run. Each training repetition
 starts from a fresh net, so every repetition does the same work: the first
 samples of training, momentum included. (Later in training, momentum of
-inputs that stay 0 decays into float32 subnormals, whose arithmetic is an
-order of magnitude slower on x86; the exact arithmetic cannot flush them.)
+inputs that stay 0 decays into float32 subnormals; the kernels compute
+those lanes in double with the same bits, so the rate holds, but the
+original's plain binary32 would slow down there.)
 Outside the timed parts every row checks that what it timed computes the
 right thing.
 """
