@@ -139,20 +139,15 @@ cdef extern from *:
        double, and a float sum rounded to double and then to float is the
        float sum (53 >= 2 * 24 + 2 bits), so the bits are the binary32
        operations' own; double handles these magnitudes at full speed. */
-    PN_AVX2 static inline __m256 pn_mul_wide(__m256 a, __m256 b) {
-        const __m256d lo = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
-                                         _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
-        const __m256d hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
-                                         _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
-        return _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
-    }
-    PN_AVX2 static inline __m256 pn_add_wide(__m256 a, __m256 b) {
-        const __m256d lo = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
-                                         _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
-        const __m256d hi = _mm256_add_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
-                                         _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
-        return _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
-    }
+    #define PN_WIDE(NAME, OP) \
+    PN_AVX2 static inline __m256 NAME(__m256 a, __m256 b) { \
+        const __m256d lo = OP(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), \
+                              _mm256_cvtps_pd(_mm256_castps256_ps128(b))); \
+        const __m256d hi = OP(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), \
+                              _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))); \
+        return _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo)); }
+    PN_WIDE(pn_mul_wide, _mm256_mul_pd)
+    PN_WIDE(pn_add_wide, _mm256_add_pd)
     /* The magnitude below which m * mu may be subnormal (2^-125 / mu). */
     static inline float pn_tiny_limit(float mu) {
         const float m = mu < 0 ? -mu : mu;
