@@ -157,6 +157,9 @@ def test_numpy_batched_pass_agrees_with_the_exact_one():
     # (up to numpy's tanh for TNNetConvolution)
     outs = net.layer_outputs(X, exact=True)
     np.testing.assert_array_equal(net.layers[1].forward_batch(X[0]), outs[1][:1])
+    assert net.compute_batch(X[:0]).shape == (0, 3)
+    with pytest.raises(ValueError, match="TNNetConvolutionReLU: inputs of 180 values"):
+        net.layers[1].forward_batch(X[:, 1:])
     for i in range(1, 6):
         layer = net.layers[i]
         if layer.activation == "tanh":
