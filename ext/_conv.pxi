@@ -251,6 +251,13 @@ cdef extern from *:
             }
         }
     }
+    /* pn_inertia_body with subnormal lanes in double (pn_inertia_row_avx2). */
+    PN_AVX2 static void pn_inertia_avx2(float* w, float* m, float* dl, float mu, float om,
+                                        Py_ssize_t n) {
+        Py_ssize_t i;
+        pn_inertia_row_avx2(w, m, _mm256_set1_ps(om), dl, mu, n);
+        for (i = 0; i < n; i++) dl[i] = 0.0f;
+    }
     /* pn_convfwd_body on AVX-512 (used with the AVX2 set when the CPU has
        it): 16 features per register, 32 features x 4 positions or 16 x 8
        per pass over k; masked lanes are neither read nor written. Still a
@@ -350,7 +357,7 @@ cdef extern from *:
     static void pn_conv_select(int avx2) {
     #if PN_X86_DISPATCH
         if (avx2) {
-            pn_axpy = pn_axpy_avx2_plain; pn_inertia = pn_inertia_avx2_plain;
+            pn_axpy = pn_axpy_avx2_plain; pn_inertia = pn_inertia_avx2;
             pn_gaxpy = pn_gaxpy_avx2;
             pn_convfwd = pn_avx512_available() ? pn_convfwd_avx512 : pn_convfwd_avx2;
             pn_maxabs = pn_maxabs_avx2_plain; pn_relu_deriv = pn_relu_deriv_avx2_plain;

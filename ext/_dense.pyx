@@ -131,6 +131,63 @@ cdef extern from *:
     #if PN_X86_DISPATCH
     PN_INSTANCE(avx2, PN_AVX2)
     #include <immintrin.h>
+    /* Momentum that decays without new input (a unit whose input stays 0)
+       ends up subnormal, and x86 runs binary32 arithmetic on subnormals
+       through a microcode assist, ~15x slower. Lanes that are (or whose
+       product with mu may be) subnormal are computed in double instead and
+       rounded once to binary32: the exact product of two floats fits a
+       double, and a float sum rounded to double and then to float is the
+       float sum (53 >= 2 * 24 + 2 bits), so the bits are the binary32
+       operations' own; double handles these magnitudes at full speed. */
+    #define PN_WIDE(NAME, OP) \
+    PN_AVX2 static inline __m256 NAME(__m256 a, __m256 b) { \
+        const __m256d lo = OP(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), \
+                              _mm256_cvtps_pd(_mm256_castps256_ps128(b))); \
+        const __m256d hi = OP(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), \
+                              _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))); \
+        return _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo)); }
+    PN_WIDE(pn_mul_wide, _mm256_mul_pd)
+    PN_WIDE(pn_add_wide, _mm256_add_pd)
+    /* The magnitude below which m * mu may be subnormal (2^-125 / mu). */
+    static inline float pn_tiny_limit(float mu) {
+        const float m = mu < 0 ? -mu : mu;
+        return m > 0 && m < 1 ? 2.3509887e-38f / m : 2.3509887e-38f;
+    }
+    /* Nonzero when some lane of m is nonzero and below lim in magnitude. */
+    PN_AVX2 static inline int pn_tiny(__m256 m, __m256 lim) {
+        const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), m);
+        return _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(a, lim, _CMP_LT_OQ),
+                                                _mm256_cmp_ps(a, _mm256_setzero_ps(),
+                                                              _CMP_NEQ_OQ)));
+    }
+    /* M = M * mu + a * b[n]; W = W + M (pn_update_body's step for a row,
+       and the conv update's with b = the step): subnormal lanes in double. */
+    PN_AVX2 static inline void pn_inertia_row_avx2(float* w, float* m, __m256 a,
+                                                   const float* b, float mu, Py_ssize_t n) {
+        const __m256 muv = _mm256_set1_ps(mu), lim = _mm256_set1_ps(pn_tiny_limit(mu));
+        const float as = _mm256_cvtss_f32(a);
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const __m256 mv = _mm256_loadu_ps(m + i);
+            const __m256 q = _mm256_mul_ps(a, _mm256_loadu_ps(b + i));
+            const __m256 nm = pn_tiny(mv, lim) ? pn_add_wide(pn_mul_wide(mv, muv), q)
+                                               : _mm256_add_ps(_mm256_mul_ps(mv, muv), q);
+            _mm256_storeu_ps(m + i, nm);
+            _mm256_storeu_ps(w + i, _mm256_add_ps(_mm256_loadu_ps(w + i), nm));
+        }
+        for (; i < n; i++) {
+            m[i] = m[i] * mu + as * b[i];
+            w[i] = w[i] + m[i];
+        }
+    }
+    PN_AVX2 static void pn_update_avx2_wide(float* wt, float* mwt, const float* x,
+                                            const float* v, float mu, Py_ssize_t n_in,
+                                            Py_ssize_t n_out) {
+        Py_ssize_t j;
+        for (j = 0; j < n_in; j++)
+            pn_inertia_row_avx2(wt + j * n_out, mwt + j * n_out, _mm256_set1_ps(x[j]), v, mu,
+                                n_out);
+    }
     /* A narrow layer (n_out <= 32, e.g. a 10-class output) keeps its sums in
        up to four AVX registers over all j instead of in memory; the last
        register is masked (masked-off lanes are neither read nor written).
@@ -211,7 +268,8 @@ cdef extern from *:
     static int pn_select(int want_avx2) {
     #if PN_X86_DISPATCH
         if (want_avx2 && pn_avx2_available()) {
-            pn_accum = pn_accum_avx2_dispatch; pn_update = pn_update_avx2; pn_push = pn_push_avx2;
+            pn_accum = pn_accum_avx2_dispatch; pn_update = pn_update_avx2_wide;
+            pn_push = pn_push_avx2;
             return 1;
         }
     #endif

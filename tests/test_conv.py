@@ -157,6 +157,9 @@ def test_numpy_batched_pass_agrees_with_the_exact_one():
     # (up to numpy's tanh for TNNetConvolution)
     outs = net.layer_outputs(X, exact=True)
     np.testing.assert_array_equal(net.layers[1].forward_batch(X[0]), outs[1][:1])
+    assert net.compute_batch(X[:0]).shape == (0, 3)
+    with pytest.raises(ValueError, match="TNNetConvolutionReLU: inputs of 180 values"):
+        net.layers[1].forward_batch(X[:, 1:])
     for i in range(1, 6):
         layer = net.layers[i]
         if layer.activation == "tanh":
@@ -420,3 +423,44 @@ def test_generic_and_avx2_kernels_give_the_same_bits_on_random_geometries():
             assert results[0] == results[1], repr(net)
     finally:
         _dense.set_simd_level(before)
+
+
+@pytest.mark.parametrize("inertia", [0.9, 0.1, 0.5, 1.5, -0.3])
+def test_subnormal_momentum_gives_the_same_bits_on_both_instruction_sets(inertia):
+    """The AVX2 updates compute lanes with subnormal momentum in double (to
+    avoid the slow path of subnormal binary32); the bits must be those of
+    the binary32 operations, as the generic build computes them."""
+    if _dense.simd_level() != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    g = np.random.default_rng(int(inertia * 100) % 7)
+    net = pn.TNNet(FPCRandom(3))
+    for layer in (pn.TNNetInput(6, 5, 2), pn.TNNetConvolutionReLU(12, 3, 1),
+                  pn.TNNetMaxPool(2), pn.TNNetFullConnectReLU(19),
+                  pn.TNNetFullConnectLinear(3)):
+        net.add_layer(layer)
+    bits = g.integers(0, 2 ** 23, 10 ** 5, dtype=np.uint32)           # subnormal patterns
+    special = np.concatenate([bits.view(np.float32), -bits.view(np.float32),
+                              np.float32([1.2e-38, -1.1755e-38, 2.4e-38, 3e-38, 0.0, -0.0,
+                                          1e-3, -2.5])])
+    for layer in net.trainable_layers():
+        layer.momentum.data[:] = g.choice(special, layer.momentum.size)
+        layer.weights = np.where(g.random(layer.weights.shape) < 0.3,
+                                 g.choice(special, layer.weights.shape), layer.weights)
+    X, Y = data(net, 4, 1)
+    X[:, X.shape[1] // 3:] = 0                             # inputs that stay 0
+    results = []
+    before = _dense.simd_level()
+    try:
+        for level in ("generic", "avx2"):
+            _dense.set_simd_level(level)
+            twin = net.clone()
+            twin.set_learning_rate(0.01, inertia)
+            twin.fit_samples(X, Y)
+            results.append(b"".join(l.params.data.tobytes() + l.momentum.data.tobytes()
+                                    for l in twin.trainable_layers()))
+            momenta = np.concatenate([l.momentum.data for l in twin.trainable_layers()])
+            tiny = (momenta != 0) & (np.abs(momenta) < np.finfo(np.float32).tiny)
+            assert tiny.sum() > 100                       # the subnormal lanes ran
+    finally:
+        _dense.set_simd_level(before)
+    assert results[0] == results[1]

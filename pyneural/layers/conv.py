@@ -38,11 +38,15 @@ def _int_arg(layer, name, value, low):
     return int(value)
 
 
-def _rows(h):
-    """``h`` as C-contiguous float32 rows (no copy when it is one already);
-    a 1-D ``h`` is one row."""
+def _rows(layer, h):
+    """``h`` as C-contiguous float32 rows of the layer's input size (no
+    copy when it is one already); a 1-D ``h`` is one row."""
+    width = int(np.prod(layer.input_shape))
     h = np.ascontiguousarray(h, dtype=_F32)
-    return h.reshape(1, -1) if h.ndim < 2 else h.reshape(h.shape[0], -1)
+    if h.size % width or (h.ndim > 1 and h.shape[-1] != width):
+        raise ValueError(f"{layer.class_name}: inputs of {width} values per row needed, got "
+                         f"shape {h.shape}")
+    return h.reshape(-1, width)
 
 
 def _struct_int(i, doc):
@@ -208,7 +212,7 @@ class _Convolution(_Spatial, _Weighted):
         cache, beats one big im2col + GEMM here), so it gives the exact
         per-sample bits. ``weights`` ((features, K)) and ``bias`` default to
         the layer's own; the reports pass other values of this shape."""
-        h = _rows(h)
+        h = _rows(self, h)
         w = np.ascontiguousarray(self.weights if weights is None else weights, dtype=_F32)
         b = np.ascontiguousarray(self.bias if bias is None else bias, dtype=_F32)
         z = np.empty((h.shape[0], self.output.size), dtype=_F32)
@@ -286,7 +290,7 @@ class TNNetMaxPool(_Spatial, TNNetLayer):
     def forward_batch(self, h):
         """The pooled rows (samples x output volume, raw order) of rows ``h``,
         with the per-sample kernel's arithmetic (the same bits)."""
-        h = _rows(h)
+        h = _rows(self, h)
         out = np.empty((h.shape[0], self.output.size), dtype=_F32)
         _dense.maxpool_rows(h, self._kernel_geometry(None), out)
         return out
