@@ -1,4 +1,7 @@
-"""Git Re-Basin on conv nets: two LeNet-style CNNs on MNIST, their
+"""Git Re-Basin on conv nets: two MNIST LeNets
+=============================================
+
+Git Re-Basin on conv nets: two LeNet-style CNNs on MNIST, their
 convolution channels aligned.
 
 Two nets ``Input(28, 28, 1) -> ConvolutionReLU(16, 5) -> MaxPool(2) ->
@@ -29,6 +32,7 @@ import numpy as np
 
 import pyneural as pn
 from pyneural import rng
+from pyneural.reports import plotting
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mnist_rebasin import DEFAULT_CACHE, accuracy, load_split, trained_nets  # noqa: E402
@@ -86,7 +90,7 @@ def compare(a, b, probe, held):
 def main(argv=None):
     """Train (or load) the two nets, print the comparison, save the plot.
     Returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
                         help="the two nets' seeds (default 1,2)")
     parser.add_argument("--cache", default=DEFAULT_CACHE,
@@ -139,14 +143,23 @@ def main(argv=None):
             return 0
         c = results["original 1"][0].post
         ax.plot(c.alphas, c.losses, ":o", color="tab:gray", markersize=3,
-                label=f"the original's alignment (barrier {c.barrier:.4f})")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
+                label=f"the original's alignment (dense layer only): barrier {c.barrier:.6f}")
+        plotting.place_legend(ax, columns=1)
         ax.set_title("LeNet on MNIST: held-out loss along the path")
-        ax.figure.tight_layout()
-        ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        plotting.save(ax.figure, args.plot)
         print(f"saved {args.plot}")
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+# %%
+# What a run saves to ``mnist_cnn.png``: the held-out loss along the path
+# before alignment, after the original's alignment, after pyneural's (conv
+# channels aligned) and its REPAIR'd path.
+#
+# .. image:: /_static/plots/mnist_cnn.png
+#    :alt: mnist_cnn.png
+#
+# sphinx_gallery_thumbnail_path = '_static/plots/mnist_cnn.png'
