@@ -136,17 +136,14 @@ def main(argv=None):
           f"({100 * (merge.final.accuracy - merge.mean_endpoint_accuracy):+.2f} points), "
           f"in {results['merge, repair'][1]:.1f} s")
     if not args.no_plot:
+        original = results["original 1"][0].post
         try:
-            ax = default.plot()
+            plotting.report_with_curves(
+                default, args.plot, "LeNet on MNIST: held-out loss along the path",
+                [(original, "the original's alignment (dense layer only)", ":o", "tab:gray")])
         except ImportError as exc:
             print(f"no plot: {exc}")
             return 0
-        c = results["original 1"][0].post
-        ax.plot(c.alphas, c.losses, ":o", color="tab:gray", markersize=3,
-                label=f"the original's alignment (dense layer only): barrier {c.barrier:.6f}")
-        plotting.place_legend(ax, columns=1)
-        ax.set_title("LeNet on MNIST: held-out loss along the path")
-        plotting.save(ax.figure, args.plot)
         print(f"saved {args.plot}")
     return 0
 

@@ -218,19 +218,14 @@ def main(argv=None):
         print(f"{label}: {results[label].matching_info}")
     if not args.no_plot:
         try:
-            ax = default.plot()
+            plotting.report_with_curves(
+                default, args.plot, "784-512x3-10 MNIST: held-out loss along the path",
+                [(naive_repaired, "before alignment, REPAIR'd", "-o", "tab:orange"),
+                 (results[MODES[3][0]].post, "default without repair, + assignment steps",
+                  "--o", "tab:blue")])
         except ImportError as exc:
             print(f"no plot: {exc}")
             return 0
-        c = naive_repaired
-        ax.plot(c.alphas, c.losses, "-o", color="tab:orange", markersize=3,
-                label=f"before alignment, REPAIR'd: barrier {c.barrier:.6f}")
-        c = results[MODES[3][0]].post
-        ax.plot(c.alphas, c.losses, "--o", color="tab:blue", markersize=3,
-                label=f"default without repair, + assignment steps: barrier {c.barrier:.6f}")
-        plotting.place_legend(ax, columns=1)
-        ax.set_title("784-512x3-10 MNIST: held-out loss along the path")
-        plotting.save(ax.figure, args.plot)
         print(f"saved {args.plot}")
     return 0
 

@@ -98,3 +98,15 @@ def test_heatmaps_each_on_their_own_scale_with_values_up_to_12_nets():
     fig = result(13).plot()
     assert all(not ax.texts for ax in fig.axes)
     plt.close(fig)
+
+
+def test_report_with_curves_adds_labelled_curves_and_saves(example_nets, probes, tmp_path):
+    a, b = example_nets
+    r = a.permutation_align_report(b, probes, 1, repair=True)
+    original = a.permutation_align_report(b, probes, 1, solver="greedy", refine=False).post
+    path = tmp_path / "more.png"
+    ax = plotting.report_with_curves(r, path, "title", [(original, "greedy", ":o", "tab:gray")])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"greedy: barrier {original.barrier:.6f}" in labels
+    assert ax.get_title() == "title"

@@ -49,6 +49,21 @@ def save(figure, path):
     plt.close(figure)
 
 
+def report_with_curves(result, path, title, extra):
+    """Save ``result.plot()`` with more curves on it: ``extra`` is
+    ``(curve, label, style, color)`` tuples, each drawn with its barrier in
+    the legend; the legend goes below the axes. Returns the axes (closed
+    figure). ImportError without matplotlib."""
+    ax = result.plot()
+    for curve, label, style, color in extra:
+        ax.plot(curve.alphas, curve.losses, style, color=color, markersize=3,
+                label=f"{label}: barrier {curve.barrier:.6f}")
+    place_legend(ax, columns=1)
+    ax.set_title(title)
+    save(ax.figure, path)
+    return ax
+
+
 def _finish(plt, ax, title, path):
     ax.set_xlabel("alpha  (theta = (1 - alpha) A + alpha B)")
     ax.set_ylabel("loss")
