@@ -38,9 +38,11 @@ class ArchitectureError(ValueError):
 # A `.nn` text may declare at most this many output elements (over all its
 # layers) per character of its length, plus the allowance: a weightless
 # layer's size (an input, an activation, a pooling) is backed by no data, so
-# without a bound a 99-character text could allocate gigabytes. A conv
-# layer's output is larger than its weights, so the ratio is not 1.
-_LOAD_OUTPUTS_PER_CHAR = 256
+# without a bound a 99-character text could allocate gigabytes. A
+# convolution's output can be far larger than its weights (8 features of
+# 3x3 on a 1024x1024 image: 8.4 M outputs from 216 weights), so the ratio
+# is generous: each output costs four float32 buffers, 64 KiB per character.
+_LOAD_OUTPUTS_PER_CHAR = 4096
 _LOAD_OUTPUT_ALLOWANCE = 1 << 16
 
 
