@@ -35,9 +35,12 @@ def permute(net, permutations):
     net : TNNet
         Not changed.
     permutations : sequence of int arrays
-        One per hidden layer (a weighted layer followed by another), each a
-        permutation of its units, new position -> old unit: ``perm[i]`` is
-        the unit placed at position i (as ``PermutationAlignResult.permutations``).
+        One per hidden layer (a weighted layer followed by another; a
+        convolution's units are its channels), or one per layer the
+        original permutes (a report with ``permute_channels=False``), each
+        a permutation of its units, new position -> old unit: ``perm[i]``
+        is the unit placed at position i (as
+        ``PermutationAlignResult.permutations``).
 
     Returns
     -------

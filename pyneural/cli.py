@@ -782,7 +782,7 @@ def cmd_merge(args):
     options = dict(score_mode=mode, solver=solver, refine=refine,
                    refine_budget=args.refine_budget, repair=args.repair, eval_samples=held,
                    k=args.k, seed=args.seed, exact=_exact(args),
-                   progress=False if args.json else None)
+                   progress=False if args.json else None, permute_channels=not args.original)
     if len(nets) == 2:
         if args.weights is not None:
             options["alpha"] = args.weights[1] / sum(args.weights)
@@ -864,7 +864,8 @@ def cmd_sweep(args):
     if args.align:
         mode, solver, refine, _ = _alignment_settings(args)
         options.update(score_mode=mode, solver=solver, refine=refine,
-                       refine_budget=args.refine_budget, exact=_exact(args))
+                       refine_budget=args.refine_budget, exact=_exact(args),
+                       permute_channels=not args.original)
     try:
         result = barrier_matrix(nets, samples, align=args.align, eval_samples=held, k=args.k,
                                 n_jobs=args.jobs, scheduler=args.scheduler,

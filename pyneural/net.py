@@ -90,6 +90,23 @@ def _plan_layers(specs, data_chars=None, text_chars=0):
     return layers
 
 
+def _chain(layers, snap, X, keep_all):
+    """The batched forward pass of ``layers`` with the weights of ``snap``
+    over rows X: every layer's output (``keep_all``) or just the last."""
+    outs = [X]
+    # Overflow and NaN are results here, as in the exact kernels (which
+    # do not warn): no RuntimeWarnings from the numpy chain.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for layer, params in zip(layers[1:], snap[1:]):
+            if layer.has_weights:
+                h = layer.forward_batch(outs[-1], *layer.split(params.data))
+            else:
+                h = layer.forward_batch(outs[-1])
+            h = np.ascontiguousarray(h, dtype=np.float32)
+            outs = outs + [h] if keep_all else [h]
+    return outs
+
+
 def _data_block(layer, params):
     """A layer's block of data text from its parameter volume (a copy)."""
     if not layer.has_weights:
@@ -440,26 +457,16 @@ class TNNet:
     def _batched(self, X, keep_all):
         """The batched forward pass over checked rows X: every layer's
         outputs (``keep_all``) or just the last, as float32 arrays. The
-        weights are copied first (``snapshot`` takes the lock), so a thread
-        that trains the net meanwhile cannot tear them."""
-        snap = self.snapshot()
-        if not keep_all and any(hasattr(layer, "input_shape") for layer in self.layers):
-            return [map_row_blocks(lambda rows: self._chain(rows, snap, False)[-1], X)]
-        return self._chain(X, snap, keep_all)
-
-    def _chain(self, X, snap, keep_all):
-        outs = [X]
-        # Overflow and NaN are results here, as in the exact kernels (which
-        # do not warn): no RuntimeWarnings from the numpy chain.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for layer, params in zip(self.layers[1:], snap[1:]):
-                if layer.has_weights:
-                    h = layer.forward_batch(outs[-1], *layer.split(params.data))
-                else:
-                    h = layer.forward_batch(outs[-1])
-                h = np.ascontiguousarray(h, dtype=np.float32)
-                outs = outs + [h] if keep_all else [h]
-        return outs
+        layers and a copy of their weights are taken in one locked step, so
+        a thread that trains or reloads the net meanwhile cannot tear them."""
+        with self.lock:
+            layers, snap = self.layers, self.snapshot()
+        if X.shape[1] != layers[0].output.size:
+            raise ValueError(f"the net was reloaded with another input size "
+                             f"({layers[0].output.size}) while rows of {X.shape[1]} were given")
+        if not keep_all and any(hasattr(layer, "input_shape") for layer in layers):
+            return [map_row_blocks(lambda rows: _chain(layers, snap, rows, False)[-1], X)]
+        return _chain(layers, snap, X, keep_all)
 
     def layer_outputs(self, X, exact=False):
         """Every layer's output for every row of ``X``: a list with one

@@ -690,7 +690,7 @@ def image_rows(images, layout="NCHW"):
     a = _image_array(images, layout, "image_rows")
     if layout == "NCHW":
         a = a.transpose(0, 2, 3, 1)
-    return np.array(a, dtype=np.float32, order="C").reshape(a.shape[0], -1)
+    return np.array(a, dtype=np.float32, order="C").reshape(a.shape[0], int(np.prod(a.shape[1:])))
 
 
 def images_from_rows(rows, size_x, size_y, depth, layout="NCHW"):

@@ -155,3 +155,37 @@ def test_the_originals_report_on_a_conv_net_is_its_bytes(mode, capsys):
     connect = capsys.readouterr().out
     assert cli.main(["align", *args, "--score-mode", str(mode)]) == 0
     assert (connect + "\n" + capsys.readouterr().out + "\n").encode() == expected
+
+
+def test_permute_takes_the_originals_permutations_too():
+    a, b = pair()
+    samples = probes(a)
+    r = a.permutation_align_report(b, samples, 0, solver="greedy", refine=False,
+                                   permute_channels=False)
+    moved = pn.permute(b, r.permutations)            # the dense layer only
+    assert np.array_equal(moved.layers[1].weights, b.layers[1].weights)
+    assert np.array_equal(moved.layers[4].weights, b.layers[4].weights[r.permutations[0]])
+    X = samples[0]
+    np.testing.assert_allclose(moved.compute_batch(X), b.compute_batch(X), rtol=0, atol=2e-6)
+
+
+def test_original_on_merge_and_sweep_permutes_only_the_dense_tail(tmp_path, capsys):
+    import json
+    args = [str(CONV / "A.nn"), str(CONV / "B.nn"), "--samples", str(CONV / "probes.csv"),
+            "--original", "--json"]
+    assert cli.main(["merge", *args, "-o", str(tmp_path / "m.nn")]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert [len(p) for p in merged["permutations"][1]] == [8]     # the dense layer's only
+    assert cli.main(["sweep", *args]) == 0
+    sweep = json.loads(capsys.readouterr().out)
+    assert f"{sweep['post'][0][1]:.6f}" == "0.110321"          # the original's post barrier
+    a, b = pair()
+    r = a.merge_with(b, probes(a), permute_channels=False)
+    assert [len(p) for p in r.permutations[1]] == [8]
+    with pytest.raises(ValueError, match="permute_channels must be True or False"):
+        a.merge_with(b, probes(a), permute_channels="no")
+
+
+def test_image_rows_of_no_images_is_an_empty_batch():
+    assert pn.image_rows(np.ones((0, 1, 8, 8), np.float32)).shape == (0, 64)
+    assert pn.image_rows(np.ones((0, 8, 8, 3), np.float32), layout="NHWC").shape == (0, 192)

@@ -93,6 +93,22 @@ def test_a_reload_swaps_the_whole_net_in_at_once():
     assert set(seen) <= outs, "a compute saw the initial weights a reload draws"
 
 
+def test_a_conv_nets_batched_pass_sees_one_net_while_another_thread_reloads():
+    def conv(layer):
+        net = pn.TNNet(FPCRandom(3))
+        for added in (pn.TNNetInput(4, 4, 1), layer, pn.TNNetFullConnectLinear(2)):
+            net.add_layer(added)
+        return net.save_to_string()
+    texts = conv(pn.TNNetConvolutionReLU(3, 3)), conv(pn.TNNetConvolutionLinear(3, 3))
+    X = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+    outs = {pn.TNNet.from_string(t).compute_batch(X).tobytes() for t in texts}
+    net = pn.TNNet.from_string(texts[0])
+    seen = run_while(lambda stop: alternate(stop, *(lambda t=t: net.load_from_string(t)
+                                                    for t in texts)),
+                     lambda: net.compute_batch(X).tobytes(), 150)
+    assert set(seen) <= outs
+
+
 def test_init_weights_draws_aside_and_swaps_in():
     net = net_of([3, 40, 40, 2], 7)
     twin = net.clone()

@@ -29,8 +29,11 @@ __all__ = ["TNNetConvolution", "TNNetConvolutionReLU", "TNNetConvolutionLinear",
 
 
 def _int_arg(layer, name, value, low):
-    """A constructor integer (bool and non-integers refused), at least ``low``."""
+    """A constructor integer, at least ``low``: an int, or a float holding a
+    whole number as the dense layers' sizes take it (bool, 2.5 refused)."""
     cls = type(layer).__name__
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{cls}: {name} must be an integer, got {type(value).__name__}")
     if value < low:

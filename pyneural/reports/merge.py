@@ -401,6 +401,7 @@ class _Options:
     seed: int
     progress: object
     for_repair: bool = False      # align for the REPAIR'd merge (find_alignment)
+    channels: bool = True         # align conv channels (False: the original's layers)
 
 
 def _align(work, ref, snap, hidden, X, Y, exact, o):
@@ -409,17 +410,20 @@ def _align(work, ref, snap, hidden, X, Y, exact, o):
         return [], [v.copy() for v in snap], "", None
     layers, aligned, info, stats = find_alignment(
         work, ref, snap, X, Y, o.mode, solver=o.solver, refine=o.refine, refine_budget=o.budget,
-        k=o.k, seed=o.seed, exact=exact, progress=o.progress, for_repair=o.for_repair)
+        k=o.k, seed=o.seed, exact=exact, progress=o.progress, for_repair=o.for_repair,
+        channels=o.channels)
     return [np.asarray(l.permutation) for l in layers], aligned, info, stats
 
 
-def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair):
+def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair,
+             channels):
     check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
                     check_budget(refine_budget), interp.intervals(k),
                     non_negative_int(seed, "seed"), progress,
-                    interp.check_flag(repair, "repair"))
+                    interp.check_flag(repair, "repair"),
+                    interp.check_flag(channels, "permute_channels"))
 
 
 def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
@@ -431,7 +435,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
     else:
         eval_set, n_eval = "held-out eval_samples", len(EX)
     ex = interp.use_exact(work, max(len(X), len(EX)), exact)
-    hidden = symmetry.hidden_layers(work)
+    hidden = symmetry.hidden_layers(work, o.channels)
     if o.budget is None:
         o.budget = MERGE_REFINE_BUDGET
     n = len(snaps)
@@ -508,7 +512,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
 def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=DEFAULT_SOLVER,
                refine=None, refine_budget=None, repair=False,
                eval_samples=None, k=DEFAULT_K, seed=0, exact="auto",
-               progress=None):
+               progress=None, permute_channels=True):
     """Merge the live net (A) with ``snapshot_b`` (B): align B's hidden units
     to A's, average ``(1 - alpha) * A + alpha * aligned B``, optionally
     REPAIR, and measure everything.
@@ -548,6 +552,9 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
         Bit-exact per-sample forward passes for the measurements.
     progress : bool, optional
         Refinement progress line on stderr (default: when a TTY).
+    permute_channels : bool
+        Align convolutions' output channels too (default); False: only the
+        layers the original's report permutes.
 
     Returns
     -------
@@ -571,7 +578,8 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     a = float(alpha)
     if not (0.0 <= a <= 1.0):
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
+    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair,
+                 permute_channels)
     work = new_net_like(net)
     snap_b = interp.endpoint_snapshot(work, snapshot_b)
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
@@ -584,7 +592,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
 def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=DEFAULT_ROUNDS,
                score_mode=None, solver=DEFAULT_SOLVER, refine=None,
                refine_budget=None, repair=False, eval_samples=None, k=DEFAULT_K,
-               seed=0, exact="auto", progress=None):
+               seed=0, exact="auto", progress=None, permute_channels=True):
     """Merge several nets of one architecture into one.
 
     Each net is aligned to the reference (``nets_or_snapshots[reference]``);
@@ -601,7 +609,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
         architecture; at least one must be a TNNet (it gives the
         architecture). None of them is modified.
     samples, score_mode, solver, refine, refine_budget, repair,
-    eval_samples, k, seed, exact, progress :
+    eval_samples, k, seed, exact, progress, permute_channels :
         As in ``merge_with``.
     weights : sequence of float, optional
         Each net's weight in the average (normalised; default uniform).
@@ -645,7 +653,8 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
         raise ValueError(f"reference {reference} is not one of the {n} nets")
     rounds = non_negative_int(rounds, "rounds")
     w = mix_weights(weights, n)
-    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair)
+    o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair,
+                 permute_channels)
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
                                  " (alignment needs probe samples)")
     order = [int(reference)] + [i for i in range(n) if i != int(reference)]

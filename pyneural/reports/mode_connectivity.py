@@ -255,13 +255,13 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
     """
     k = interp.intervals(k)
     repair = interp.check_flag(repair, "repair")
-    n_trainable = len(net.trainable_layers())
-    snap_b = interp.endpoint_snapshot(net, snapshot_b)
-    X, Y = as_arrays(samples, net.input_size, net.output_size)
+    work = net.clone()          # one state of A; passes write weights into this copy only
+    n_trainable = len(work.trainable_layers())
+    snap_b = interp.endpoint_snapshot(work, snapshot_b)
+    X, Y = as_arrays(samples, work.input_size, work.output_size)
     if X is None:
         return ModeConnectivityResult(0, k, n_trainable,
                                       message="ModeConnectivityReport: Samples is nil or empty.")
-    work = net.clone()
     snap_a = work.snapshot()
     ex = interp.use_exact(work, len(X), exact)
     ref_a = interp.outputs(work, X, ex)

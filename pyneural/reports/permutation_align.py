@@ -537,12 +537,16 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
                                                    (check_scale, "check_scale"),
                                                    (check_recovery, "check_recovery")))
     seed = non_negative_int(seed, "seed")
-    hidden_list = symmetry.hidden_layers(net, permute_channels)
-    result = PermutationAlignResult(0, k, mode, solver, len(net.trainable_layers()))
-    result.conv_channels = hidden_list != symmetry.hidden_layers(net, channels=False)
-    snap_b = interp.endpoint_snapshot(net, snapshot_b)
-    X, Y = as_arrays(samples, net.input_size, net.output_size)
-    EX, EY = as_arrays(eval_samples, net.input_size, net.output_size, "eval_samples")
+    # One state of A for the whole report: every pass below works on this
+    # copy (and writes weights only into it), even if A is reloaded meanwhile.
+    work = net.clone()
+    hidden_list = symmetry.hidden_layers(
+        work, interp.check_flag(permute_channels, "permute_channels"))
+    result = PermutationAlignResult(0, k, mode, solver, len(work.trainable_layers()))
+    result.conv_channels = hidden_list != symmetry.hidden_layers(work, channels=False)
+    snap_b = interp.endpoint_snapshot(work, snapshot_b)
+    X, Y = as_arrays(samples, work.input_size, work.output_size)
+    EX, EY = as_arrays(eval_samples, work.input_size, work.output_size, "eval_samples")
     if X is None:
         result.message = "PermutationAlignReport: Samples is nil or empty."
         return result
@@ -558,8 +562,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
         EX, EY = X, Y
     else:
         result.eval_set, result.n_eval = "held-out eval_samples", len(EX)
-    result.exact = ex = interp.use_exact(net, max(len(X), len(EX)), exact)
-    work = net.clone()          # every pass below writes weights into this copy only
+    result.exact = ex = interp.use_exact(work, max(len(X), len(EX)), exact)
     snap_a = work.snapshot()
     result.self_mode = _same_text(snap_a, snap_b)
     budget = check_budget(refine_budget) or default_refine_budget(hidden_list)

@@ -222,8 +222,14 @@ def permuted_net(net, permutations):
     """A new net: ``net`` with each hidden layer's units moved by its
     permutation (new position -> old unit) and the next layer compensating,
     momentum moved with the weights. It computes ``net``'s function;
-    ``net`` is not changed."""
+    ``net`` is not changed. One permutation per hidden layer, conv channels
+    included, or one per layer the original permutes (what a report with
+    ``permute_channels=False`` gives)."""
     hidden_list = hidden_layers(net)
+    original = hidden_layers(net, channels=False)
+    if (not isinstance(permutations, (str, bytes)) and hasattr(permutations, "__len__")
+            and len(permutations) == len(original) != len(hidden_list)):
+        hidden_list = original
     perms = check_permutations(hidden_list, permutations)
     out = net.clone()
     params = permute_all(out, out.snapshot(), hidden_list, perms)
