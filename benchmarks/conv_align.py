@@ -18,7 +18,6 @@ accuracy. The summary gives each target's mean, worst pair and how many
 pairs meet it.
 """
 import argparse
-import time
 
 import numpy as np
 
@@ -58,34 +57,28 @@ def _pairs(text):
     return [tuple(seeds[i:i + 2]) for i in range(0, len(seeds), 2)]
 
 
+# The example's labels -> the rows of the table, in order.
+ROWS = {"original 0": "original, weight (mode 0)",
+        "original 1": "original, activation (mode 1)",
+        "activation": "activation + refine",
+        "weight_matching_cosine": "weight_matching_cosine + refine",
+        "default": "default (auto)"}
+
+
 def run_pair(ex, seeds, data, cache):
     a, b = ex.trained_lenets(seeds, data["train"], cache)
     probe, held = data["probe"], data["held_out"]
-    rows = {}
-    start = time.perf_counter()
-    yard = plain_matching(a, b, probe[0])
-    rows["plain matching (numpy yardstick)"] = (
-        a.mode_connectivity_report(yard, held).barrier, time.perf_counter() - start)
-    for label, options in (
-            ("original, weight (mode 0)", dict(score_mode=0, solver="greedy", refine=False,
-                                               permute_channels=False)),
-            ("original, activation (mode 1)", dict(score_mode=1, solver="greedy", refine=False,
-                                                   permute_channels=False)),
-            ("activation + refine", dict(score_mode="activation")),
-            ("weight_matching_cosine + refine", dict(score_mode="weight_matching_cosine")),
-            ("default (auto)", {})):
-        start = time.perf_counter()
-        r = a.permutation_align_report(b, probe, eval_samples=held, check_scale=False,
-                                       progress=False, **options)
-        rows[label] = (r.post_barrier, time.perf_counter() - start)
-        if label.startswith("default"):
-            default = r
-    r = a.permutation_align_report(b, probe, eval_samples=held, check_scale=False,
-                                   progress=False, repair=True)
-    rows["default, REPAIR'd path"] = (r.repaired_barrier, float("nan"))
-    start = time.perf_counter()
-    merge = a.merge_with(b, probe, repair=True, eval_samples=held, progress=False)
-    merge_seconds = time.perf_counter() - start
+    yard, seconds = ex.timed(lambda: a.mode_connectivity_report(
+        plain_matching(a, b, probe[0]), held).barrier)
+    rows = {"plain matching (numpy yardstick)": (yard, seconds)}
+    results = ex.compare(a, b, probe, held, modes=("activation", "weight_matching_cosine"))
+    for key, label in ROWS.items():
+        r, seconds = results[key]
+        rows[label] = (r.post_barrier, seconds)
+    default = results["default"][0]
+    rows["default, REPAIR'd path"] = (results["default, repair"][0].repaired_barrier,
+                                      float("nan"))
+    merge, merge_seconds = results["merge, repair"]
     pre = default.pre_barrier
     print(f"seeds {seeds}: held-out accuracy {100 * ex.accuracy(a, held):.1f}% / "
           f"{100 * ex.accuracy(b, held):.1f}%, barrier before alignment {pre:.5f}")

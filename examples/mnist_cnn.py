@@ -28,8 +28,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import pyneural as pn
 from pyneural import rng
 from pyneural.reports import plotting
@@ -65,25 +63,30 @@ def trained_lenets(seeds, train, cache=DEFAULT_CACHE, log=None):
                         tag=TAG)
 
 
-def compare(a, b, probe, held):
-    """The reports and merges this example prints, as a dict of results
-    (the benchmark tabulates the same)."""
-    out = {}
-    for mode in (0, 1):
-        start = time.perf_counter()
-        out[f"original {mode}"] = (a.permutation_align_report(
-            b, probe, mode, solver="greedy", refine=False, check_scale=False,
-            eval_samples=held, permute_channels=False), time.perf_counter() - start)
+def timed(call):
+    """``(call(), seconds it took)``."""
     start = time.perf_counter()
-    out["default"] = (a.permutation_align_report(b, probe, eval_samples=held, check_scale=False,
-                                                 progress=False), time.perf_counter() - start)
-    start = time.perf_counter()
-    out["default, repair"] = (a.permutation_align_report(
-        b, probe, eval_samples=held, repair=True, check_scale=False, progress=False),
-        time.perf_counter() - start)
-    start = time.perf_counter()
-    out["merge, repair"] = (a.merge_with(b, probe, repair=True, eval_samples=held,
-                                         progress=False), time.perf_counter() - start)
+    return call(), time.perf_counter() - start
+
+
+def compare(a, b, probe, held, modes=()):
+    """The reports and merges this example prints, as a dict label ->
+    ``(result, seconds)``: the original's algorithm in score modes 0 and 1,
+    each of ``modes`` (explicit score modes, refined), the default with and
+    without its REPAIR'd path, and ``merge_with(repair=True)``. Barriers on
+    ``held``; ``benchmarks.conv_align`` tabulates the same."""
+    def report(**options):
+        return a.permutation_align_report(b, probe, eval_samples=held, check_scale=False,
+                                          progress=False, **options)
+    out = {f"original {m}": timed(lambda m=m: report(score_mode=m, solver="greedy",
+                                                      refine=False, permute_channels=False))
+           for m in (0, 1)}
+    for mode in modes:
+        out[mode] = timed(lambda mode=mode: report(score_mode=mode))
+    out["default"] = timed(report)
+    out["default, repair"] = timed(lambda: report(repair=True))
+    out["merge, repair"] = timed(lambda: a.merge_with(b, probe, repair=True, eval_samples=held,
+                                                       progress=False))
     return out
 
 
