@@ -420,7 +420,7 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
     check_solver(solver)
     mode = resolve_score_mode(DEFAULT_SCORE_MODE if score_mode is None else score_mode)
     return _Options(mode, solver, DEFAULT_REFINE if refine is None else bool(refine),
-                    check_budget(refine_budget), interp.intervals(k),
+                    check_budget(refine_budget) or MERGE_REFINE_BUDGET, interp.intervals(k),
                     non_negative_int(seed, "seed"), progress,
                     interp.check_flag(repair, "repair"),
                     interp.check_flag(channels, "permute_channels"))
@@ -436,8 +436,6 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         eval_set, n_eval = "held-out eval_samples", len(EX)
     ex = interp.use_exact(work, max(len(X), len(EX)), exact)
     hidden = symmetry.hidden_layers(work, o.channels)
-    if o.budget is None:
-        o.budget = MERGE_REFINE_BUDGET
     n = len(snaps)
     result = MergeResult(None, n, len(X), tuple(float(w) for w in weights), o.mode, o.solver,
                          o.refine, o.budget, o.k, hidden=[(h.index, h.width) for h in hidden],
