@@ -16,17 +16,7 @@ import safetensors.numpy as stnp
 import pyneural as pn
 from pyneural import io, toy
 from pyneural.rng import FPCRandom
-from conftest import FIXTURES
-
-EXAMPLE = FIXTURES / "example"
-
-
-def example(name="A"):
-    return pn.load(EXAMPLE / f"{name}.nn")
-
-
-def probe_rows():
-    return np.stack([p.i.data for p in toy.build_probes()])
+from test_io import EXAMPLE, example, probe_rows
 
 
 def net_of(widths, seed, activation=pn.TNNetFullConnectReLU):
