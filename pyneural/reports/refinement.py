@@ -132,11 +132,8 @@ class _Path:
         """``(H, first, Z)`` to forward from: the input of trainable layer
         ``first`` (the layers before it in row blocks, side by side on the
         cores; their own activations are never needed again)."""
-        def run(rows):
-            for t in range(self.first):
-                rows = self.act[t](self.layers[t].pre_activation(rows, *Ws[t]))
-            return np.ascontiguousarray(rows, dtype=_F32)
-        h = map_row_blocks(run, self.X) if self.first else self.X
+        h = (map_row_blocks(lambda rows: self._forward(Ws[:self.first], [rows], 0)[1][-1],
+                            self.X) if self.first else self.X)
         return [None] * self.first + [h], self.first, [None] * self.first
 
     def _forward(self, Ws, H, start, Z=None):
