@@ -789,11 +789,8 @@ class TNNet:
         ArchitectureError
             Data that does not fit the structure.
         """
-        self._load_text(text, draw=True)
-
-    def _load_text(self, text, draw):
         structure, data = split_net(require_str(text, "net text"))
-        self._build(_plan_layers(parse_structure(structure), len(data), len(text)), draw, data)
+        self._build(_plan_layers(parse_structure(structure), len(data), len(text)), data=data)
 
     @classmethod
     def from_string(cls, text, generator=None):
