@@ -16,7 +16,7 @@ def kernel(name):
     return Extension(
         f"pyneural.{name}",
         [f"ext/{name}.pyx"],
-        depends=["ext/_shared.pxi", "ext/_conv.pxi"],
+        depends=["ext/_shared.pxi", "ext/_conv.pxi", "ext/_graph.pxi", "ext/_mt.pxi"],
         include_dirs=[numpy.get_include()],
         extra_compile_args=FLAGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

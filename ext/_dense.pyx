@@ -30,6 +30,7 @@ from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 
 include "_shared.pxi"
+include "_mt.pxi"
 
 cdef extern from *:
     """
@@ -345,14 +346,56 @@ cdef enum:
     K_CONV_RELU = 11
     K_CONV_TANH = 12
     K_MAXPOOL = 13
+    K_SUM = 14
+    K_CONCAT = 15
+    K_DEEPCONCAT = 16
+    K_DROPOUT = 17
+    K_LEAKY_RELU = 18
+    K_RELU_L = 19
+    K_SWISH = 20
+    K_SELU = 21
+    K_MOVING_STD = 22
+    K_CHANNEL_STD = 23
+    K_AVGPOOL = 24
+    K_MAXCHANNEL = 25
+    K_LAST = 25
 
 KINDS = {
     "input": K_INPUT, "fc_linear": K_FC_LINEAR, "fc_relu": K_FC_RELU,
     "fc_tanh": K_FC_TANH, "fc_sigmoid": K_FC_SIGMOID, "relu": K_RELU,
     "sigmoid": K_SIGMOID, "tanh": K_TANH, "identity": K_IDENTITY,
     "softmax": K_SOFTMAX, "conv_linear": K_CONV_LINEAR, "conv_relu": K_CONV_RELU,
-    "conv_tanh": K_CONV_TANH, "maxpool": K_MAXPOOL,
+    "conv_tanh": K_CONV_TANH, "maxpool": K_MAXPOOL, "sum": K_SUM, "concat": K_CONCAT,
+    "deepconcat": K_DEEPCONCAT, "dropout": K_DROPOUT, "leaky_relu": K_LEAKY_RELU,
+    "relu_l": K_RELU_L, "swish": K_SWISH, "selu": K_SELU, "moving_std": K_MOVING_STD,
+    "channel_std": K_CHANNEL_STD, "avgpool": K_AVGPOOL, "maxchannel": K_MAXCHANNEL,
 }
+
+# How many float constants each kind reads (``consts``): leaky ReLU its
+# slope; ReLU6 (ReLUL) the low and high limits and the leak; SELU its scale
+# and scale * alpha; dropout its integer rate (< 0: none) and the enabled flag.
+CONSTS = {K_LEAKY_RELU: 1, K_RELU_L: 3, K_SELU: 2, K_DROPOUT: 2}
+
+
+cdef inline bint _is_fc(int kind) noexcept nogil:
+    return K_FC_LINEAR <= kind <= K_FC_SIGMOID
+
+
+cdef inline bint _is_conv(int kind) noexcept nogil:
+    return K_CONV_LINEAR <= kind <= K_CONV_TANH
+
+
+cdef inline bint _is_pool(int kind) noexcept nogil:
+    # the kinds whose geometry is a pooling window (_conv.pxi's _geometry)
+    return kind == K_MAXPOOL or kind == K_AVGPOOL or kind == K_MAXCHANNEL
+
+
+cdef inline bint _is_merge(int kind) noexcept nogil:
+    return K_SUM <= kind <= K_DEEPCONCAT
+
+
+cdef inline bint _is_elementwise(int kind) noexcept nogil:
+    return (K_RELU <= kind <= K_SOFTMAX) or (K_DROPOUT <= kind <= K_CHANNEL_STD)
 
 
 cdef struct LayerC:
@@ -386,6 +429,16 @@ cdef struct LayerC:
     f32* padded         # zero-padded input (pool) or previous error (conv)
     int* amx            # pool: the winning input cell per output (padded coordinates)
     int* amy
+    # merging kinds (sum, concatenations): the layers they read, in order
+    Py_ssize_t nlinks
+    f32** lout
+    f32** lerr
+    Py_ssize_t* lsize
+    int* lpush          # that layer keeps a full-size error buffer
+    f32* consts         # per-kind constants (CONSTS)
+    f32* mask           # dropout: the last mask (1 kept, 0 dropped)
+    f32* aux            # channel std normalisation: per-channel scratch
+    uint32_t* rng       # dropout: the generator state it draws from
 
 
 cdef inline f32* _ptr(object a):
@@ -420,101 +473,144 @@ cdef int _expect(object a, Py_ssize_t n, Py_ssize_t layer, str what) except -1:
 
 
 include "_conv.pxi"
+include "_graph.pxi"
 
 
 cdef class Program:
-    """The compiled layer chain of one TNNet.
+    """The compiled layer graph of one TNNet.
 
-    Built from one tuple per layer:
-    ``(kind, flag, push_error, n_in, n_out, params, momentum, out, raw, err,
-    deriv, hyper, geometry)``; ``params`` and ``momentum`` are None for a
-    layer without weights; ``geometry`` is None for the flat kinds and, for
-    a convolution or max-pool, ``(size_x, size_y, depth, out_x, out_y,
-    feature or pool size, padding, stride)`` (see _conv.pxi). The arrays must stay alive and unmoved while the
-    program exists: it keeps references to them.
+    Built from one tuple per layer, in the net's order:
+    ``(kind, flag, src, n_out, params, momentum, out, raw, err, deriv,
+    hyper, geometry, links, consts, mask)``. ``src`` is the index of the
+    layer it reads (-1 for the input layer, which must be first); ``links``
+    (a tuple of earlier layer indices) is what a merging kind (sum,
+    concatenations) reads instead. ``params`` and ``momentum`` are None for
+    a layer without weights; ``geometry`` is None for the flat kinds and,
+    for a convolution or a pooling, ``(size_x, size_y, depth, out_x, out_y,
+    window, padding, stride)`` (see _conv.pxi); a depth concatenation takes
+    ``(size_x, size_y)``. ``consts`` is a float32 array of the constants
+    ``CONSTS`` says the kind reads, ``mask`` a dropout's mask buffer.
 
-    Every size is checked here, once, against the chain (a layer's n_in is
-    the previous layer's n_out) and against each buffer's length, so the
-    passes, which trust them, can never read or write out of bounds.
-    Raises ValueError naming the layer and the buffer otherwise.
+    ``backward`` lists the layers whose backward step runs, in the order
+    it runs (the original's recursion from the last layer: a layer that
+    feeds several others runs once all of them have passed their error
+    back); ``rng_state`` is the generator state dropout draws from.
+
+    The arrays must stay alive and unmoved while the program exists: it
+    keeps references to them. Every size is checked here, once, against the
+    graph (a layer's inputs are the outputs of the layers it reads) and
+    against each buffer's length, so the passes, which trust them, can
+    never read or write out of bounds. Raises ValueError naming the layer
+    and the buffer otherwise.
 
     A program is not re-entrant: its buffers and scratch are shared, so
     the caller serialises calls (``TNNet`` holds a lock per net).
     """
     cdef LayerC* L
     cdef Py_ssize_t count
+    cdef Py_ssize_t* order      # the backward steps, in order
+    cdef Py_ssize_t norder
     cdef list keep
     cdef bint release_gil   # enough work per sample to drop the GIL
 
-    def __cinit__(self, list specs):
-        cdef Py_ssize_t i, n, n_in, n_out, work = 0, prev_err_len = 0
+    def __cinit__(self, list specs, backward, rng_state=None):
+        cdef Py_ssize_t i, n, n_in, n_out, work = 0, total
         cdef LayerC* c
+        cdef uint32_t* rng = NULL
         self.count = 0
         if len(specs) < 2:
             raise ValueError("a program needs an input layer and at least one more layer")
-        self.keep = specs
+        if rng_state is not None:
+            rng = _mt_state(rng_state)
+        self.keep = [specs, rng_state]
         self.L = <LayerC*>calloc(len(specs), sizeof(LayerC))
         if self.L == NULL:
             raise MemoryError()
         for i in range(len(specs)):
             try:
-                (kind, flag, push, nin, nout, params, mom, out, raw, err, deriv, hyper,
-                 geom) = specs[i]
+                (kind, flag, src, nout, params, mom, out, raw, err, deriv, hyper, geom, links,
+                 consts, mask) = specs[i]
             except (TypeError, ValueError):
-                raise ValueError(f"layer {i}: a layer spec is a 13-tuple") from None
-            n_in, n_out = nin, nout
-            if not K_INPUT <= kind <= K_MAXPOOL or (kind == K_INPUT) != (i == 0):
+                raise ValueError(f"layer {i}: a layer spec is a 15-tuple") from None
+            n_out = nout
+            if not K_INPUT <= kind <= K_LAST or (kind == K_INPUT) != (i == 0):
                 raise ValueError(f"layer {i}: kind {kind} cannot stand there "
                                  "(the input kind first, and only first)")
-            if n_out < 1 or n_in != (0 if i == 0 else self.L[i - 1].n_out):
-                raise ValueError(f"layer {i}: {n_in} inputs x {n_out} outputs do not follow "
-                                 f"the previous layer's {self.L[i - 1].n_out if i else 0} outputs")
-            if K_RELU <= kind <= K_SOFTMAX and n_in != n_out:
-                raise ValueError(f"layer {i}: an element-wise layer needs as many outputs as "
-                                 f"inputs, got {n_in} -> {n_out}")
-            if push and (i == 0 or prev_err_len != n_in):
-                raise ValueError(f"layer {i}: pushes error into a previous error buffer of "
-                                 f"{prev_err_len} values, {n_in} needed")
-            for buf, what in ((out, "output"), (raw, "raw output"), (deriv, "derivative")):
-                _expect(buf, n_out, i, what)
-            prev_err_len = _length(err, i, "error")
-            if prev_err_len != n_out and not (kind == K_INPUT and not flag and prev_err_len == 1):
-                raise ValueError(f"layer {i}: the error buffer has {prev_err_len} values, "
-                                 f"the layer needs {n_out}")
-            _expect(hyper, 2, i, "learning rate / inertia")
-            if K_FC_LINEAR <= kind <= K_FC_SIGMOID:
-                _expect(params, n_in * n_out + n_out, i, "parameter")
-                _expect(mom, n_in * n_out + n_out, i, "momentum")
-            if K_CONV_LINEAR <= kind <= K_CONV_TANH:
-                _expect(mom, _length(params, i, "parameter"), i, "momentum")
+            if (i == 0 and src != -1) or (i > 0 and not 0 <= src < i):
+                raise ValueError(f"layer {i}: reads layer {src}, which is not an earlier layer")
+            if n_out < 1:
+                raise ValueError(f"layer {i}: {n_out} outputs")
             self.count = i + 1
             c = &self.L[i]
             c.kind = kind
             c.flag = flag
-            c.push_error = push
-            c.n_in = n_in
             c.n_out = n_out
+            if i > 0:
+                c.n_in = self.L[src].n_out
+                c.prev_out = self.L[src].out
+                c.prev_err = self.L[src].err
+                c.push_error = _err_size(&self.L[src]) == self.L[src].n_out
+            n_in = c.n_in
+            if kind == K_DEEPCONCAT:
+                c.sd = _channels(geom, n_out, i)
+            if _is_merge(kind):
+                _links(c, i, links, self.L)
+            elif links:
+                raise ValueError(f"layer {i}: only a sum or a concatenation reads several layers")
+            if _is_elementwise(kind) and n_in != n_out:
+                raise ValueError(f"layer {i}: an element-wise layer needs as many outputs as "
+                                 f"inputs, got {n_in} -> {n_out}")
+            for buf, what in ((out, "output"), (raw, "raw output"), (deriv, "derivative")):
+                _expect(buf, n_out, i, what)
+            n = _length(err, i, "error")
+            if n != n_out and not (kind == K_INPUT and not flag and n == 1):
+                raise ValueError(f"layer {i}: the error buffer has {n} values, "
+                                 f"the layer needs {n_out}")
+            _expect(hyper, 2, i, "learning rate / inertia")
+            if _is_fc(kind):
+                _expect(params, n_in * n_out + n_out, i, "parameter")
+            if kind == K_MOVING_STD:
+                _expect(params, 4, i, "parameter")
+            if kind == K_CHANNEL_STD:
+                _expect(params, 2 * _channels(geom, n_out, i) + 2, i, "parameter")
+            if params is not None:
+                _expect(mom, _length(params, i, "parameter"), i, "momentum")
             c.out = _ptr(out)
             c.raw = _ptr(raw)
             c.err = _ptr(err)
             c.deriv = _ptr(deriv)
             c.hyper = _ptr(hyper)
-            if K_FC_LINEAR <= kind <= K_FC_SIGMOID:
+            if _is_fc(kind):
                 c.wt = _ptr(params)
                 c.bias = c.wt + n_in * n_out
                 c.mwt = _ptr(mom)
                 c.mbias = c.mwt + n_in * n_out
-            if i > 0:
-                c.prev_out = self.L[i - 1].out
-                c.prev_err = self.L[i - 1].err
-            if K_CONV_LINEAR <= kind <= K_MAXPOOL:
+            elif params is not None:
+                c.wt = _ptr(params)
+                c.mwt = _ptr(mom)
+            if kind in CONSTS:
+                _expect(consts, CONSTS[kind], i, "constants")
+                c.consts = _ptr(consts)
+            if kind == K_DROPOUT:
+                _expect(mask, n_out, i, "dropout mask")
+                c.mask = _ptr(mask)
+                if rng == NULL:
+                    raise ValueError(f"layer {i}: a dropout layer needs the generator state")
+                c.rng = rng
+            if kind == K_CHANNEL_STD:
+                c.sd = _channels(geom, n_out, i)
+                c.aux = <f32*>malloc(c.sd * sizeof(f32))
+                c.lrd = <f32*>malloc(n_out * sizeof(f32))
+                if c.aux == NULL or c.lrd == NULL:
+                    raise MemoryError()
+            if _is_conv(kind) or _is_pool(kind):
                 _geometry(c, f"layer {i}", geom,
-                          0 if kind == K_MAXPOOL else _length(params, i, "parameter"),
-                          kind == K_MAXPOOL)
-                _conv_alloc(c, kind == K_MAXPOOL, True)
-                if kind != K_MAXPOOL:
-                    c.wt = _ptr(params)
-                    c.mwt = _ptr(mom)
+                          _length(params, i, "parameter") if _is_conv(kind) else 0,
+                          _is_pool(kind))
+                if kind == K_MAXCHANNEL and not (c.fs >= c.sx and c.fs >= c.sy and c.pad == 0):
+                    raise ValueError(f"layer {i}: a channel maximum pools the whole plane")
+                _conv_alloc(c, _is_pool(kind), True)
+                if _is_conv(kind):
                     work += c.ox * c.oy * c.k * c.nf
             n = max(n_out, 1)
             c.d = <f32*>malloc(n * sizeof(f32))
@@ -524,6 +620,18 @@ cdef class Program:
                 raise MemoryError()
             work += n_in * n_out + n_out
         self.release_gil = work >= _NOGIL_WORK
+        total = len(backward)
+        self.order = <Py_ssize_t*>malloc(max(total, 1) * sizeof(Py_ssize_t))
+        if self.order == NULL:
+            raise MemoryError()
+        seen = set()
+        for n in range(total):
+            i = backward[n]
+            if not 1 <= i < self.count or i in seen:
+                raise ValueError(f"the backward order lists layer {i} twice or out of range")
+            seen.add(i)
+            self.order[n] = i
+        self.norder = total
 
     def __dealloc__(self):
         cdef Py_ssize_t i
@@ -532,8 +640,14 @@ cdef class Program:
                 free(self.L[i].d)
                 free(self.L[i].val)
                 free(self.L[i].idx)
+                free(self.L[i].lout)
+                free(self.L[i].lerr)
+                free(self.L[i].lsize)
+                free(self.L[i].lpush)
+                free(self.L[i].aux)
                 _conv_free(&self.L[i])
             free(self.L)
+        free(self.order)
 
     def forward(self, const f32[::1] x):
         """Copy `x` into the input layer and run every layer's forward."""
@@ -625,10 +739,61 @@ cdef class Program:
                 memset(self.L[i].err, 0, _err_size(&self.L[i]) * sizeof(f32))
         for k in range(last.n_out):
             last.err[k] = last.out[k] - target[k]
-        i = self.count - 1
-        while i >= 1:
-            _layer_backward(&self.L[i])
-            i -= 1
+        for i in range(self.norder):
+            _layer_backward(&self.L[self.order[i]])
+
+
+cdef int _links(LayerC* c, Py_ssize_t i, object links, LayerC* L) except -1:
+    """Point a merging layer at the layers it reads and check its size
+    against theirs (the sum: every one the size of the output; the flat
+    concatenation: the sizes add up to it; the depth one: see _deep_links)."""
+    cdef Py_ssize_t t, j, total = 0
+    try:
+        idx = [int(v) for v in links]
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"layer {i}: links must be layer indices, got {links!r}") from None
+    if not idx:
+        raise ValueError(f"layer {i}: a sum or a concatenation reads at least one layer")
+    c.nlinks = len(idx)
+    c.lout = <f32**>calloc(c.nlinks, sizeof(f32*))
+    c.lerr = <f32**>calloc(c.nlinks, sizeof(f32*))
+    c.lsize = <Py_ssize_t*>calloc(c.nlinks, sizeof(Py_ssize_t))
+    c.lpush = <int*>calloc(c.nlinks, sizeof(int))
+    if c.lout == NULL or c.lerr == NULL or c.lsize == NULL or c.lpush == NULL:
+        raise MemoryError()
+    for t in range(c.nlinks):
+        j = idx[t]
+        if not 0 <= j < i:
+            raise ValueError(f"layer {i}: reads layer {j}, which is not an earlier layer")
+        c.lout[t] = L[j].out
+        c.lerr[t] = L[j].err
+        c.lsize[t] = L[j].n_out
+        c.lpush[t] = _err_size(&L[j]) == L[j].n_out
+        if c.kind == K_SUM and L[j].n_out != c.n_out:
+            raise ValueError(f"layer {i}: a sum of {c.n_out} values reads layer {j} of "
+                             f"{L[j].n_out}")
+        total += L[j].n_out
+        if c.kind == K_DEEPCONCAT and L[j].n_out % (c.n_out // c.sd):
+            raise ValueError(f"layer {i}: a depth concatenation of {c.n_out // c.sd} cells "
+                             f"reads layer {j} of {L[j].n_out} values")
+    if c.kind != K_SUM and total != c.n_out:
+        raise ValueError(f"layer {i}: the layers it concatenates hold {total} values, "
+                         f"the output {c.n_out}")
+    return 0
+
+
+cdef Py_ssize_t _channels(object geom, Py_ssize_t n_out, Py_ssize_t i) except -1:
+    """The depth of a per-channel layer (a channel normalisation, a depth
+    concatenation), from its geometry ``(size_x, size_y, depth, ...)``,
+    checked against its size."""
+    try:
+        sx, sy, sd = [int(v) for v in geom][:3]
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"layer {i}: the geometry must start with size_x, size_y, "
+                         f"depth, got {geom!r}") from None
+    if min(sx, sy, sd) < 1 or sx * sy * sd != n_out:
+        raise ValueError(f"layer {i}: a {sx}x{sy}x{sd} plane does not hold {n_out} values")
+    return sd
 
 
 cdef inline Py_ssize_t _err_size(LayerC* c) noexcept nogil:
@@ -661,6 +826,8 @@ cdef void _layer_forward(LayerC* c) noexcept nogil:
     cdef const f32* x = c.prev_out
     if c.kind <= K_FC_SIGMOID:
         _fc_forward(c)
+    elif c.kind >= K_SUM:
+        _graph_forward(c)
     elif c.kind == K_MAXPOOL:
         _pool_forward(c)
     elif c.kind >= K_CONV_LINEAR:
@@ -766,6 +933,9 @@ cdef void _layer_backward(LayerC* c) noexcept nogil:
     cdef f32 dot
     if c.kind <= K_FC_SIGMOID:
         _fc_backward(c)
+        return
+    if c.kind >= K_SUM:
+        _graph_backward(c)
         return
     if c.kind == K_MAXPOOL:
         _pool_backward(c)

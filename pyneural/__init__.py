@@ -2,11 +2,15 @@
 Pascal original, with weight-space diagnostics (mode connectivity and
 permutation alignment)."""
 from . import rng, toy
-from .layers import (TNNetConvolution, TNNetConvolutionLinear, TNNetConvolutionReLU,
-                     TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
-                     TNNetFullConnectSigmoid, TNNetHyperbolicTangent, TNNetIdentity,
-                     TNNetInput, TNNetLayer, TNNetMaxPool, TNNetReLU, TNNetSigmoid,
-                     TNNetSoftMax)
+from .layers import (TNNetAvgChannel, TNNetAvgPool, TNNetChannelStdNormalization,
+                     TNNetConcat, TNNetConvolution, TNNetConvolutionLinear,
+                     TNNetConvolutionReLU, TNNetDeepConcat, TNNetDropout, TNNetFullConnect,
+                     TNNetFullConnectLinear, TNNetFullConnectReLU, TNNetFullConnectSigmoid,
+                     TNNetHyperbolicTangent, TNNetIdentity, TNNetInput, TNNetLayer,
+                     TNNetLeakyReLU, TNNetMaxChannel, TNNetMaxPool, TNNetMovingStdNormalization,
+                     TNNetPointwiseConv, TNNetPointwiseConvLinear, TNNetPointwiseConvReLU,
+                     TNNetReLU, TNNetReLU6, TNNetSELU, TNNetSigmoid, TNNetSoftMax, TNNetSum,
+                     TNNetSwish)
 from .net import ArchitectureError, TNNet
 from .nnformat import NNFormatError, float_to_str
 from .volume import (TNNetVolume, TNNetVolumePair, TNNetVolumePairList, image_rows,
@@ -124,7 +128,10 @@ __all__ = [
     "TNNetFullConnect", "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid",
     "TNNetHyperbolicTangent", "TNNetIdentity", "TNNetSoftMax", "TNNetConvolution",
     "TNNetConvolutionReLU", "TNNetConvolutionLinear", "TNNetMaxPool",
-    "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
+    "TNNetPointwiseConv", "TNNetPointwiseConvReLU", "TNNetPointwiseConvLinear", "TNNetSum",
+    "TNNetConcat", "TNNetDeepConcat", "TNNetDropout", "TNNetLeakyReLU", "TNNetReLU6",
+    "TNNetSwish", "TNNetSELU", "TNNetMovingStdNormalization", "TNNetChannelStdNormalization",
+    "TNNetAvgPool", "TNNetAvgChannel", "TNNetMaxChannel", "ArchitectureError", "NNFormatError", "float_to_str", "merge_many", "repair",
     "FormatError", "load", "from_torch", "barrier_matrix", "permute", "image_rows",
     "images_from_rows",
 ]

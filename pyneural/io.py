@@ -633,7 +633,7 @@ def _net_from_metadata(meta_text, arrays, source, generator, size):
         # cannot make the loader allocate more than the file backs.
         layers = _plan_layers(parse_structure(structure), size, size)
         net = TNNet(generator)
-        net._build(layers, draw=False)        # the file holds every weight
+        net._build(*layers, draw=False)       # the file holds every weight
     except (ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"{source}: bad pyneural metadata ({type(exc).__name__}: "
                           f"{exc})") from None

@@ -22,13 +22,17 @@ import numpy as np
 from . import rng as _rng
 from ._blocks import map_row_blocks
 from ._kernels import dense as _dense
-from .layers import LAYER_CLASSES, TNNetInput, TNNetLayer
+from .layers import LAYER_CLASSES, TNNetDropout, TNNetInput, TNNetLayer
 from .reports.interpolation import DEFAULT_K
 from .nnformat import (LayerSpec, NNFormatError, format_data_block, format_structure,
-                       parse_data, parse_structure, read_text, require_str, split_net)
+                       parse_data, parse_int, parse_structure, read_text, require_str,
+                       split_net)
 from .volume import TNNetVolume, as_f32_scalar, as_f32_vector, blend
 
 __all__ = ["TNNet", "ArchitectureError"]
+
+
+_LAST = object()     # _append's default: read the last layer
 
 
 class ArchitectureError(ValueError):
@@ -46,32 +50,52 @@ _LOAD_OUTPUTS_PER_CHAR = 4096
 _LOAD_OUTPUT_ALLOWANCE = 1 << 16
 
 
+def _links(spec, i):
+    """The layer indices of a structure's links field (``"3;1"``)."""
+    if not spec.links:
+        return []
+    return [parse_int(token, i, "a link (layer index)") for token in spec.links.split(";")]
+
+
 def _plan_layers(specs, data_chars=None, text_chars=0):
     """Unattached layers for the specs of a structure string, checked (class,
-    chain, structure integers, sizes) before anything is allocated.
+    the layer each reads and links to, structure integers, sizes) before
+    anything is allocated, and the index of the layer each reads.
 
     With ``data_chars`` (structure and data loaded together) the layers'
     parameters must fit in that many characters of data text (each value
     takes a character and a separator), and their outputs must stay within
     the allowance above: a short text cannot make the loader allocate
     gigabytes.
+
+    Returns
+    -------
+    (list of TNNetLayer, list of int)
     """
-    layers, shape = [], None
+    layers, prevs, shapes = [], [], []
     params_total = outputs_total = 0
     for i, spec in enumerate(specs):
         cls = LAYER_CLASSES.get(spec.class_name)
         if cls is None:
             raise NNFormatError("unknown layer class", i, spec.class_name)
-        if spec.prev != i - 1:
-            raise NNFormatError(f"only chains are supported: layer {i} must follow "
-                                f"layer {i - 1}", i, f"{spec.prev})")
         if (i == 0) != issubclass(cls, TNNetInput):
             raise NNFormatError("the first layer must be a TNNetInput, and only the first",
                                 i, spec.class_name)
+        prev = spec.prev
+        if (i == 0 and prev != -1) or (i > 0 and not 0 <= prev < i):
+            raise NNFormatError(f"{spec.class_name} reads layer {prev}: a layer reads an "
+                                f"earlier layer (0 to {i - 1})" if i else
+                                "the input layer reads no layer (-1)", i, f"{prev})")
+        links = _links(spec, i)
+        for j in links:
+            if not 0 <= j < i:
+                raise NNFormatError(f"{spec.class_name} links to layer {j}: a link goes to an "
+                                    f"earlier layer (0 to {i - 1}), not to itself, a later one "
+                                    "or beyond the net", i, spec.links)
         try:
-            layer = cls.from_struct_ints(spec.ints)
-            shape, params = layer._plan(shape)
-        except ValueError as exc:
+            layer = cls.from_spec(spec.ints, spec.floats, [layers[j] for j in links])
+            shape, params = layer._plan(shapes[prev] if i else None, [shapes[j] for j in links])
+        except (ValueError, TypeError) as exc:
             raise NNFormatError(str(exc), i, spec.class_name) from None
         if data_chars is not None:
             params_total += params
@@ -87,24 +111,82 @@ def _plan_layers(specs, data_chars=None, text_chars=0):
                     f" so far output {outputs_total} values, beyond the {limit} a"
                     f" {text_chars}-character .nn text may declare", i, spec.class_name)
         layers.append(layer)
-    return layers
+        prevs.append(prev)
+        shapes.append(shape)
+    return layers, prevs
 
 
-def _chain(layers, snap, X, keep_all):
+def _spec(layer):
+    """The LayerSpec of an attached layer: what its `.nn` structure says."""
+    return LayerSpec(layer.prev, layer.class_name, layer.struct_ints(),
+                     ";".join(str(j) for j in layer.links), layer.struct_floats())
+
+
+def _backward_order(layers):
+    """The layers whose backward step runs, in the order it runs: the
+    original's recursion from the last layer, where a layer goes on only
+    at its last call (once every layer reading it, its departing branches,
+    has passed its error back) and then calls what it reads in order. The
+    input layer's step does nothing, so it is left out.
+
+    Departing branches: each layer counts once for the layer it reads
+    (``prev``), except a merging layer, which counts once for each of its
+    links instead; the last layer counts at least one.
+    """
+    departing = [0] * len(layers)
+    for layer in layers[1:]:
+        for j in (layer.links if layer.merges else (layer.prev,)):
+            departing[j] += 1
+    departing[-1] = max(departing[-1], 1)
+    calls, order, stack = [0] * len(layers), [], [len(layers) - 1]
+    while stack:
+        i = stack.pop()
+        if i == 0:
+            continue
+        calls[i] += 1
+        if calls[i] < departing[i]:
+            continue
+        order.append(i)
+        stack.extend(reversed(layers[i].input_indices()))
+    return order
+
+
+def _last_readers(layers):
+    """For each layer, the index of the last layer that reads it (its own
+    index when none does): the batched pass frees an output after it."""
+    last = list(range(len(layers)))
+    for layer in layers[1:]:
+        for j in layer.input_indices():
+            last[j] = layer.index
+    return last
+
+
+def _chain(layers, snap, X, keep_all, masks=None):
     """The batched forward pass of ``layers`` with the weights of ``snap``
-    over rows X: every layer's output (``keep_all``) or just the last."""
-    outs = [X]
+    over rows X: every layer's output (``keep_all``) or just the last.
+    ``masks`` maps a dropout layer's index to its kept values (see
+    ``TNNet._dropout_masks``)."""
+    outs = [X] + [None] * (len(layers) - 1)
+    last = None if keep_all else _last_readers(layers)
     # Overflow and NaN are results here, as in the exact kernels (which
     # do not warn): no RuntimeWarnings from the numpy chain.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for layer, params in zip(layers[1:], snap[1:]):
-            if layer.has_weights:
-                h = layer.forward_batch(outs[-1], *layer.split(params.data))
+        for i in range(1, len(layers)):
+            layer, reads = layers[i], layers[i].input_indices()
+            if layer.merges:
+                h = layer.forward_batch([outs[j] for j in reads])
+            elif layer.has_weights:
+                h = layer.forward_batch(outs[reads[0]], *layer.split(snap[i].data))
+            elif masks and i in masks:
+                h = layer.forward_batch(outs[reads[0]], masks[i])
             else:
-                h = layer.forward_batch(outs[-1])
-            h = np.ascontiguousarray(h, dtype=np.float32)
-            outs = outs + [h] if keep_all else [h]
-    return outs
+                h = layer.forward_batch(outs[reads[0]])
+            outs[i] = np.ascontiguousarray(h, dtype=np.float32)
+            if last is not None:
+                for j in reads:
+                    if last[j] == i:
+                        outs[j] = None
+    return outs if keep_all else [outs[-1]]
 
 
 def _data_block(layer, params):
@@ -128,6 +210,7 @@ class TNNet:
     def __init__(self, generator=None):
         self.layers = []
         self._program = None
+        self._draws = False         # the program draws from the generator (dropout)
         self._generator = generator
         self.lock = threading.RLock()
 
@@ -151,8 +234,10 @@ class TNNet:
 
     # ----------------------------------------------------------- building --
     def add_layer(self, layer):
-        """Append ``layer`` after the last one and initialise its weights
-        (drawing from the generator, as the original's AddLayer). Returns it.
+        """Append ``layer``, reading the last layer (a sum or a
+        concatenation reads the layers it was given instead), and
+        initialise its weights (drawing from the generator, as the
+        original's AddLayer). Returns it.
 
         Parameters
         ----------
@@ -171,8 +256,35 @@ class TNNet:
             ``layer`` is not a TNNetLayer.
         ValueError
             The layer already belongs to a net, breaks the input-first
-            rule, or its output or parameters would exceed
-            ``MAX_ELEMENTS``.
+            rule, reads layers of another net, or its output or parameters
+            would exceed ``MAX_ELEMENTS``.
+        """
+        return self.add_layer_after(layer, self.layers[-1] if self.layers else None)
+
+    def add_layer_after(self, layer, after):
+        """Append ``layer`` reading ``after`` instead of the last layer: a
+        branch (Pascal ``AddLayerAfter``). Returns it.
+
+        Parameters
+        ----------
+        layer : TNNetLayer
+            A new layer, not yet in any net.
+        after : TNNetLayer or int
+            A layer of this net, or its index (a negative index counts from
+            the end, as a Python list).
+
+        Returns
+        -------
+        TNNetLayer
+            ``layer``, now attached.
+
+        Raises
+        ------
+        TypeError
+            ``layer`` is not a TNNetLayer, or ``after`` neither a layer nor
+            an integer.
+        ValueError
+            ``after`` is not in this net, or as ``add_layer``.
         """
         if not isinstance(layer, TNNetLayer):
             raise TypeError(f"add_layer() needs a layer, got {type(layer).__name__}")
@@ -182,14 +294,38 @@ class TNNet:
         if first != isinstance(layer, TNNetInput):
             raise ValueError("the first layer must be a TNNetInput, and only the first"
                              f" (got {layer.class_name} as layer {len(self.layers)})")
-        return self._append(layer, self.generator)
+        prev = None if first and after is None else self._layer_of(after, "after")
+        for i, link in enumerate(layer._link_layers):
+            self._layer_of(link, f"{layer.class_name}'s input {i}")
+        return self._append(layer, self.generator, prev)
 
-    def _append(self, layer, rng):
-        """Attach a checked layer at the end; its initial weights are drawn
-        from ``rng``, or left zero with None (a loader that fills them next
-        need not draw, nor move the global random stream)."""
+    def _layer_of(self, ref, what):
+        """The layer of this net that ``ref`` (a layer or an index) names."""
+        if isinstance(ref, TNNetLayer):
+            if ref.index is None or ref.index >= len(self.layers) or self.layers[ref.index] is not ref:
+                raise ValueError(f"{what}: {ref.class_name} is not a layer of this net")
+            return ref
+        if isinstance(ref, bool) or not isinstance(ref, (int, np.integer)):
+            raise TypeError(f"{what} must be a layer of this net or its index, got "
+                            f"{type(ref).__name__}")
+        if not -len(self.layers) <= ref < len(self.layers):
+            raise ValueError(f"{what}: no layer {ref} in a net of {len(self.layers)} layers")
+        return self.layers[ref]
+
+    def _append(self, layer, rng, prev=_LAST):
+        """Attach a checked layer at the end, reading ``prev`` (default:
+        the last layer); its initial weights are drawn from ``rng``, or
+        left zero with None (a loader that fills them next need not draw,
+        nor move the global random stream). A concatenation makes an input
+        layer it reads collect error, as the original's does."""
         with self.lock:
-            layer._attach(self.layers[-1] if self.layers else None, len(self.layers), rng)
+            if prev is _LAST:
+                prev = self.layers[-1] if self.layers else None
+            layer._attach(prev, len(self.layers), rng)
+            if layer.makes_inputs_collect:
+                for link in layer._link_layers:
+                    if isinstance(link, TNNetInput):
+                        link._collect_error()
             self.layers.append(layer)
             self._program = None
         return layer
@@ -198,10 +334,25 @@ class TNNet:
         if self._program is None:
             if len(self.layers) < 2:
                 raise ValueError("the net needs an input layer and at least one more layer")
-            specs = [layer._kernel_spec(self.layers[i - 1] if i else None)
-                     for i, layer in enumerate(self.layers)]
-            self._program = _dense.Program(specs)
+            specs, order, state = self._program_args()
+            self._program = _dense.Program(specs, order, state)
+            self._draws = state is not None
         return self._program
+
+    def _program_args(self):
+        """What the kernel Program is built from: one spec per layer, the
+        backward order, the generator state (only a net with dropout draws)."""
+        draws = any(isinstance(layer, TNNetDropout) for layer in self.layers)
+        return ([layer._kernel_spec() for layer in self.layers], _backward_order(self.layers),
+                self.generator.kernel_state() if draws else None)
+
+    def enable_dropouts(self, flag):
+        """Pascal ``EnableDropouts``: turn every dropout layer on or off
+        (a dropout of rate 0 stays off)."""
+        with self.lock:
+            for layer in self.layers:
+                if isinstance(layer, TNNetDropout):
+                    layer.enabled = flag
 
     def get_last_layer(self):
         """Pascal ``GetLastLayer``: the output layer (IndexError for an empty net)."""
@@ -342,6 +493,8 @@ class TNNet:
             prog = self._program
             if prog is None:
                 prog = self._prog()
+            if self._draws:
+                self.generator.kernel_state()       # RandSeed may have changed
             # Fast path (no conversion, no copy): a volume's array or a float32
             # ndarray of the right size is read in place by the kernel.
             if not prog.forward_vec(x._data if type(x) is TNNetVolume else x):
@@ -542,12 +695,15 @@ class TNNet:
         """
         copy = TNNet(self._generator)
         with self.lock:
-            for layer in self.layers:
-                twin = copy._append(type(layer).from_struct_ints(layer.struct_ints()), None)
-                twin._hyper[:] = layer._hyper
-                if layer.has_weights:
-                    twin.params.data[:] = layer.params.data
-                    twin.momentum.data[:] = layer.momentum.data
+            layers, prevs = _plan_layers([_spec(layer) for layer in self.layers])
+            for layer, prev, mine in zip(layers, prevs, self.layers):
+                copy._append(layer, None, copy.layers[prev] if prev >= 0 else None)
+                layer._hyper[:] = mine._hyper
+                if isinstance(mine, TNNetDropout):
+                    layer.enabled = mine.enabled
+                if mine.has_weights:
+                    layer.params.data[:] = mine.params.data
+                    layer.momentum.data[:] = mine.momentum.data
         return copy
 
     def restore(self, snapshot):
@@ -698,8 +854,7 @@ class TNNet:
             snap = self.snapshot() if data else None
         structure_text = data_text = None
         if structure:
-            structure_text = format_structure(
-                LayerSpec(i - 1, l.class_name, l.struct_ints()) for i, l in enumerate(layers))
+            structure_text = format_structure(_spec(layer) for layer in layers)
         if data:
             data_text = "!".join(_data_block(l, v) for l, v in zip(layers, snap))
         return structure_text, data_text
@@ -743,18 +898,19 @@ class TNNet:
             a first layer that is not one), or invalid sizes (below 1, or
             beyond ``MAX_ELEMENTS``).
         """
-        self._build(_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
+        self._build(*_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
 
-    def _build(self, layers, draw=True, data=None):
+    def _build(self, layers, prevs, draw=True, data=None):
         """Attach planned layers into a new chain aside (drawing their
         initial weights, as the original's loader does, unless ``draw`` is
         False), load ``data`` text into it if given, then swap it in under
         the lock: another thread sees the old net or the new one, never a
         mix, and on error this net is unchanged."""
         built = TNNet(self._generator)
-        for i, layer in enumerate(layers):
+        for i, (layer, prev) in enumerate(zip(layers, prevs)):
             try:
-                built._append(layer, built.generator if draw else None)
+                built._append(layer, built.generator if draw else None,
+                              built.layers[prev] if prev >= 0 else None)
             except ValueError as exc:
                 raise NNFormatError(str(exc), i, layer.class_name) from None
         if data is not None:
@@ -790,7 +946,7 @@ class TNNet:
             Data that does not fit the structure.
         """
         structure, data = split_net(require_str(text, "net text"))
-        self._build(_plan_layers(parse_structure(structure), len(data), len(text)), data=data)
+        self._build(*_plan_layers(parse_structure(structure), len(data), len(text)), data=data)
 
     @classmethod
     def from_string(cls, text, generator=None):

@@ -24,7 +24,7 @@ from ._kernels import text as _text
 __all__ = [
     "NNFormatError", "float_to_str", "floats_to_str", "parse_float",
     "format_volume", "parse_volume", "LayerSpec", "format_structure",
-    "parse_structure", "split_net", "format_data_block", "parse_data",
+    "parse_structure", "split_net", "format_data_block", "parse_data", "parse_int",
 ]
 
 
@@ -120,7 +120,7 @@ def _parse_floats(text, layer):
     return np.array([parse_float(t, layer) for t in text.split(";")], dtype=np.float32)
 
 
-def _parse_int(token, layer, what):
+def parse_int(token, layer, what):
     """A decimal integer in the original's Integer range (32-bit signed)."""
     if not _INT_RE.fullmatch(token):
         raise NNFormatError(f"{what} is not an integer", layer, token)
@@ -149,8 +149,8 @@ def parse_volume(text, layer=None):
     tokens = text.split(";", 4)
     if len(tokens) < 4:
         raise NNFormatError("volume needs version;sx;sy;depth", layer, text)
-    _parse_int(tokens[0], layer, "volume version")
-    sizes = tuple(_parse_int(t, layer, "volume size") for t in tokens[1:4])
+    parse_int(tokens[0], layer, "volume version")
+    sizes = tuple(parse_int(t, layer, "volume size") for t in tokens[1:4])
     if min(sizes) < 0:
         raise NNFormatError("negative volume size", layer, ";".join(tokens[1:4]))
     values = _parse_floats(tokens[4], layer) if len(tokens) > 4 else np.zeros(0, np.float32)
@@ -200,11 +200,11 @@ def parse_structure(text):
         m = _LAYER_RE.fullmatch(fields[0])
         if not m:
             raise NNFormatError("layer header must be prev)ClassName", index, fields[0])
-        ints = tuple(_parse_int(t, index, "structure integer") for t in fields[1].split(";"))
+        ints = tuple(parse_int(t, index, "structure integer") for t in fields[1].split(";"))
         floats = tuple(float(parse_float(t, index)) for t in fields[3].split(";"))
         if len(ints) != 8 or len(floats) != 8:
             raise NNFormatError("a layer needs 8 integers and 8 floats", index, part)
-        prev = _parse_int(m.group(1), index, "previous-layer index")
+        prev = parse_int(m.group(1), index, "previous-layer index")
         specs.append(LayerSpec(prev, m.group(2), ints, fields[2], floats))
     return specs
 

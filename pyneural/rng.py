@@ -9,14 +9,18 @@ assigning the same seed again restarts the stream, while
 
 The module keeps one global generator, as Pascal does (``set_seed``,
 ``random``, ``random_int``, ``get_seed``); ``FPCRandom`` instances are
-independent generators with the same behaviour.
+independent generators with the same behaviour. The generator's state is a
+uint32 array that the compiled kernels draw from too (dropout masks during
+``compute`` and ``fit_samples``), so Python and the kernels share one stream.
 """
 import numpy as np
+
+from ._kernels import dense as _kernel
 
 __all__ = ["FPCRandom", "set_seed", "get_seed", "random", "random_int", "default"]
 
 _MASK32 = 0xFFFFFFFF
-_BLOCK = 256
+_STATE_WORDS = 625          # MT19937's 624 words and the index of the next one
 
 
 class FPCRandom:
@@ -33,9 +37,7 @@ class FPCRandom:
         self._seed = int(seed) & _MASK32
         self._old_seed = 0
         self._fresh = True
-        self._state = np.random.RandomState()
-        self._buf = []
-        self._pos = 0
+        self._state = np.zeros(_STATE_WORDS, dtype=np.uint32)
 
     @property
     def seed(self):
@@ -65,23 +67,20 @@ class FPCRandom:
 
     def _reseed_if_needed(self):
         if self._fresh or self._seed != self._old_seed:
-            self._state.seed(self._seed)
+            _kernel.mt_seed(self._state, self._seed)
             self._seed = ~self._seed & _MASK32
             self._old_seed = self._seed
             self._fresh = False
-            self._buf = []
-            self._pos = 0
+
+    def kernel_state(self):
+        """The state array, reseeded first if ``RandSeed`` changed: what a
+        kernel that draws (dropout) advances in place."""
+        self._reseed_if_needed()
+        return self._state
 
     def _u32(self):
         self._reseed_if_needed()
-        if self._pos == len(self._buf):
-            # Drawing a block at a time is ~20x cheaper than one numpy call
-            # per draw; the stream is the same.
-            self._buf = self._state.randint(0, 1 << 32, size=_BLOCK, dtype=np.uint32).tolist()
-            self._pos = 0
-        u = self._buf[self._pos]
-        self._pos += 1
-        return u
+        return _kernel.mt_next(self._state)
 
     def raw_u32s(self, count):
         """``count`` successive raw 32-bit outputs as a uint64 array.
@@ -100,11 +99,9 @@ class FPCRandom:
         count = int(count)
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
-        self._reseed_if_needed()
-        left = self._buf[self._pos:self._pos + count]
-        self._pos += len(left)
-        rest = self._state.randint(0, 1 << 32, size=count - len(left), dtype=np.uint32)
-        return np.concatenate([np.array(left, dtype=np.uint64), rest.astype(np.uint64)])
+        out = np.empty(count, dtype=np.uint32)
+        _kernel.mt_fill(self.kernel_state(), out)
+        return out.astype(np.uint64)
 
     def raw_u32(self):
         """One raw 32-bit output of the generator, an int in [0, 2**32)."""

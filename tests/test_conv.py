@@ -264,8 +264,7 @@ def test_image_rows_and_back():
 # ------------------------------------------------------ kernel entries --
 
 def _spec_list(net):
-    return [list(l._kernel_spec(net.layers[i - 1] if i else None))
-            for i, l in enumerate(net.layers)]
+    return [list(spec) for spec in net._program_args()[0]]
 
 
 @pytest.mark.parametrize("layer, geometry", [
@@ -282,9 +281,9 @@ def _spec_list(net):
 def test_the_program_refuses_geometry_that_does_not_fit(layer, geometry):
     net = conv_net()
     specs = _spec_list(net)
-    specs[layer][12] = geometry
+    specs[layer][11] = geometry
     with pytest.raises(ValueError, match=f"layer {layer}"):
-        _dense.Program([tuple(s) for s in specs])
+        _dense.Program([tuple(s) for s in specs], net._program_args()[1])
 
 
 def test_the_batched_kernels_refuse_shapes_that_do_not_fit():

@@ -88,8 +88,9 @@ def _weights(seed, size):
 
 
 def _net(draw):
-    """A small valid net (input, then 1 to 4 layers of any class) with
-    arbitrary float32 weights, from one drawn seed."""
+    """A small valid net (input, then 1 to 4 layers of any class, each
+    reading a random earlier layer; sums and concatenations of random
+    earlier layers) with arbitrary float32 weights, from one drawn seed."""
     seed = draw(arch_seeds)
     r = random.Random(seed)
     net = TNNet(generator())
@@ -98,7 +99,16 @@ def _net(draw):
     for _ in range(r.randint(1, 4)):
         name = r.choice(HIDDEN)
         cls = LAYER_CLASSES[name]
-        if name.startswith("TNNetFullConnect"):
+        after = r.randrange(len(net.layers))
+        links = [net.layers[r.randrange(len(net.layers))] for _ in range(r.randint(1, 3))]
+        if name in ("TNNetSum", "TNNetDeepConcat"):
+            shape = tuple(links[0].output.shape)
+            same = [l for l in net.layers if tuple(l.output.shape)[:2 if "Deep" in name else 3]
+                    == shape[:2 if "Deep" in name else 3]]
+            layer = cls([r.choice(same) for _ in links])
+        elif name == "TNNetConcat":
+            layer = cls(links)
+        elif name.startswith("TNNetFullConnect"):
             layer = cls(r.randint(1, 3), r.randint(1, 2), r.randint(1, 2),
                         r.randint(0, 1))                               # suppress_bias
         elif name == "TNNetSoftMax":
@@ -108,10 +118,18 @@ def _net(draw):
                         r.randint(0, 1))                               # suppress_bias
         elif name == "TNNetMaxPool":
             layer = cls(r.randint(1, 3), r.randint(0, 2), r.randint(0, 1))
+        elif name.startswith("TNNetPointwiseConv"):
+            layer = cls(r.randint(1, 3), r.randint(0, 1))
+        elif name in ("TNNetAvgPool", "TNNetReLU6"):
+            layer = cls(r.randint(1, 3))
+        elif name == "TNNetDropout":
+            layer = cls(r.choice([0.5, 0.25, 0.0]))
+        elif name == "TNNetLeakyReLU":
+            layer = cls(r.choice([0.01, 0.2]))
         else:
             layer = cls()
         try:
-            net.add_layer(layer)
+            net.add_layer_after(layer, after)
         except ValueError:              # a kernel larger than its padded input
             net.add_layer(pn.TNNetFullConnectLinear(r.randint(1, 3)))
     for i, layer in enumerate(net.trainable_layers()):

@@ -88,8 +88,11 @@ def test_a_pinned_buffer_cannot_be_resized():
 # ------------------------------------------------------------ kernels --
 
 def _specs(net):
-    return [layer._kernel_spec(net.layers[i - 1] if i else None)
-            for i, layer in enumerate(net.layers)]
+    return net._program_args()[0]
+
+
+def _program(specs):
+    return _dense.Program(specs, list(range(len(specs) - 1, 0, -1)))
 
 
 def _with(specs, layer, slot, value):
@@ -101,34 +104,37 @@ def _with(specs, layer, slot, value):
 
 
 @pytest.mark.parametrize("layer, slot, value, message", [
-    (1, 5, np.zeros(3, F32), "layer 1: the parameter buffer has 3 values, the layer needs 16"),
-    (1, 6, np.zeros(3, F32), "momentum buffer has 3 values"),
-    (2, 7, np.zeros(1, F32), "layer 2: the output buffer has 1 values"),
-    (1, 8, None, "raw output buffer is missing"),
-    (1, 9, np.zeros(9, F32), "error buffer has 9 values"),
-    (2, 10, np.zeros(2, np.float64), "not a contiguous float32 array"),
-    (1, 11, np.zeros(1, F32), "learning rate / inertia buffer has 1 values"),
-    (1, 3, 7, "do not follow the previous layer's 3 outputs"),
-    # the input collects no error (a 1-value buffer): nothing may push into it
-    (1, 2, 1, "pushes error into a previous error buffer of 1 values, 3 needed"),
+    (1, 4, np.zeros(3, F32), "layer 1: the parameter buffer has 3 values, the layer needs 16"),
+    (1, 5, np.zeros(3, F32), "momentum buffer has 3 values"),
+    (2, 6, np.zeros(1, F32), "layer 2: the output buffer has 1 values"),
+    (1, 7, None, "raw output buffer is missing"),
+    (1, 8, np.zeros(9, F32), "error buffer has 9 values"),
+    (2, 9, np.zeros(2, np.float64), "not a contiguous float32 array"),
+    (1, 10, np.zeros(1, F32), "learning rate / inertia buffer has 1 values"),
+    (1, 3, 7, "the output buffer has 4 values, the layer needs 7"),
+    # reading another layer: the weights no longer fit its outputs
+    (2, 2, 0, "layer 2: the parameter buffer has 10 values, the layer needs 8"),
+    (2, 2, 2, "reads layer 2, which is not an earlier layer"),
+    (1, 2, -1, "reads layer -1, which is not an earlier layer"),
+    (1, 12, (0,), "only a sum or a concatenation reads several layers"),
     (0, 0, 2, "cannot stand there"),
     (1, 0, 99, "cannot stand there"),
 ])
-def test_program_checks_every_buffer_against_the_chain(layer, slot, value, message):
+def test_program_checks_every_buffer_against_the_graph(layer, slot, value, message):
     specs = _with(_specs(_net([3, 4, 2])), layer, slot, value)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        _dense.Program(specs)
+        _program(specs)
 
 
 def test_program_refuses_an_element_wise_layer_that_changes_size_and_short_chains():
     net = pn.TNNet()
     net.add_layer(pn.TNNetInput(3))
     net.add_layer(pn.TNNetReLU())
-    specs = _with(_specs(net), 1, 4, 2)
+    specs = _with(_specs(net), 1, 3, 2)
     with pytest.raises(ValueError):
-        _dense.Program(specs)
+        _program(specs)
     with pytest.raises(ValueError, match="at least one more layer"):
-        _dense.Program(_specs(net)[:1])
+        _program(_specs(net)[:1])
 
 
 @pytest.mark.parametrize("x_shape, y_shape", [((4, 3), (4, 3)), ((4, 2), (4, 2)),
@@ -201,12 +207,11 @@ FUZZ = textwrap.dedent("""
         elif what == 5:
             net.compute_batch(np.ones((3, r.choice([1, 2, 3])), F32), exact=r.random() < .5)
         elif what == 6:
-            spec = [list(s) for s in (l._kernel_spec(layers[i - 1] if i else None)
-                                      for i, l in enumerate(layers))]
+            spec = [list(s) for s in net._program_args()[0]]
             row = r.choice(spec)
-            slot = r.randrange(12)
-            row[slot] = r.choice([None, 0, 1, 5, 300, arr(r.choice(SIZES))])
-            prog = _dense.Program([tuple(s) for s in spec])
+            slot = r.randrange(15)
+            row[slot] = r.choice([None, 0, 1, 5, 300, -1, (0,), arr(r.choice(SIZES))])
+            prog = _dense.Program([tuple(s) for s in spec], net._program_args()[1])
             prog.forward(np.ones(2, F32))
             prog.backward(np.ones(256, F32))
         elif what == 7:

@@ -102,25 +102,36 @@ class TNNetLayer:
     attaches the layer. A buffer keeps its array for life: assigning to it
     copies the values in (ValueError for another size).
 
+    A layer reads one earlier layer of its net, ``prev`` (by default the
+    one added before it; ``TNNet.add_layer_after`` names another), or, for
+    the merging classes, the layers in ``links``.
+
     Parameters
     ----------
     ints : sequence of int
         The structure integers of the `.nn` text (padded with zeros to 8).
+    floats : sequence of float
+        The structure floats of the `.nn` text (padded with zeros to 8).
     """
 
     kind = None               # the kernel's name for this class
     has_weights = False
     activation = None         # "relu", "tanh", "sigmoid", "identity", "softmax"
+    merges = False            # reads several layers (a sum, a concatenation)
+    makes_inputs_collect = False  # an input layer it reads keeps a full error buffer
+    _link_layers = ()         # the layers a merging layer reads, in order
 
     output = _Store()
     output_raw = _Store()
     output_error = _Store()
     output_error_deriv = _Store()
 
-    def __init__(self, ints=(0,) * 8):
+    def __init__(self, ints=(0,) * 8, floats=(0.0,) * 8):
         self._ints = tuple(int(i) for i in ints) + (0,) * (8 - len(ints))
+        self._floats = tuple(float(_F32(f)) for f in floats) + (0.0,) * (8 - len(floats))
         self._hyper = np.array([0.01, 0.9], dtype=_F32)
         self.index = None
+        self.prev = None
         self._output = self._output_raw = self._output_error = self._output_error_deriv = None
 
     # -- hyper-parameters (read by the kernels through self._hyper) -------
@@ -154,6 +165,35 @@ class TNNetLayer:
         """The 8 structure integers of the `.nn` text."""
         return self._ints
 
+    def struct_floats(self):
+        """The 8 structure floats of the `.nn` text (float32 values)."""
+        return self._floats
+
+    @property
+    def links(self):
+        """The indices of the layers a merging layer reads (empty for the
+        others, which read ``prev``); only once attached."""
+        return tuple(layer.index for layer in self._link_layers)
+
+    def input_indices(self):
+        """The indices of the layers whose outputs this layer reads, in
+        order: ``links`` for a merging layer, else ``(prev,)`` (``()`` for
+        the input layer). Only once attached."""
+        if self.merges:
+            return self.links
+        return () if self.prev is None or self.prev < 0 else (self.prev,)
+
+    @classmethod
+    def from_spec(cls, ints, floats, link_layers):
+        """Build the layer as the original's loader does from a `.nn`
+        layer: its structure integers, floats and the layers it links to
+        (only a merging class takes links). ValueError / TypeError as the
+        constructor, or for links given to a class that reads one layer."""
+        if link_layers:
+            raise ValueError(f"{cls.__name__} reads one layer; the text links it to "
+                             f"{len(link_layers)}")
+        return cls.from_struct_ints(ints)
+
     @classmethod
     def from_struct_ints(cls, ints):
         """Build the layer as the original's loader does from 8 structure ints.
@@ -181,19 +221,24 @@ class TNNetLayer:
         tuple
             Comparable with ``==`` against another layer's signature.
         """
-        sig = (self.class_name, tuple(self.output.shape))
+        sig = (self.class_name, tuple(self.output.shape), self.input_indices(),
+               self._ints, self._floats)
         if self.has_weights:
             sig += (self.neurons, self.fan_in, self.suppress_bias)
         return sig
 
     def describe(self):
         """E.g. ``TNNetFullConnectReLU output 12x1x1, 12 neurons x 2 inputs``
-        (``, no bias`` when the bias is suppressed). Only for an attached layer."""
+        (``, no bias`` when the bias is suppressed; ``reading layers 3, 1``
+        when it does not read the layer before it). Only for an attached layer."""
         text = f"{self.class_name} output {'x'.join(str(s) for s in self.output.shape)}"
         if self.has_weights:
             text += f", {self.neurons} neurons x {self.fan_in} inputs"
             if self.suppress_bias:
                 text += ", no bias"
+        reads = self.input_indices()
+        if self.index and reads != (self.index - 1,):
+            text += f", reading layer{'s' if len(reads) > 1 else ''} " + ", ".join(map(str, reads))
         return text
 
     def _output_shape(self, prev_shape):
@@ -205,12 +250,13 @@ class TNNetLayer:
     def _param_count(self, prev_shape):
         return 0
 
-    def _plan(self, prev_shape):
+    def _plan(self, prev_shape, link_shapes=()):
         """``(output shape, parameter count)`` this layer would have after a
-        layer of output shape ``prev_shape`` (None for the first layer),
-        without allocating anything. ValueError, naming the class and the
-        sizes, when either is beyond MAX_ELEMENTS."""
-        shape = tuple(self._output_shape(prev_shape))
+        layer of output shape ``prev_shape`` (None for the first layer;
+        a merging layer takes the shapes of its links instead), without
+        allocating anything. ValueError, naming the class and the sizes,
+        when either is beyond MAX_ELEMENTS."""
+        shape = tuple(self._output_shape(link_shapes if self.merges else prev_shape))
         _check_elements(shape[0] * shape[1] * shape[2],
                         f"{self.class_name} output {shape[0]}x{shape[1]}x{shape[2]}")
         params = self._param_count(prev_shape)
@@ -219,28 +265,29 @@ class TNNetLayer:
         return shape, params
 
     def _attach(self, prev, index, rng):
-        """Size the buffers after ``prev`` (None for the first layer); a
-        weighted layer draws its initial weights from ``rng`` (None: they
-        stay zero, for a copy that fills them)."""
+        """Size the buffers after ``prev``, the layer it reads (None for the
+        first layer; a merging layer reads its links); a weighted layer
+        draws its initial weights from ``rng`` (None: they stay zero, for a
+        copy that fills them)."""
         try:
-            shape, _ = self._plan(prev.output.shape if prev is not None else None)
+            shape, _ = self._plan(prev.output.shape if prev is not None else None,
+                                  tuple(tuple(l.output.shape) for l in self._link_layers))
         except ValueError as exc:
             raise ValueError(f"layer {index}: {exc}") from None
         self.index = index
+        self.prev = prev.index if prev is not None else -1
         size = shape[0] * shape[1] * shape[2]
         self._output = TNNetVolume(*shape)._pin()
         self._output_raw = TNNetVolume(*shape)._pin()
         self._output_error = TNNetVolume(self._error_size(size))._pin()
         self._output_error_deriv = TNNetVolume(*shape)._pin()
 
-    def _kernel_spec(self, prev):
-        flag = self._kernel_flag()
-        push = int(prev is not None and prev.output_error.size == prev.output.size)
-        return (KERNEL_KINDS[self.kind], flag, push,
-                prev.output.size if prev is not None else 0, self.output.size,
+    def _kernel_spec(self):
+        """This layer's entry of the kernel program (see ``Program``)."""
+        return (KERNEL_KINDS[self.kind], self._kernel_flag(), self.prev, self.output.size,
                 None, None, self.output.data, self.output_raw.data,
                 self.output_error.data, self.output_error_deriv.data, self._hyper,
-                self._kernel_geometry(prev))
+                self._kernel_geometry(None), self.links or None, self._kernel_consts(), None)
 
     def _kernel_flag(self):
         return 0
@@ -248,6 +295,10 @@ class TNNetLayer:
     def _kernel_geometry(self, prev):
         """The integers a spatial kind needs beyond the flat sizes (None
         for the flat kinds)."""
+        return None
+
+    def _kernel_consts(self):
+        """The float32 constants the kind reads (None when it reads none)."""
         return None
 
     # -- the batched forward pass (numpy, many samples at once) -----------
@@ -310,6 +361,15 @@ class TNNetInput(TNNetLayer):
 
     def _kernel_flag(self):
         return int(bool(self._ints[3]))
+
+    def _collect_error(self):
+        """Keep a full-size error buffer from now on (the original's
+        EnableErrorCollection, which a concatenation reading the input
+        calls): the structure's fourth integer becomes 1."""
+        if self._ints[3] != 1:
+            self._ints = self._ints[:3] + (1,) + self._ints[4:]
+            if self.index is not None:
+                self._output_error = TNNetVolume(*self.output.shape)._pin()
 
 
 class _Weighted(TNNetLayer):
@@ -391,9 +451,9 @@ class _Weighted(TNNetLayer):
         """Zero the momentum (the inertia term of the next updates)."""
         self.momentum.fill(0)
 
-    def _kernel_spec(self, prev):
-        spec = list(super()._kernel_spec(prev))
-        spec[5], spec[6] = self.params.data, self.momentum.data
+    def _kernel_spec(self):
+        spec = list(super()._kernel_spec())
+        spec[4], spec[5] = self.params.data, self.momentum.data
         return tuple(spec)
 
     def forward_batch(self, h, weights=None, bias=None):

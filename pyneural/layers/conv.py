@@ -25,7 +25,8 @@ from .._kernels import dense as _dense
 from .base import TNNetLayer, _Weighted, _check_elements, _F32
 
 __all__ = ["TNNetConvolution", "TNNetConvolutionReLU", "TNNetConvolutionLinear",
-           "TNNetMaxPool"]
+           "TNNetMaxPool", "TNNetPointwiseConv", "TNNetPointwiseConvReLU",
+           "TNNetPointwiseConvLinear"]
 
 
 def _int_arg(layer, name, value, low):
@@ -300,3 +301,35 @@ class TNNetMaxPool(_Spatial, TNNetLayer):
 
     def __repr__(self):
         return f"{self.class_name}({', '.join(str(i) for i in self._ints[:3])})"
+
+
+class _Pointwise:
+    """A 1x1 convolution: ``Class(features, suppress_bias=0)``, stored as a
+    convolution of feature size 1, padding 0, stride 1 (the original's
+    ``PointwiseConv*``)."""
+
+    def __init__(self, features, suppress_bias=0):
+        super().__init__(features, 1, 0, 1, suppress_bias)
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        """``Class(ints[0], ints[4])``: features and ``suppress_bias``."""
+        return cls(ints[0], ints[4])
+
+    def __repr__(self):
+        return f"{self.class_name}({self._ints[0]}, {self._ints[4]})"
+
+
+class TNNetPointwiseConv(_Pointwise, TNNetConvolution):
+    """Pointwise (1x1) convolution with the original's tanh:
+    ``TNNetPointwiseConv(features, suppress_bias=0)``."""
+
+
+class TNNetPointwiseConvReLU(_Pointwise, TNNetConvolutionReLU):
+    """Pointwise (1x1) convolution with ReLU:
+    ``TNNetPointwiseConvReLU(features, suppress_bias=0)``."""
+
+
+class TNNetPointwiseConvLinear(_Pointwise, TNNetConvolutionLinear):
+    """Pointwise (1x1) convolution without activation:
+    ``TNNetPointwiseConvLinear(features, suppress_bias=0)``."""

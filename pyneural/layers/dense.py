@@ -10,12 +10,15 @@ the original does: ``fan_in`` is the volume's size.
 """
 import numpy as np
 
-from .base import TNNetLayer, _Weighted, _check_elements, _sizes, _F32
+from .._kernels import dense as _dense
+from ..volume import TNNetVolume, as_f32_scalar
+from .base import KERNEL_KINDS, TNNetLayer, _Weighted, _check_elements, _sizes, _F32
 
 __all__ = [
     "TNNetFullConnectLinear", "TNNetFullConnectReLU", "TNNetFullConnect",
     "TNNetFullConnectSigmoid", "TNNetReLU", "TNNetSigmoid", "TNNetHyperbolicTangent",
-    "TNNetIdentity", "TNNetSoftMax",
+    "TNNetIdentity", "TNNetSoftMax", "TNNetLeakyReLU", "TNNetReLU6", "TNNetSwish",
+    "TNNetSELU", "TNNetDropout",
 ]
 
 
@@ -246,3 +249,206 @@ class TNNetSoftMax(_Activation):
 
     def _kernel_flag(self):
         return int(bool(self._ints[0]))
+
+
+class _Kernelwise(_Activation):
+    """An element-wise layer whose batched pass runs the per-sample kernel
+    row by row (the same bits as ``compute``: these functions use the
+    correctly rounded exp, which numpy's float32 exp is not)."""
+
+    def activate(self, z):
+        """The activation of ``z`` (samples x units), as a new array."""
+        z = np.ascontiguousarray(z, dtype=_F32)
+        out = np.empty_like(z)
+        _dense.graph_rows(KERNEL_KINDS[self.kind], z.reshape(len(z), -1),
+                          out.reshape(len(z), -1), None, self._kernel_consts())
+        return out
+
+    def _kernel_consts(self):
+        return self._consts
+
+
+class TNNetLeakyReLU(_Kernelwise):
+    """Leaky ReLU: ``x`` where ``x > 0``, else ``x * alpha``:
+    ``TNNetLeakyReLU(alpha=0.01)`` (alpha stored as float32, written in the
+    structure's floats, as the original's ``FloatSt[0]``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``alpha`` is not a finite real number.
+    """
+    kind = "leaky_relu"
+    activation = "leaky_relu"
+
+    def __init__(self, alpha=0.01):
+        alpha = as_f32_scalar(alpha, "TNNetLeakyReLU alpha")
+        if not np.isfinite(alpha):
+            raise ValueError(f"TNNetLeakyReLU: alpha must be finite, got {alpha}")
+        super().__init__()
+        self._floats = (float(alpha),) + (0.0,) * 7
+        self._consts = np.array([alpha], dtype=_F32)
+
+    @property
+    def alpha(self):
+        """The slope for ``x <= 0`` (float32)."""
+        return self._floats[0]
+
+    @classmethod
+    def from_spec(cls, ints, floats, link_layers):
+        """``TNNetLeakyReLU(floats[0])``, as the original's loader."""
+        if link_layers:
+            return super().from_spec(ints, floats, link_layers)
+        return cls(floats[0])
+
+    def __repr__(self):
+        return f"{self.class_name}({self.alpha:g})"
+
+
+class TNNetReLU6(_Kernelwise):
+    """ReLU capped at 6: ``TNNetReLU6(leakiness=0)``.
+
+    ``x`` on (0, 6]; above 6, ``6 + (x - 6) * s``; at or below 0,
+    ``0 + (x - 0) * s``, with the leak ``s = 0.001 * leakiness`` (0 by
+    default, a plain clip). Its structure integers are the original's
+    ``(0, 6, leakiness)``.
+
+    Raises
+    ------
+    TypeError
+        ``leakiness`` is not an integer.
+    """
+    kind = "relu_l"
+    activation = "relu6"
+
+    def __init__(self, leakiness=0):
+        if isinstance(leakiness, bool) or not isinstance(leakiness, (int, np.integer)):
+            raise TypeError(f"TNNetReLU6: leakiness must be an integer, got "
+                            f"{type(leakiness).__name__}")
+        super().__init__(0, 6, int(leakiness))
+        # 0.001 * Leakiness in x87 extended precision, as FPC computes it.
+        scale = _F32(np.longdouble("0.001") * np.longdouble(int(leakiness)))
+        self._consts = np.array([0, 6, scale], dtype=_F32)
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        """``TNNetReLU6(ints[2])``: the leakiness."""
+        return cls(ints[2])
+
+    def __repr__(self):
+        return f"{self.class_name}({self._ints[2]})"
+
+
+class TNNetSwish(_Kernelwise):
+    """Swish, ``x * sigmoid(x)`` (sigmoid as ``1 / (1 + exp(-x))``).
+
+    Takes no arguments; the output has the previous layer's shape.
+    """
+    kind = "swish"
+    activation = "swish"
+    _consts = None
+
+    def __init__(self):
+        super().__init__()
+
+
+class TNNetSELU(_Kernelwise):
+    """SELU: ``scale * x`` for ``x >= 0``, else ``scale * alpha * (exp(x) - 1)``
+    computed as the original does (``e = (scale * alpha) * exp(x); e -
+    scale * alpha``), with ``alpha = 1.6733``, ``scale = 1.0507`` in float32.
+
+    Takes no arguments; the output has the previous layer's shape.
+    """
+    kind = "selu"
+    activation = "selu"
+
+    def __init__(self):
+        super().__init__()
+        alpha, scale = _F32(1.6733), _F32(1.0507)
+        self._consts = np.array([scale, alpha * scale], dtype=_F32)
+
+
+class TNNetDropout(_Activation):
+    """Dropout: ``TNNetDropout(rate, one_mask_per_batch=1)``.
+
+    The original's: while enabled, each ``compute`` copies its input and
+    zeroes every value for which ``Random(R) = 0`` (one draw per value, in
+    order, from the net's generator), with ``R = round(1 / rate)``; the
+    kept values are not rescaled. Backward multiplies the error by the
+    last mask. A rate of 0 or less disables it for good (``R = -1``).
+    ``net.enable_dropouts(False)`` turns it off (the original's
+    ``EnableDropouts``); a net built or loaded has it on.
+    ``one_mask_per_batch`` is kept for the text (it only matters in the
+    original's batch mode).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A rate that is not a real number, or whose ``1 / rate`` is beyond
+        the original's integer range.
+    """
+    kind = "dropout"
+    activation = "identity"
+
+    def __init__(self, rate, one_mask_per_batch=1):
+        if isinstance(rate, (bool, str, bytes)) or not isinstance(rate, (int, float, np.number)):
+            raise TypeError(f"TNNetDropout: rate must be a real number, got "
+                            f"{type(rate).__name__}")
+        rate = float(rate)
+        if not np.isfinite(rate) or (rate > 0 and not 1 / rate < 2 ** 31 - 0.5):
+            raise ValueError(f"TNNetDropout: rate {rate} gives no integer 1 / rate")
+        # Pascal's Round: to the nearest integer, ties to even (as Python's).
+        draws = round(1 / rate) if rate > 0 else -1
+        super().__init__(draws, int(one_mask_per_batch))
+        self._consts = np.array([draws, 1 if draws > 0 else 0], dtype=_F32)
+        self._mask = None
+
+    @classmethod
+    def from_struct_ints(cls, ints):
+        """``TNNetDropout(1 / ints[0], ints[1])``, as the original's loader
+        (ValueError for ``ints[0] = 0``, a division by zero there)."""
+        if ints[0] == 0:
+            raise ValueError("TNNetDropout: the text's rate integer is 0 (1 / 0)")
+        return cls(1 / ints[0], ints[1])
+
+    @property
+    def rate(self):
+        """``1 / R``: the fraction of values dropped (0 when disabled for good)."""
+        return 1 / self._ints[0] if self._ints[0] > 0 else 0.0
+
+    @property
+    def enabled(self):
+        """Whether ``compute`` drops values now (``TNNet.enable_dropouts``)."""
+        return bool(self._consts[1])
+
+    @enabled.setter
+    def enabled(self, flag):
+        self._consts[1] = 1 if flag and self._ints[0] > 0 else 0
+
+    def _kernel_consts(self):
+        return self._consts
+
+    def _attach(self, prev, index, rng):
+        super()._attach(prev, index, rng)
+        self._mask = TNNetVolume(*self.output.shape)._pin()
+
+    def _kernel_spec(self):
+        spec = list(super()._kernel_spec())
+        spec[14] = self._mask.data
+        return tuple(spec)
+
+    def keep_masks(self, draws):
+        """The kept (True) / dropped values of rows of raw 32-bit ``draws``
+        (samples x size), as ``compute`` decides them: ``Random(R) = 0``
+        drops."""
+        return ((draws * np.uint64(self._ints[0])) >> np.uint64(32)) != 0
+
+    def forward_batch(self, h, keep=None):
+        """``h`` itself, or with the values ``keep`` (a bool array of its
+        shape, from ``keep_masks``) does not keep set to +0."""
+        if keep is None:
+            return h
+        return np.where(keep, h, _F32(0)).astype(_F32)
+
+    def __repr__(self):
+        return f"{self.class_name}({self.rate:g}, {self._ints[1]})"
