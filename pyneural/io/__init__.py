@@ -22,11 +22,11 @@ Every name below is importable from ``pyneural.io``.
 from .atomic import write_atomically
 from .errors import FormatError
 from .files import NET_SUFFIXES, file_format, load, save
-from .paths import as_net, is_path
+from .paths import as_net, as_nets, is_path
 from .state_dict import (ACTIVATIONS, activations_of, from_state_dict, parse_activations,
                          to_state_dict)
 from .torch_modules import from_torch, to_torch
 
 __all__ = ["FormatError", "ACTIVATIONS", "NET_SUFFIXES", "load", "save", "from_state_dict",
            "to_state_dict", "activations_of", "parse_activations", "from_torch", "to_torch",
-           "file_format", "write_atomically", "is_path", "as_net"]
+           "file_format", "write_atomically", "is_path", "as_net", "as_nets"]

@@ -1,5 +1,8 @@
 """A net given by name or by text: the one rule that tells a file path from
-`.nn` text, and the one way such an item becomes a net."""
+`.nn` text, and the one way such an item becomes a net. The public entry
+points (the ``TNNet`` report methods, ``pyneural.merge_many``,
+``pyneural.repair``, ``pyneural.barrier_matrix``) call it; the reports
+themselves take nets, snapshots and data-only texts, never paths."""
 import os
 
 from ..net import TNNet
@@ -43,3 +46,27 @@ def as_net(item, what="net"):
     if isinstance(item, str) and (">" in item or "\n" in item.strip()):
         return TNNet.from_string(item, generator=FPCRandom())
     return item
+
+
+def as_nets(items, what="net"):
+    """``as_net`` of each of ``items``, named ``"{what} {i}"``, as a list.
+    A str, bytes or path-like alone, or anything that is not iterable, is
+    returned as it is: the caller refuses it as not a sequence of nets.
+
+    Parameters
+    ----------
+    items : iterable
+    what : str
+
+    Returns
+    -------
+    list or ``items``
+
+    Raises
+    ------
+    NNFormatError, FormatError, OSError, ImportError
+        As ``as_net``.
+    """
+    if isinstance(items, (str, bytes, os.PathLike)) or not hasattr(items, "__iter__"):
+        return items
+    return [as_net(item, f"{what} {i}") for i, item in enumerate(items)]
