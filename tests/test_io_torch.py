@@ -217,6 +217,32 @@ def test_torch_modules_without_a_counterpart_are_refused_by_name(modules, messag
         pn.from_torch(torch.nn.Sequential(*modules()), input_shape=(3, 10, 9))
 
 
+def test_a_flatten_that_ends_the_module_is_refused_and_a_conv_ending_net_gives_images():
+    """torch's Flatten orders a conv's outputs (channel, y, x), pyneural's
+    rows are (y, x, channel): a module ending in one would load computing
+    a shuffled function (0.257 apart here), so it is refused by name; the
+    same module without it is the same function, images out both ways."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten())
+    with pytest.raises(pn.FormatError, match=r"module 2 \(Flatten\) .*\(channel, y, x\) order"):
+        pn.from_torch(model, input_shape=(1, 4, 6))
+    with pytest.raises(pn.FormatError, match=r"module 3 \(Flatten\)"):
+        pn.from_torch(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                                    nn.Sigmoid()), input_shape=(1, 4, 6))
+    images = torch.randn(5, 1, 4, 6, generator=torch.Generator().manual_seed(2)).numpy()
+    net = pn.from_torch(model[:2], input_shape=(1, 4, 6))
+    rows = net.compute_batch(pn.image_rows(images), exact=True)
+    assert rows.shape == (5, 16)
+    as_images = pn.images_from_rows(rows, 4, 2, 2)                # (N, C, H, W)
+    np.testing.assert_allclose(as_images, torch_out(model[:2], images), **TOL)
+    back = net.to_torch()
+    assert [type(m).__name__ for m in back] == ["Conv2d", "ReLU"]
+    assert torch_out(back, images).shape == (5, 2, 2, 4)
+    np.testing.assert_allclose(torch_out(back, images), as_images, **TOL)
+    np.testing.assert_allclose(torch_out(model, images), as_images.reshape(5, 16), **TOL)
+
+
 def test_a_conv_module_needs_its_input_shape_and_a_conv_state_dict_its_module():
     model = conv_model()
     with pytest.raises(pn.FormatError, match="input_shape"):

@@ -117,7 +117,8 @@ def _net_for_torch_conv(mods, input_shape, state, generator):
         raise FormatError(f"torch module: input_shape {input_shape!r} has a size below 1")
     net = TNNet(generator)
     net._append(TNNetInput(width, height, depth), None)
-    layout, spatial, flat, flatten, i = [], False, False, False, 0
+    # flatten: where the Flatten after the spatial layers is, None before one
+    layout, spatial, flat, flatten, i = [], False, False, None, 0
     while i < len(mods):
         m, name = mods[i], type(mods[i]).__name__
         where = f"module {i} ({name})"
@@ -150,11 +151,12 @@ def _net_for_torch_conv(mods, input_shape, state, generator):
                 if (m.start_dim, m.end_dim) != (1, -1):
                     raise FormatError(f"{where}: start_dim={m.start_dim}, end_dim={m.end_dim}; "
                                       "only Flatten() (1, -1) is supported")
-                flatten = flatten or (spatial and not flat)
+                if spatial and not flat and flatten is None:
+                    flatten = where
             elif name == "Linear":
                 flat_from = None
                 if spatial and not flat:
-                    if not flatten:
+                    if flatten is None:
                         raise FormatError(f"{where} after a Conv2d / MaxPool2d needs a Flatten "
                                           "before it")
                     flat_from = tuple(shape)
@@ -187,6 +189,13 @@ def _net_for_torch_conv(mods, input_shape, state, generator):
         i += step
     if len(net.layers) < 2:
         raise FormatError("torch module: no layers")
+    if flatten is not None and not flat:
+        raise FormatError(
+            f"{flatten} ends the module's spatial part with no Linear after it: torch "
+            "flattens the images in (channel, y, x) order, pyneural's output rows are in (y, "
+            "x, channel) order and no pyneural layer reorders them. Drop the Flatten (the "
+            "output rows are then the images: images_from_rows gives them in NCHW) or end "
+            "with a Linear")
     # bias-less layers store a zero bias, as pyneural's suppress_bias layers
     return _fill(net, layout, _checked_tensors(state, "torch module"), "torch module")
 
@@ -214,7 +223,9 @@ def from_torch(module, generator=None, input_shape=None):
     -------
     TNNet
         For a convolutional module, it computes on ``image_rows(images)``
-        what the module computes on ``images`` (within float32 rounding).
+        what the module computes on ``images`` (within float32 rounding);
+        a module that ends in a Conv2d or MaxPool2d (and its activation)
+        gives images, and the net the rows ``image_rows`` makes of them.
 
     Raises
     ------
@@ -226,7 +237,10 @@ def from_torch(module, generator=None, input_shape=None):
         A module with no pyneural counterpart (BatchNorm, AvgPool2d, a
         Conv2d with another padding mode, dilation or groups, a MaxPool2d
         whose windows pyneural's cannot reproduce...: the message names the
-        module), a Softmax over another dimension, no ``input_shape`` for a
+        module), a Softmax over another dimension, a Flatten after a
+        Conv2d / MaxPool2d with no Linear after it (torch's outputs would be
+        in (channel, y, x) order, pyneural's rows are (y, x, channel): the
+        message names the Flatten), no ``input_shape`` for a
         convolutional module, or tensors ``from_state_dict`` would refuse
         (bfloat16 ones included: convert with ``module.float()``).
     """
@@ -268,7 +282,10 @@ def to_torch(net):
         Its ``state_dict()`` has the keys and values of ``to_state_dict``.
         A net without convolutions takes rows of ``input_size`` values in
         pyneural's flat order; a convolutional net takes NCHW images
-        (``images_from_rows``). Outputs agree within float32 rounding
+        (``images_from_rows``), and one that ends in a convolution or
+        max-pool gives NCHW images (``images_from_rows`` of its output
+        rows; no Flatten, which would order them (channel, y, x), not as
+        pyneural's rows). Outputs agree within float32 rounding
         (torch sums in its own order; pyneural's tanh clamps its input to
         +-10; its softmax of a row of equal values is zeros, torch's is
         uniform; its max-pool floors at -1e6).
