@@ -1,26 +1,17 @@
 """The torch round trip: what pyneural writes, torch's ``load_state_dict``
 reads, and the outputs agree (float32 tolerance: torch sums in its own
 order). Runs where torch is installed; elsewhere the whole module is
-skipped with a warning in the summary, and tests/test_io.py checks the
+skipped with a warning in the summary (a failure under
+PYNEURAL_REQUIRE_OPTIONAL=1, as in CI), and tests/test_io.py checks the
 clear ImportError of the torch functions."""
-import warnings
-
 import numpy as np
 import pytest
 
 import pyneural as pn
 from pyneural import toy
-from conftest import FIXTURES
+from conftest import FIXTURES, need
 
-try:
-    import torch
-except ImportError:
-    torch = None
-    # A skip reason only shows with -rs; a collection warning always shows.
-    warnings.warn("torch is not installed: the torch round-trip tests (tests/test_io_torch.py)"
-                  " are skipped; pip install 'pyneural[torch]' to run them")
-
-pytestmark = pytest.mark.skipif(torch is None, reason="torch is not installed")
+torch = need("torch")
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 
