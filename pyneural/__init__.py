@@ -23,10 +23,13 @@ __version__ = "0.1.0"
 
 def merge_many(nets_or_snapshots, samples, weights=None, **options):
     """Merge several nets of one architecture (align to a reference, then
-    MergeMany rounds, then average; ``repair=True`` to REPAIR). See
+    MergeMany rounds, then average; ``repair=True`` to REPAIR). The nets
+    may be TNNets, paths of files ``load`` reads, whole or data-only `.nn`
+    texts, or snapshots (at least one of them a whole net). See
     ``pyneural.reports.merge.merge_many``; returns a MergeResult."""
+    from .io import as_nets
     from .reports.merge import merge_many as _merge_many
-    return _merge_many(nets_or_snapshots, samples, weights, **options)
+    return _merge_many(as_nets(nets_or_snapshots), samples, weights, **options)
 
 
 def permute(net, permutations):
@@ -67,10 +70,13 @@ def permute(net, permutations):
 
 def repair(merged, endpoints, samples, weights=None, **options):
     """REPAIR a merged net: reset its hidden units' pre-activation mean/std
-    to the endpoints', folded into weights and biases. See
-    ``pyneural.reports.repair.repair``; returns a RepairResult (``.net``)."""
+    to the endpoints', folded into weights and biases. The endpoints may be
+    TNNets, paths of files ``load`` reads, whole or data-only `.nn` texts,
+    or snapshots. See ``pyneural.reports.repair.repair``; returns a
+    RepairResult (``.net``)."""
+    from .io import as_nets
     from .reports.repair import repair as _repair
-    return _repair(merged, endpoints, samples, weights, **options)
+    return _repair(merged, as_nets(endpoints, "endpoint"), samples, weights, **options)
 
 
 def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K, n_jobs=1,
@@ -108,7 +114,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         As in ``pyneural.reports.sweep.barrier_matrix``.
     """
     import os
-    from .io import as_net, is_path
+    from .io import as_nets, is_path
     from .reports.sweep import barrier_matrix as _barrier_matrix, path_labels
     items = [nets] if isinstance(nets, (str, bytes, os.PathLike)) else list(nets)
     labels = [f"net {i}" for i in range(len(items))]
@@ -116,8 +122,7 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     paths = {i: os.fsdecode(item) for i, item in enumerate(items) if is_path(item)}
     for i, label in zip(paths, path_labels(paths.values())):
         labels[i] = label
-    loaded = [as_net(item, f"net {i}") for i, item in enumerate(items)]
-    return _barrier_matrix(loaded, samples, align=align, eval_samples=eval_samples, k=k,
+    return _barrier_matrix(as_nets(items), samples, align=align, eval_samples=eval_samples, k=k,
                            n_jobs=n_jobs, scheduler=scheduler,
                            names=labels if names is None else names, **alignment_options)
 

@@ -43,6 +43,7 @@ from .nnformat import NNFormatError
 from .reports.text import jsonable as to_jsonable
 from .rng import FPCRandom
 from .reports.interpolation import DEFAULT_K
+from .reports.samples import is_number, read_samples
 from .reports.symmetry import permuted_net as permute
 
 __all__ = ["main", "InputError", "COMMANDS", "load_net", "read_samples", "to_jsonable"]
@@ -57,12 +58,6 @@ class InputError(Exception):
 
 
 # ----------------------------------------------------------------- input --
-
-def _read_text(path, what, encoding="utf-8"):
-    with _reading(path, what):
-        with open(path, encoding=encoding) as f:
-            return f.read()
-
 
 @contextlib.contextmanager
 def _reading(path, what):
@@ -114,7 +109,7 @@ def _csv_hint(path):
         return ""
     for line in lines:
         cells = line.strip().split(",")
-        if len(cells) > 1 and all(_is_number(c) for c in cells):
+        if len(cells) > 1 and all(is_number(c) for c in cells):
             return (" (it holds rows of comma-separated numbers: is it a CSV of samples? those "
                     "go to --samples)")
     return ""
@@ -149,104 +144,26 @@ def check_same_architecture(net_a, path_a, net_b, path_b):
     net_a.check_same_architecture(net_b, names=(path_a, path_b))
 
 
-def _is_number(cell):
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _separator_hint(line):
-    """A hint for a line that looks separated by something other than commas
-    (spreadsheets in comma-decimal locales write ';'), else ""."""
-    for separator, name in ((";", "';'"), ("\t", "tabs")):
-        if separator in line:
-            return (f" (it looks separated by {name}; pyneural reads comma-separated values "
-                    f"with '.' as the decimal point)")
-    return ""
-
-
-def read_samples(path, net, net_path="the net", what="samples"):
-    """``(X, Y)`` float32 matrices from a CSV of samples for ``net``.
-
-    Every row has ``n_inputs + n_outputs`` comma-separated numbers: the
-    inputs first, then the targets. A header row is optional: a first row
-    with no number in it is one. Blank lines are skipped. InputError for a
-    missing file, text that is not UTF-8, a cell that is not a finite
-    float32 number (NaN, Inf and values beyond float32's range included,
-    naming the line and column), ragged rows, a column count that does not
-    fit the net (with a hint when the file looks ';'- or tab-separated), or
-    no samples at all. ``what`` names the file's role in the messages
-    about reading it.
-    """
+def _read_samples(path, net, net_path="the net", what="samples"):
+    """``read_samples`` of the CSV ``path`` (``pyneural.reports.samples``),
+    its errors as InputErrors: also a net file given as samples. ``what``
+    names the file's option in the messages."""
     if os.path.splitext(os.fsdecode(path))[1].lower() in NET_SUFFIXES:
         raise InputError(f"--{what} {path} is a net file ({_suffixes()}), not a CSV of "
                          f"samples: give a .csv file with comma-separated rows, inputs first, "
                          f"then targets")
-    lines = _read_text(path, what, encoding="utf-8-sig").splitlines()
-    n_in, n_out = net.input_size, net.output_size
-    rows, line_numbers, width, header = [], [], None, None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        cells = [c.strip() for c in line.split(",")]
-        if header is None:
-            header = ""
-            if not any(_is_number(c) for c in cells):
-                header = line
-                continue
-        if width is None:
-            width = len(cells)
-            if width != n_in + n_out:
-                raise InputError(
-                    f"{path} has {width} column{'s' if width != 1 else ''}, but {net_path} "
-                    f"needs {n_in + n_out}: {n_in} input{'s' if n_in != 1 else ''} "
-                    f"(the first columns) and {n_out} target{'s' if n_out != 1 else ''} "
-                    f"(the last columns){_separator_hint(line)}")
-        elif len(cells) != width:
-            raise InputError(f"{path} line {number}: {len(cells)} columns, the rows above "
-                             f"have {width}")
-        rows.append(cells)
-        line_numbers.append(number)
-    if not rows:
-        raise InputError(f"{path}: no samples (the file is empty or has only a header)"
-                         f"{_separator_hint(header or '')}")
-    # Through float64, as the .nn loader reads numbers: FloatToStr text
-    # (10 significant digits) comes back bit-exactly.
     try:
-        data = np.array(rows, dtype=np.float64)
-    except ValueError:
-        _check_cells(path, rows, line_numbers)
-        data = np.array([[float(c) for c in cells] for cells in rows], dtype=np.float64)
-    with np.errstate(over="ignore"):
-        data = data.astype(np.float32)
-    if not np.all(np.isfinite(data)):
-        _check_cells(path, rows, line_numbers)
-    return np.ascontiguousarray(data[:, :n_in]), np.ascontiguousarray(data[:, n_in:])
+        with _reading(path, what):
+            return read_samples(path, net, net_path)
+    except ValueError as exc:           # the CSV's own errors name the file and line
+        raise InputError(str(exc)) from None
 
 
 def _read_eval_samples(args, net, net_path):
-    """``--eval-samples`` as ``read_samples`` reads it, or None without it."""
+    """``--eval-samples`` as ``_read_samples`` reads it, or None without it."""
     if not args.eval_samples:
         return None
-    return read_samples(args.eval_samples, net, net_path, "eval-samples")
-
-
-def _check_cells(path, rows, line_numbers):
-    """InputError naming the first cell that is not a finite float32 number
-    (a NaN would silently make every loss on the path NaN)."""
-    for cells, number in zip(rows, line_numbers):
-        for column, cell in enumerate(cells, 1):
-            where = f"{path} line {number}, column {column}: {cell!r}"
-            if not _is_number(cell):
-                raise InputError(f"{where} is not a number{_separator_hint(cell)}")
-            value = float(cell)
-            if not math.isfinite(value):
-                raise InputError(f"{where} is not a finite number")
-            with np.errstate(over="ignore"):
-                if not np.isfinite(np.float32(value)):
-                    raise InputError(f"{where} is beyond the float32 range (+-3.4E+038)")
+    return _read_samples(args.eval_samples, net, net_path, "eval-samples")
 
 
 def _load_pair(path_a, path_b, activations=None):
@@ -528,7 +445,7 @@ def cmd_align(args):
     input."""
     _check_plot_possible(args.plot)
     net_a, net_b = _load_pair(args.a, args.b, args.activations)
-    samples = read_samples(args.samples, net_a, args.a)
+    samples = _read_samples(args.samples, net_a, args.a)
     held = _read_eval_samples(args, net_a, args.a)
     mode, solver, refine, check_scale = _alignment_settings(args)
     result = net_a.permutation_align_report(
@@ -564,7 +481,7 @@ def cmd_connect(args):
     input."""
     _check_plot_possible(args.plot)
     net_a, net_b = _load_pair(args.a, args.b, args.activations)
-    samples = read_samples(args.samples, net_a, args.a)
+    samples = _read_samples(args.samples, net_a, args.a)
     result = net_a.mode_connectivity_report(net_b, samples, args.k, repair=args.repair,
                                             exact=_exact(args))
     _emit(result, args)
@@ -609,7 +526,7 @@ def cmd_permute(args):
     _check_output_format(args.output)
     _check_not_an_input(args.output, "-o", (args.a, args.b, args.samples))
     net_a, net_b = _load_pair(args.a, args.b, args.activations)
-    X, Y = read_samples(args.samples, net_a, args.a)
+    X, Y = _read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
     # the permutations `align` reports with the same options.
@@ -776,7 +693,7 @@ def cmd_merge(args):
     _require_a_layer(nets[0], paths[0])
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
-    samples = read_samples(args.samples, nets[0], paths[0])
+    samples = _read_samples(args.samples, nets[0], paths[0])
     held = _read_eval_samples(args, nets[0], paths[0])
     mode, solver, refine, _ = _alignment_settings(args)
     options = dict(score_mode=mode, solver=solver, refine=refine,
@@ -856,7 +773,7 @@ def cmd_sweep(args):
     nets = [load_net(path, args.activations) for path in paths]
     for path, net in zip(paths[1:], nets[1:]):
         check_same_architecture(nets[0], paths[0], net, path)
-    samples = read_samples(args.samples, nets[0], paths[0])
+    samples = _read_samples(args.samples, nets[0], paths[0])
     held = _read_eval_samples(args, nets[0], paths[0])
     options = {"repair": True} if args.repair else {}
     if args.connect_timeout is not None:

@@ -1124,10 +1124,10 @@ class TNNet:
 
         Parameters
         ----------
-        snapshot_b : str, TNNet or snapshot
+        snapshot_b : str, path-like, TNNet or snapshot
             Endpoint B of this architecture (``save_data_to_string()`` text
-            as in Pascal, a whole ``save_to_string()`` text, a net or a
-            snapshot).
+            as in Pascal, a whole ``save_to_string()`` text, the path of a
+            file ``pyneural.load`` reads, a net or a snapshot).
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
             The probes the loss is measured on.
         k : int
@@ -1151,7 +1151,7 @@ class TNNet:
             Samples that do not fit the net.
         """
         from .reports.mode_connectivity import mode_connectivity_report
-        return mode_connectivity_report(self, snapshot_b, samples, k, **options)
+        return mode_connectivity_report(self, _endpoint(snapshot_b), samples, k, **options)
 
     def permutation_align_report(self, snapshot_b, samples, score_mode=None, k=DEFAULT_K,
                                  **options):
@@ -1163,8 +1163,9 @@ class TNNet:
 
         Parameters
         ----------
-        snapshot_b : str, TNNet or snapshot
-            Endpoint B of this architecture; never modified.
+        snapshot_b : str, path-like, TNNet or snapshot
+            Endpoint B of this architecture, in any form
+            ``mode_connectivity_report`` takes; never modified.
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
             The probes.
         score_mode : int or str, optional
@@ -1192,7 +1193,8 @@ class TNNet:
             Samples in a form the report does not take.
         """
         from .reports.permutation_align import permutation_align_report
-        return permutation_align_report(self, snapshot_b, samples, score_mode, k, **options)
+        return permutation_align_report(self, _endpoint(snapshot_b), samples, score_mode, k,
+                                        **options)
 
     def merge_with(self, snapshot_b, samples, alpha=0.5, **options):
         """Merge this net (A) with ``snapshot_b`` (B): align B's hidden units
@@ -1204,8 +1206,9 @@ class TNNet:
 
         Parameters
         ----------
-        snapshot_b : str, TNNet or snapshot
-            Endpoint B of this architecture; never modified.
+        snapshot_b : str, path-like, TNNet or snapshot
+            Endpoint B of this architecture, in any form
+            ``mode_connectivity_report`` takes; never modified.
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
             The probes alignment, refinement and REPAIR use.
         alpha : float in [0, 1]
@@ -1232,4 +1235,12 @@ class TNNet:
             Samples in a form the merge does not take.
         """
         from .reports.merge import merge_with
-        return merge_with(self, snapshot_b, samples, alpha, **options)
+        return merge_with(self, _endpoint(snapshot_b), samples, alpha, **options)
+
+
+def _endpoint(item):
+    """Endpoint B of a report method: a path or a whole `.nn` text made a
+    net here, at the boundary (``pyneural.io.as_net``); the reports take
+    nets, snapshots and data-only texts."""
+    from .io import as_net
+    return as_net(item, "endpoint B")

@@ -1,10 +1,43 @@
+import importlib
+import os
 import pathlib
+import warnings
 
 import pytest
 
 from pyneural import float_to_str
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+# The optional packages some tests need. With PYNEURAL_REQUIRE_OPTIONAL=1
+# (.ci/run sets it) a missing one fails those tests instead of skipping
+# them: a test that needs an optional package must not vanish in CI.
+OPTIONAL = ("torch", "safetensors", "dask", "distributed", "joblib", "matplotlib", "sklearn",
+            "mlxtend", "hypothesis")
+REQUIRE_OPTIONAL = os.environ.get("PYNEURAL_REQUIRE_OPTIONAL", "") not in ("", "0")
+
+
+def fail_if_required(name):
+    """Fail the running test (or module) when ``name``, an optional package
+    found missing, is required by PYNEURAL_REQUIRE_OPTIONAL=1; else return."""
+    if REQUIRE_OPTIONAL and name.split(".")[0] in OPTIONAL:
+        pytest.fail(f"{name} is not installed, and PYNEURAL_REQUIRE_OPTIONAL=1 requires every "
+                    f"optional package ({', '.join(OPTIONAL)}): install it", pytrace=False)
+
+
+def need(name):
+    """The module ``name`` (an optional package), imported; when it is
+    missing, the test (or, called at import, the whole module) is skipped
+    with a warning that shows in the summary, or fails under
+    PYNEURAL_REQUIRE_OPTIONAL=1."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        why = f"{name} is not installed ({exc})"
+    fail_if_required(name)
+    # A skip reason only shows with -rs; a warning always shows.
+    warnings.warn(f"{why}: the tests that need it are skipped", stacklevel=2)
+    pytest.skip(why, allow_module_level=True)
 
 
 def fixture_text(*parts):

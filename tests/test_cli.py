@@ -289,6 +289,23 @@ def test_csv_header_is_optional(tmp_path):
     assert np.array_equal(X1, np.stack([p.i.data for p in probes]))   # bit-exact read
 
 
+def test_the_csv_reader_is_the_samples_module_s_and_speaks_python(tmp_path):
+    """The CLI reads --samples with pyneural.reports.samples.read_samples;
+    from Python a bad CSV is a ValueError naming the line and column, not
+    the command line's InputError."""
+    from pyneural.reports.samples import read_samples
+    net = cli.load_net(A)
+    assert cli.read_samples is read_samples
+    X, Y = read_samples(PROBES, net)
+    assert X.shape == (36, 2) and Y.shape == (36, 3) and X.dtype == np.float32
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,a,b,c\n0,1,0,0,1\n0,oops,0,1,0\n")
+    with pytest.raises(ValueError, match=r"bad.csv line 3, column 2: 'oops' is not a number"):
+        read_samples(bad, net)
+    with pytest.raises(FileNotFoundError):
+        read_samples(tmp_path / "missing.csv", net)
+
+
 def test_usage_errors_are_exit_2_and_unexpected_errors_exit_1(capsys, monkeypatch):
     code, _, err = run(capsys, "align", A)
     assert code == 2 and "required" in err

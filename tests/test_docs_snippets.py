@@ -12,7 +12,8 @@ Every other fence names what it holds (``text`` for output, ``bash`` or
 error, so a snippet cannot be left out by accident. A block under
 ``<!-- snippet: requires NAME -->`` (one such line per name) is skipped
 when NAME cannot be imported: a module (an optional extra such as torch)
-or a module's attribute (``pyneural.TNNetMaxPool``).
+or a module's attribute (``pyneural.TNNetMaxPool``); a missing optional
+package fails instead under PYNEURAL_REQUIRE_OPTIONAL=1 (as in CI).
 """
 import contextlib
 import importlib.util
@@ -25,6 +26,8 @@ import subprocess
 import sys
 
 import pytest
+
+from conftest import fail_if_required, need
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -95,7 +98,7 @@ def _name(path):
 
 @pytest.mark.parametrize("path", pages(), ids=_name)
 def test_page_snippets_run(path, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib").use("Agg")
+    need("matplotlib").use("Agg")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
@@ -111,6 +114,8 @@ def test_page_snippets_run(path, tmp_path, monkeypatch):
         if language not in ("python", "bash") or (language == "bash" and not run_shell):
             continue
         unavailable = {name for name in needs if not available(name)}
+        for name in unavailable:
+            fail_if_required(name)
         if unavailable:
             missing |= unavailable
             continue

@@ -1,26 +1,17 @@
 """The torch round trip: what pyneural writes, torch's ``load_state_dict``
 reads, and the outputs agree (float32 tolerance: torch sums in its own
 order). Runs where torch is installed; elsewhere the whole module is
-skipped with a warning in the summary, and tests/test_io.py checks the
+skipped with a warning in the summary (a failure under
+PYNEURAL_REQUIRE_OPTIONAL=1, as in CI), and tests/test_io.py checks the
 clear ImportError of the torch functions."""
-import warnings
-
 import numpy as np
 import pytest
 
 import pyneural as pn
 from pyneural import toy
-from conftest import FIXTURES
+from conftest import FIXTURES, need
 
-try:
-    import torch
-except ImportError:
-    torch = None
-    # A skip reason only shows with -rs; a collection warning always shows.
-    warnings.warn("torch is not installed: the torch round-trip tests (tests/test_io_torch.py)"
-                  " are skipped; pip install 'pyneural[torch]' to run them")
-
-pytestmark = pytest.mark.skipif(torch is None, reason="torch is not installed")
+torch = need("torch")
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 
@@ -215,6 +206,32 @@ def test_a_torch_conv_model_becomes_a_net_computing_the_same(tmp_path):
 def test_torch_modules_without_a_counterpart_are_refused_by_name(modules, message):
     with pytest.raises(pn.FormatError, match=message):
         pn.from_torch(torch.nn.Sequential(*modules()), input_shape=(3, 10, 9))
+
+
+def test_a_flatten_that_ends_the_module_is_refused_and_a_conv_ending_net_gives_images():
+    """torch's Flatten orders a conv's outputs (channel, y, x), pyneural's
+    rows are (y, x, channel): a module ending in one would load computing
+    a shuffled function (0.257 apart here), so it is refused by name; the
+    same module without it is the same function, images out both ways."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten())
+    with pytest.raises(pn.FormatError, match=r"module 2 \(Flatten\) .*\(channel, y, x\) order"):
+        pn.from_torch(model, input_shape=(1, 4, 6))
+    with pytest.raises(pn.FormatError, match=r"module 3 \(Flatten\)"):
+        pn.from_torch(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                                    nn.Sigmoid()), input_shape=(1, 4, 6))
+    images = torch.randn(5, 1, 4, 6, generator=torch.Generator().manual_seed(2)).numpy()
+    net = pn.from_torch(model[:2], input_shape=(1, 4, 6))
+    rows = net.compute_batch(pn.image_rows(images), exact=True)
+    assert rows.shape == (5, 16)
+    as_images = pn.images_from_rows(rows, 4, 2, 2)                # (N, C, H, W)
+    np.testing.assert_allclose(as_images, torch_out(model[:2], images), **TOL)
+    back = net.to_torch()
+    assert [type(m).__name__ for m in back] == ["Conv2d", "ReLU"]
+    assert torch_out(back, images).shape == (5, 2, 2, 4)
+    np.testing.assert_allclose(torch_out(back, images), as_images, **TOL)
+    np.testing.assert_allclose(torch_out(model, images), as_images.reshape(5, 16), **TOL)
 
 
 def test_a_conv_module_needs_its_input_shape_and_a_conv_state_dict_its_module():

@@ -149,6 +149,49 @@ def test_one_rule_tells_a_path_from_a_net_text(tmp_path):
     assert io.as_net(a) is a
 
 
+@pytest.mark.parametrize("folder", ["run[1]", "a!b", "x>y"])
+def test_a_file_whose_path_has_text_marks_loads_at_every_entry_point(tmp_path, folder, capsys):
+    """``]``, ``!`` and ``>`` appear in every .nn text, and in directory
+    names too: a str that names an existing file is a path, everywhere."""
+    from pyneural import cli
+    a, b, samples = example("A"), example("B"), toy.build_probes()
+    where = tmp_path / folder
+    where.mkdir()
+    a.save(where / "A.nn")
+    b.save(where / "B.nn")
+    a_path, b_path = str(where / "A.nn"), str(where / "B.nn")
+    barrier = a.mode_connectivity_report(b, samples).barrier
+    merged = a.merge_with(b, samples, refine=False).net.save_to_string()
+    many = pn.merge_many([a, b], samples, refine=False).net.save_to_string()
+    for item in (b_path, where / "B.nn"):
+        assert io.is_path(item)
+        assert pn.load(item).save_to_string() == b.save_to_string()
+        assert a.mode_connectivity_report(item, samples).barrier == barrier
+        assert a.permutation_align_report(item, samples, refine=False).pre_barrier == barrier
+        assert a.merge_with(item, samples, refine=False).net.save_to_string() == merged
+        assert pn.merge_many([a_path, item], samples, refine=False).net.save_to_string() == many
+        assert pn.repair(a, [a, item], samples).net is not None
+        matrix = pn.barrier_matrix([a_path, item], samples, align=False, progress=False)
+        assert matrix.pre[0, 1] == barrier and matrix.names == ["A.nn", "B.nn"]
+    csv = str(EXAMPLE / "probes.csv")
+    for argv in (["info", b_path], ["connect", a_path, b_path, "--samples", csv, "--json"],
+                 ["sweep", a_path, b_path, "--samples", csv, "--no-align"]):
+        assert cli.main(argv) == 0, (argv, capsys.readouterr().err)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_path_rule_at_its_edges(tmp_path):
+    a = example("A")
+    missing = str(tmp_path / "run[1]" / "A.nn")
+    assert io.is_path(missing)                   # a net file's suffix: no text ends so
+    with pytest.raises(pn.NNFormatError, match=r"neither .nn text nor the path .*run\[1\]"):
+        a.mode_connectivity_report(missing, toy.build_probes())
+    whole, data = a.save_to_string(), a.save_data_to_string()
+    for text in (whole, data, whole.replace(">", "\n", 1), data + "\n"):
+        assert not io.is_path(text)
+    assert io.is_path("model") and not io.is_path(a) and not io.is_path(a.snapshot())
+
+
 def test_reading_an_endpoint_does_not_move_the_global_random_stream(tmp_path):
     a, b, samples = example("A"), example("B"), toy.build_probes()
     for endpoint in (b.save_to_string(), EXAMPLE / "B.nn"):

@@ -1,6 +1,7 @@
 """pyneural with only numpy and scipy: the import, the core API and the CLI
 run in a child interpreter where every optional package is blocked, and the
 features that need one say what to install (exit 2 on the command line)."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -60,3 +61,38 @@ def test_core_api_and_cli_with_numpy_and_scipy_only(tmp_path):
                   "safetensors"):
         assert any(extra in l for l in errors), (extra, errors)
     assert "Traceback" not in proc.stderr
+
+
+# Runs pytest on the named tests with the packages blocked.
+BLOCKED_RUN = ("import sys\n"
+               "for name in ('torch', 'distributed'):\n"
+               "    sys.modules[name] = None\n"
+               "import pytest\n"
+               "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-rs',\n"
+               "                      '--continue-on-collection-errors'] + sys.argv[1:]))")
+NEEDS_OPTIONAL = ["tests/test_io_torch.py",
+                  "tests/test_sweep.py::test_a_dead_scheduler_address_fails_within_the_connect_"
+                  "timeout"]
+
+
+def test_ci_fails_instead_of_skipping_when_an_optional_package_is_missing():
+    """With PYNEURAL_REQUIRE_OPTIONAL=1 (.ci/run sets it) a test module or a
+    test that needs a missing optional package fails; without it, they are
+    skipped (a developer's machine without torch)."""
+    root = FIXTURES.parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYNEURAL_REQUIRE_OPTIONAL"}
+
+    def run(extra_env):
+        return subprocess.run([sys.executable, "-c", BLOCKED_RUN, *NEEDS_OPTIONAL], cwd=root,
+                              env={**env, **extra_env}, capture_output=True, text=True,
+                              timeout=300)
+
+    relaxed = run({})
+    assert relaxed.returncode == 0, relaxed.stdout[-3000:]
+    assert "2 skipped" in relaxed.stdout and "torch is not installed" in relaxed.stdout
+    strict = run({"PYNEURAL_REQUIRE_OPTIONAL": "1"})
+    assert strict.returncode != 0, strict.stdout[-3000:]
+    for name in ("torch", "distributed"):
+        assert (f"{name} is not installed, and PYNEURAL_REQUIRE_OPTIONAL=1 requires every "
+                "optional package") in strict.stdout, strict.stdout[-3000:]
+    assert "1 failed" in strict.stdout and "1 error" in strict.stdout

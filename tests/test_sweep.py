@@ -13,7 +13,7 @@ import pytest
 import pyneural as pn
 from pyneural import cli, toy
 from pyneural.reports import sweep
-from conftest import csv_text
+from conftest import csv_text, need
 
 N_NETS = 5
 OPTIONS = dict(k=4, refine_budget=150)
@@ -317,7 +317,7 @@ def _closed_port():
 
 def test_a_dead_scheduler_address_fails_within_the_connect_timeout(nets, samples, tmp_path,
                                                                      capsys):
-    pytest.importorskip("distributed")
+    need("distributed")
     address = f"tcp://127.0.0.1:{_closed_port()}"
     def bounded(fn):
         # A bound well below Dask's own 30 s: the timeout must reach the client.

@@ -199,30 +199,27 @@ def first_net(items, who):
         if is_net(item):
             return item
     raise TypeError(f"{who} needs at least one TNNet among the nets (it gives the "
-                    "architecture); the others may be snapshots, .nn texts or paths of "
-                    "saved nets")
+                    "architecture); the others may be snapshots or data-only .nn texts")
 
 
 def endpoint_snapshot(net, b, names=("A", "B")):
     """Endpoint B as a snapshot of ``net``'s architecture.
 
-    ``b`` may be another TNNet, the path of a saved net or a whole
-    ``save_to_string()`` text (both read by ``pyneural.io.as_net``, the one
-    way in), ``save_data_to_string()`` text (as in Pascal: weights only), or
-    a snapshot list. Raises ArchitectureError (a ValueError) naming the
-    first layer that differs (``names``: what it calls ``net`` and ``b``):
-    a whole net must match in every layer, activations included.
+    ``b`` may be another TNNet, ``save_data_to_string()`` text (as in
+    Pascal: weights only) or a snapshot list; a path or a whole `.nn` text
+    is made a net before a report is called (``pyneural.io.as_net``, at the
+    public entry points). Raises ArchitectureError (a ValueError) naming
+    the first layer that differs (``names``: what it calls ``net`` and
+    ``b``): a whole net must match in every layer, activations included.
     """
-    from ..io import as_net
-    b = as_net(b, f"endpoint {names[1]}")
     if is_net(b):
         net.check_same_architecture(b, names)
         return b.snapshot()
     if isinstance(b, str):
         return net.snapshot_from_string(b.strip())
     if not isinstance(b, (list, tuple)):
-        raise TypeError(f"endpoint B must be a TNNet, .nn text or a snapshot (a list of "
-                        f"arrays), got {type(b).__name__}")
+        raise TypeError(f"endpoint B must be a TNNet, data-only .nn text or a snapshot (a "
+                        f"list of arrays), got {type(b).__name__}")
     snap = [v if isinstance(v, TNNetVolume) else TNNetVolume(v) for v in b]
     net._check_snapshot(snap)
     return snap

@@ -520,8 +520,9 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     net : TNNet
         Endpoint A; never modified (the work happens on a copy).
     snapshot_b : str, TNNet or snapshot
-        Endpoint B (``save_data_to_string()`` text, a whole ``.nn`` text, a
-        net or a snapshot) of A's architecture; never modified.
+        Endpoint B (``save_data_to_string()`` text, a net or a snapshot) of
+        A's architecture; never modified (``TNNet.merge_with`` also takes a
+        path or a whole `.nn` text).
     samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
         Probes: alignment, refinement and REPAIR statistics use them.
     alpha : float in [0, 1]
@@ -603,9 +604,10 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     Parameters
     ----------
     nets_or_snapshots : sequence
-        TNNets, snapshots or ``.nn`` texts (whole, or data only) of one
-        architecture; at least one must be a TNNet (it gives the
-        architecture). None of them is modified.
+        TNNets, snapshots or data-only ``.nn`` texts of one architecture;
+        at least one must be a TNNet (it gives the architecture). None of
+        them is modified. (``pyneural.merge_many`` also takes paths and
+        whole `.nn` texts.)
     samples, score_mode, solver, refine, refine_budget, repair,
     eval_samples, k, seed, exact, progress, permute_channels :
         As in ``merge_with``.

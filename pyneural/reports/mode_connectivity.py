@@ -223,8 +223,9 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
     net : TNNet
         Endpoint A; never written to (the report works on a private copy).
     snapshot_b : str, TNNet or snapshot
-        Endpoint B: ``save_data_to_string()`` text as in Pascal, a whole
-        ``save_to_string()`` text, a net, or a snapshot list.
+        Endpoint B: ``save_data_to_string()`` text as in Pascal, a net, or
+        a snapshot list (``TNNet.mode_connectivity_report`` also takes a
+        path or a whole `.nn` text).
     samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
         The probes. None or empty: nothing is measured and the result's
         ``message`` says why.

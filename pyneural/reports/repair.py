@@ -404,7 +404,7 @@ def repair(merged, endpoints, samples, weights=None, *, in_place=False):
     ----------
     merged : TNNet
         The merged net (not modified unless ``in_place``).
-    endpoints : sequence of TNNet, snapshot or ``.nn`` text
+    endpoints : sequence of TNNet, snapshot or data-only ``.nn`` text
         The nets that were averaged, of ``merged``'s architecture, with
         their hidden units already aligned to it (for an aligned merge, A
         and the aligned B).

@@ -482,8 +482,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
     Parameters
     ----------
     nets : sequence
-        Two or more TNNets, snapshots or ``.nn`` texts (whole, or data only)
-        of one architecture; at least one must be a TNNet. None is modified.
+        Two or more TNNets, snapshots or data-only ``.nn`` texts of one
+        architecture; at least one must be a TNNet. None is modified.
+        (``pyneural.barrier_matrix`` also takes paths and whole `.nn` texts.)
     samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
         Probes for the alignment and (without ``eval_samples``) the barriers.
     align : bool
