@@ -614,12 +614,26 @@ class TNNet:
         a thread that trains or reloads the net meanwhile cannot tear them."""
         with self.lock:
             layers, snap = self.layers, self.snapshot()
+            masks = self._dropout_masks(layers, len(X))
         if X.shape[1] != layers[0].output.size:
             raise ValueError(f"the net was reloaded with another input size "
                              f"({layers[0].output.size}) while rows of {X.shape[1]} were given")
-        if not keep_all and any(hasattr(layer, "input_shape") for layer in layers):
+        if not keep_all and not masks and any(hasattr(l, "input_shape") for l in layers):
             return [map_row_blocks(lambda rows: _chain(layers, snap, rows, False)[-1], X)]
-        return _chain(layers, snap, X, keep_all)
+        return _chain(layers, snap, X, keep_all, masks)
+
+    def _dropout_masks(self, layers, rows):
+        """The kept values of every enabled dropout layer for ``rows``
+        samples, drawn as ``compute`` row by row would draw them (per row,
+        the layers in order, each value in order), so the batched pass
+        consumes the generator's stream as the per-sample one does."""
+        drops = [l for l in layers if isinstance(l, TNNetDropout) and l.enabled]
+        if not drops or not rows:
+            return {}
+        widths = [l.output.size for l in drops]
+        draws = self.generator.raw_u32s(rows * sum(widths)).reshape(rows, -1)
+        edges = np.cumsum([0] + widths)
+        return {l.index: l.keep_masks(draws[:, a:b]) for l, a, b in zip(drops, edges, edges[1:])}
 
     def layer_outputs(self, X, exact=False):
         """Every layer's output for every row of ``X``: a list with one

@@ -1,0 +1,162 @@
+"""The original's nets with branches (fixtures/branches/README.md),
+regenerated from their seeds and checked bit for bit against its traces:
+residual sums, a depth and a flat concatenation, a branch from the input,
+pointwise convolutions, dropout drawing from the global generator while
+training, the moving-std normalisation, average and channel pooling.
+Every line: STRUCT, INIT, OUT (dropout on), TRAINED, POST (dropout off)
+and FILE."""
+import numpy as np
+import pytest
+
+import pyneural as pn
+from pyneural import rng
+from pyneural._kernels import dense as _dense
+from conftest import FIXTURES
+
+
+def _case1(net):
+    """Two identity-shortcut blocks, dropout, pooling, softmax."""
+    net.add_layer(pn.TNNetInput(8, 6, 2))
+    glue = net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
+    for _ in range(2):
+        net.add_layer(pn.TNNetConvolutionReLU(4, 3, 1, 1, 0))
+        net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
+        net.add_layer(pn.TNNetSum([net.get_last_layer(), glue]))
+        glue = net.add_layer(pn.TNNetReLU())
+    net.add_layer(pn.TNNetDropout(0.25))
+    net.add_layer(pn.TNNetMaxPool(2))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    net.add_layer(pn.TNNetSoftMax(1))
+
+
+def _case2(net):
+    """A depth concatenation of two branches, normalisation, pools."""
+    net.add_layer(pn.TNNetInput(7, 9, 3))
+    a = net.add_layer(pn.TNNetPointwiseConvReLU(4))
+    b = net.add_layer(pn.TNNetConvolutionReLU(3, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetDeepConcat([a, b]))
+    net.add_layer(pn.TNNetMovingStdNormalization())
+    net.add_layer(pn.TNNetAvgPool(2))
+    net.add_layer(pn.TNNetPointwiseConvLinear(5))
+    net.add_layer(pn.TNNetAvgChannel())
+    net.add_layer(pn.TNNetFullConnectReLU(6))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+
+
+def _case3(net):
+    """Two branches from the input, a flat concatenation, a channel max."""
+    inp = net.add_layer(pn.TNNetInput(6, 6, 1))
+    net.add_layer(pn.TNNetConvolutionReLU(3, 3, 0, 1, 0))
+    net.add_layer(pn.TNNetMaxChannel())
+    b = net.add_layer_after(pn.TNNetConvolutionReLU(2, 5, 0, 1, 1), inp)
+    net.add_layer(pn.TNNetConcat([net.layers[2], b]))
+    net.add_layer(pn.TNNetFullConnectReLU(5))
+    net.add_layer(pn.TNNetDropout(0.5))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+
+
+CASES = {1: (1101, _case1), 2: (2202, _case2), 3: (3303, _case3)}
+
+
+def _trace(case):
+    out = {"IN": {}, "TGT": {}, "OUT": {}, "POST": {}}
+    for line in (FIXTURES / "branches" / f"trace_res{case}.txt").read_text().splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag in out:
+            index, *words = rest.split()
+            out[tag][int(index)] = np.array([int(w, 16) for w in words],
+                                            dtype=np.uint32).view(np.float32)
+        else:
+            out[tag] = rest
+    for tag in ("IN", "TGT", "OUT", "POST"):
+        out[tag] = np.stack([out[tag][i] for i in range(len(out[tag]))])
+    return out
+
+
+def _built(case):
+    """The case's net after ``RandSeed := seed``: building draws the initial
+    weights from the global generator, training draws the dropout masks."""
+    seed, build = CASES[case]
+    rng.set_seed(seed)
+    net = pn.TNNet()
+    build(net)
+    net.set_learning_rate(0.01, 0.9)
+    return net
+
+
+def _bits(a):
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+@pytest.fixture(params=sorted(CASES), ids=lambda c: f"res{c}")
+def case(request):
+    return request.param, _trace(request.param)
+
+
+def test_structure_and_initial_weights(case):
+    number, t = case
+    net = _built(number)
+    assert net.save_structure_to_string() == t["STRUCT"]
+    assert net.save_data_to_string() == t["INIT"]
+
+
+def test_training_pass_outputs_weights_and_file(case):
+    number, t = case
+    net = _built(number)
+    for i, (x, target) in enumerate(zip(t["IN"], t["TGT"])):
+        np.testing.assert_array_equal(_bits(net.compute(x).data), _bits(t["OUT"][i]),
+                                      err_msg=f"OUT {i}")
+        net.backpropagate(target)
+    assert net.save_data_to_string() == t["TRAINED"]
+    net.enable_dropouts(False)
+    for i, x in enumerate(t["IN"]):
+        np.testing.assert_array_equal(_bits(net.compute(x).data), _bits(t["POST"][i]),
+                                      err_msg=f"POST {i}")
+    assert net.save_to_string() == t["FILE"]
+
+
+@pytest.mark.parametrize("level", ["generic", "avx2"])
+def test_fit_samples_and_exact_batch_on_both_instruction_sets(case, level):
+    number, t = case
+    before = _dense.simd_level()
+    try:
+        try:
+            _dense.set_simd_level(level)
+        except ValueError:
+            pytest.skip("this CPU has no AVX2")
+        net = _built(number)
+        net.fit_samples(t["IN"], t["TGT"])            # the same draws as per sample
+        assert net.save_data_to_string() == t["TRAINED"]
+        net.enable_dropouts(False)
+        np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)),
+                                      _bits(t["POST"]))
+    finally:
+        _dense.set_simd_level(before)
+
+
+def test_loaded_file_computes_the_post_outputs(case):
+    number, t = case
+    net = pn.TNNet.from_string(t["FILE"], generator=rng.FPCRandom())
+    assert net.save_to_string() == t["FILE"]
+    net.enable_dropouts(False)        # loading rebuilds dropout enabled, as the original
+    np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)), _bits(t["POST"]))
+    np.testing.assert_allclose(net.compute_batch(t["IN"]), t["POST"], rtol=1e-5, atol=1e-6)
+    outs = net.layer_outputs(t["IN"][:3])
+    assert [o.shape for o in outs] == [(3, layer.output.size) for layer in net.layers]
+    np.testing.assert_allclose(outs[-1], t["POST"][:3], rtol=1e-5, atol=1e-6)
+
+
+def test_a_clone_and_a_restored_snapshot_compute_the_same_bits(case):
+    number, t = case
+    net = pn.TNNet.from_string(t["FILE"], generator=rng.FPCRandom())
+    net.enable_dropouts(False)
+    twin = net.clone()
+    assert twin.save_to_string() == t["FILE"]
+    np.testing.assert_array_equal(_bits(twin.compute_batch(t["IN"], exact=True)),
+                                  _bits(t["POST"]))
+    trained = net.snapshot()
+    net.init_weights()
+    assert net.save_data_to_string() != t["FILE"].split(">")[1]
+    net.restore(trained)
+    np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)),
+                                  _bits(t["POST"]))
