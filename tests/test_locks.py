@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 
 import pyneural as pn
+from pyneural import toy
+from pyneural.reports import merge as merge_module
+from pyneural.reports import repair as repair_module
+from pyneural.reports import sweep as sweep_module
+from pyneural.reports import symmetry
 from pyneural.rng import FPCRandom
+from test_io import example
 from test_one_way_in import net_of
 
 
@@ -285,3 +291,76 @@ def test_get_output_is_a_copy_taken_under_the_lock(monkeypatch):
     got = net.get_output()
     hook.join()
     np.testing.assert_array_equal(got.data, want.data)
+
+
+# ----------------------------------------------------------- reports --
+# A report reads each net it is given once: a reload of that net during
+# the report changes nothing in its result.
+
+@pytest.fixture
+def pair():
+    return example("A"), example("B"), toy.build_probes()
+
+
+def reload_into(net):
+    """A load of another architecture into ``net``."""
+    other = net_of([2, 5, 3], 9).save_to_string()
+    return lambda: net.load_from_string(other)
+
+
+def test_an_endpoint_net_is_read_once(monkeypatch, pair):
+    a, b, probes = pair
+    want = a.mode_connectivity_report(b, probes).curve.losses
+    hook = Meanwhile(b.lock, reload_into(b)).after(monkeypatch, pn.TNNet,
+                                                   "check_same_architecture")
+    got = a.mode_connectivity_report(b, probes).curve.losses
+    hook.join()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_merge_with_reads_a_once(monkeypatch, pair):
+    a, b, probes = pair
+    want = a.merge_with(b, probes).net.save_to_string()
+    hook = Meanwhile(a.lock, reload_into(a)).after(monkeypatch, merge_module, "probe_arrays")
+    got = a.merge_with(b, probes).net.save_to_string()
+    hook.join()
+    assert got == want
+
+
+def test_merge_many_reads_its_first_net_once(monkeypatch, pair):
+    a, b, probes = pair
+    want = pn.merge_many([a, b], probes, rounds=0).net.save_to_string()
+    hook = Meanwhile(a.lock, reload_into(a)).after(monkeypatch, merge_module, "new_net_like")
+    got = pn.merge_many([a, b], probes, rounds=0).net.save_to_string()
+    hook.join()
+    assert got == want
+
+
+def test_repair_reads_the_merged_net_once(monkeypatch, pair):
+    a, b, probes = pair
+    merged = a.merge_with(b, probes).net
+    want = pn.repair(merged, [a, b], probes).net.save_to_string()
+    hook = Meanwhile(merged.lock, reload_into(merged)).after(
+        monkeypatch, repair_module, "_endpoint_snapshots")
+    got = pn.repair(merged, [a, b], probes).net.save_to_string()
+    hook.join()
+    assert got == want
+
+
+def test_barrier_matrix_reads_its_template_net_once(monkeypatch, pair):
+    a, b, probes = pair
+    want = pn.barrier_matrix([a, b], probes, align=False).pre
+    hook = Meanwhile(a.lock, reload_into(a)).after(monkeypatch, sweep_module, "_check_finite")
+    got = pn.barrier_matrix([a, b], probes, align=False).pre
+    hook.join()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_permute_reads_the_net_once(monkeypatch, pair):
+    a, _, _ = pair
+    perms = [np.roll(np.arange(12), 1), np.arange(12)[::-1]]
+    want = pn.permute(a, perms).save_to_string()
+    hook = Meanwhile(a.lock, reload_into(a)).after(monkeypatch, symmetry, "check_permutations")
+    got = pn.permute(a, perms).save_to_string()
+    hook.join()
+    assert got == want

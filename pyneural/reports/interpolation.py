@@ -216,8 +216,9 @@ def endpoint_snapshot(net, b, names=("A", "B")):
     from ..io import as_net
     b = as_net(b, f"endpoint {names[1]}")
     if is_net(b):
-        net.check_same_architecture(b, names)
-        return b.snapshot()
+        with b.lock:                     # the layers checked are the ones copied
+            net.check_same_architecture(b, names)
+            return b.snapshot()
     if isinstance(b, str):
         return net.snapshot_from_string(b.strip())
     if not isinstance(b, (list, tuple)):
