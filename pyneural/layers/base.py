@@ -14,6 +14,8 @@ A weighted layer's parameters live in one flat float32 array ``params``
 (with a momentum array of the same layout); ``split(params)`` is the one
 place that knows the layout, and ``weights`` / ``bias`` are views of it.
 """
+import copy
+
 import numpy as np
 
 from .._kernels import dense as _dense
@@ -117,11 +119,27 @@ class TNNetLayer:
     output_error = _Store()
     output_error_deriv = _Store()
 
+    # The lock of the net the layer is in (set by the net): the net computes
+    # and trains in the layer's buffers under it. None for a layer in no net.
+    _lock = None
+
     def __init__(self, ints=(0,) * 8):
         self._ints = tuple(int(i) for i in ints) + (0,) * (8 - len(ints))
         self._hyper = np.array([0.01, 0.9], dtype=_F32)
         self.index = None
         self._output = self._output_raw = self._output_error = self._output_error_deriv = None
+
+    def __getstate__(self):
+        # A layer of a net is copied under the net's lock, so that a layer
+        # pickled or copied alone is one state of it while the net trains
+        # (pickle serialises what this returns after the lock is released).
+        # A layer in no net has no other writer: its attributes as they are.
+        state = self.__dict__.copy()
+        lock = state.pop("_lock", None)
+        if lock is None:
+            return state
+        with lock:
+            return copy.deepcopy(state)
 
     # -- hyper-parameters (read by the kernels through self._hyper) -------
     @property
