@@ -8,13 +8,9 @@ for the dense layers, agreeing to ~1e-6; the per-sample arithmetic row by
 row for convolutions and max-pools), or the exact per-sample kernel over
 every row with ``exact=True``.
 
-Threads: the kernel program works in the layers' own buffers, so each net
-has a lock (``net.lock``, re-entrant) that every call into the kernels and
-every read or write of all the weights at once takes. ``compute`` returns
-the live output buffer, which the next ``compute`` from any thread
-overwrites: a thread that shares a net reads it inside ``with net.lock:``,
-or uses ``compute_batch``, which returns its own array.
+Threads: one lock per net and one rule for it, in the Notes of ``TNNet``.
 """
+import copy
 import threading
 
 import numpy as np
@@ -197,6 +193,54 @@ def _data_block(layer, params):
     return format_data_block(bias, weights, layer.neuron_volume_shape())
 
 
+def _architecture_difference(layers_a, layers_b, names):
+    """What tells two layer lists apart (the first layer whose class, shape,
+    neurons, fan-in or bias use differ, or the layer counts), in words that
+    call them ``names``; None when they have one architecture."""
+    a, b = names
+    for i, (la, lb) in enumerate(zip(layers_a, layers_b)):
+        if la.signature() != lb.signature():
+            return (f"{a} and {b} have different architectures: layer {i} is "
+                    f"{la.describe()} in {a} but {lb.describe()} in {b}")
+    if len(layers_a) != len(layers_b):
+        return (f"{a} and {b} have different architectures: "
+                f"{len(layers_a)} layers in {a}, {len(layers_b)} in {b}")
+    return None
+
+
+def _param_volumes(layers):
+    """The live parameter volume of each of ``layers`` (size 0 without weights)."""
+    return [l.params if l.has_weights else TNNetVolume(0) for l in layers]
+
+
+def _data_snapshot(data_text, layers):
+    """``TNNet.snapshot_from_string`` against ``layers``."""
+    blocks = parse_data(data_text)
+    if len(blocks) != len(layers):
+        raise ArchitectureError(
+            f"data has {len(blocks)} layers, the net has {len(layers)}")
+    snap = []
+    for i, (layer, neurons) in enumerate(zip(layers, blocks)):
+        if not layer.has_weights:
+            if neurons:
+                raise ArchitectureError(f"layer {i} ({layer.class_name}) has no weights, "
+                                        f"but the data gives {len(neurons)} neurons")
+            snap.append(TNNetVolume(0))
+            continue
+        fan_ins = {w.size for _, _, w in neurons}
+        if len(neurons) != layer.neurons or fan_ins != {layer.fan_in}:
+            got = f"{len(neurons)}x{sorted(fan_ins)[0] if len(fan_ins) == 1 else sorted(fan_ins)}"
+            raise ArchitectureError(
+                f"layer {i} ({layer.class_name}): the net has {layer.neurons}x{layer.fan_in}"
+                f" (neurons x fan_in), the data {got}")
+        vol = TNNetVolume(layer.params.size)
+        weights, bias = layer.split(vol.data)
+        weights[:] = np.stack([w for _, _, w in neurons])
+        bias[:] = [b for b, _, _ in neurons]
+        snap.append(vol)
+    return snap
+
+
 class TNNet:
     """A feed-forward chain of layers (Pascal ``TNNet``).
 
@@ -205,6 +249,31 @@ class TNNet:
     generator : pyneural.rng.FPCRandom, optional
         Where weight initialisation draws from. Default: the global
         generator, as in Pascal (``rng.set_seed(n)`` is ``RandSeed := n``).
+
+    Notes
+    -----
+    Threads share a net through its lock, ``net.lock`` (re-entrant): the
+    kernel program works in the layers' own buffers, and every call into
+    the kernels takes the lock. One rule for everything that reads or
+    writes a whole net:
+
+    - A writer (``load_from_string``, ``load_data_from_string``,
+      ``init_weights``, ``restore``, ``interpolate``) builds the new state
+      aside and swaps it in under the lock, checked there against the
+      layers it writes: when another thread has loaded layers of another
+      architecture meanwhile, it raises ArchitectureError and changes
+      nothing. A net is never left half written.
+    - A reader (``snapshot``, ``clone``, the texts, ``save``, pickling and
+      ``copy``, the batched passes, the reports) takes one state (the layer
+      list and a copy of their weights) under the lock, and does the slow
+      work (formatting, serialising, computing) outside it. A layer knows
+      its net's lock, so a layer pickled or copied alone is one state of
+      it too.
+
+    ``compute`` returns the live output buffer, which the next ``compute``
+    from any thread overwrites: a thread that shares a net reads it inside
+    ``with net.lock:``, or uses ``compute_batch``, which returns its own
+    array.
     """
 
     def __init__(self, generator=None):
@@ -215,9 +284,17 @@ class TNNet:
         self.lock = threading.RLock()
 
     def __getstate__(self):
-        # The lock and the compiled program are this process's: a copy gets
-        # its own (the program is rebuilt from the layers at the first call).
-        state = self.__dict__.copy()
+        # One state of the net: copies of the layers taken under the lock
+        # (pickle serialises what this returns after the lock is released;
+        # copy.copy and deepcopy build the copy from it). The lock and the
+        # compiled program are this process's: a copy gets its own (the
+        # program is rebuilt from the layers at the first call).
+        with self.lock:
+            layers = [copy.copy(l) for l in self.layers]
+        for layer in layers:        # a copy reads the copies, not the live layers
+            if layer._link_layers:
+                layer._link_layers = tuple(layers[l.index] for l in layer._link_layers)
+        state = {**self.__dict__, "layers": layers}
         del state["lock"]
         state["_program"] = None
         return state
@@ -225,6 +302,8 @@ class TNNet:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.lock = threading.RLock()
+        for layer in self.layers:
+            layer._lock = self.lock
 
     @property
     def generator(self):
@@ -322,6 +401,7 @@ class TNNet:
             if prev is _LAST:
                 prev = self.layers[-1] if self.layers else None
             layer._attach(prev, len(self.layers), rng)
+            layer._lock = self.lock
             if layer.makes_inputs_collect:
                 for link in layer._link_layers:
                     if isinstance(link, TNNetInput):
@@ -389,15 +469,20 @@ class TNNet:
         ArchitectureError
             A layer differs, or the layer counts do.
         """
-        a, b = names
-        for i, (la, lb) in enumerate(zip(self.layers, other.layers)):
-            if la.signature() != lb.signature():
-                raise ArchitectureError(
-                    f"{a} and {b} have different architectures: layer {i} is "
-                    f"{la.describe()} in {a} but {lb.describe()} in {b}")
-        if len(self.layers) != len(other.layers):
-            raise ArchitectureError(f"{a} and {b} have different architectures: "
-                                    f"{len(self.layers)} layers in {a}, {len(other.layers)} in {b}")
+        difference = _architecture_difference(list(self.layers), list(other.layers), names)
+        if difference:
+            raise ArchitectureError(difference)
+
+    def _require_layers(self, layers, what):
+        """Under the lock, before a write of state built for ``layers`` (a
+        list taken earlier): ArchitectureError, naming ``what``, when
+        another thread has since replaced the net's layers by others of
+        another architecture."""
+        difference = _architecture_difference(self.layers, layers, ("the net now",
+                                                                    "the net before"))
+        if difference:
+            raise ArchitectureError(f"{what}: another thread replaced the net's layers "
+                                    f"meanwhile ({difference}); nothing was changed")
 
     def set_learning_rate(self, learning_rate, inertia):
         """Pascal ``SetLearningRate``: on every layer that exists now.
@@ -426,17 +511,21 @@ class TNNet:
         """Pascal ``InitWeights``: re-draw every layer's weights, last layer
         first (so the draw order is reversed), and clear all momentum.
         The new weights are drawn into a copy and swapped in at once, so
-        another thread never computes with half-drawn ones."""
+        another thread never computes with half-drawn ones.
+
+        Raises
+        ------
+        ArchitectureError
+            Another thread loaded layers of another architecture into the
+            net while the weights were drawn; the net is left as that
+            thread made it.
+        """
         fresh = self.clone()
         for layer in reversed(fresh.trainable_layers()):
             layer.init_default(self.generator)
-        self._take_params(fresh)
-
-    def _take_params(self, other):
-        """Copy ``other``'s parameters and momentum (same architecture) in
-        one locked step: the swap half of "build aside, swap in"."""
         with self.lock:
-            for mine, theirs in zip(self.trainable_layers(), other.trainable_layers()):
+            self._require_layers(fresh.layers, "init_weights")
+            for mine, theirs in zip(self.trainable_layers(), fresh.trainable_layers()):
                 mine.params.data[:] = theirs.params.data
                 mine.momentum.data[:] = theirs.momentum.data
 
@@ -450,16 +539,18 @@ class TNNet:
     @property
     def input_size(self):
         """Number of input values (ValueError for a net without layers)."""
-        if not self.layers:
+        layers = self.layers
+        if not layers:
             raise ValueError("the net has no layers")
-        return self.layers[0].output.size
+        return layers[0].output.size
 
     @property
     def output_size(self):
         """Number of output values (ValueError for a net without layers)."""
-        if not self.layers:
+        layers = self.layers
+        if not layers:
             raise ValueError("the net has no layers")
-        return self.layers[-1].output.size
+        return layers[-1].output.size
 
     def compute(self, x):
         """Forward one sample; returns the last layer's output volume (live:
@@ -551,12 +642,13 @@ class TNNet:
         TypeError
             ``volume`` is given but is not a TNNetVolume.
         """
-        out = self.layers[-1].output
-        if volume is None:
-            return out.copy()
-        if not isinstance(volume, TNNetVolume):
+        if volume is not None and not isinstance(volume, TNNetVolume):
             raise TypeError(f"get_output() needs a TNNetVolume, got {type(volume).__name__}")
-        volume.copy_from(out)
+        with self.lock:                 # a compute in another thread writes the buffer
+            out = self.layers[-1].output
+            if volume is None:
+                return out.copy()
+            volume.copy_from(out)
         return volume
 
     def _rows(self, X, n, what):
@@ -600,12 +692,12 @@ class TNNet:
         """
         X = self._rows(X, self.input_size, "compute_batch() input")
         if exact:
-            Y = np.empty((X.shape[0], self.output_size), np.float32)
-            if X.shape[0]:
-                with self.lock:
+            with self.lock:
+                Y = np.empty((X.shape[0], self.output_size), np.float32)
+                if X.shape[0]:
                     self._prog().forward_many(X, Y)
             return Y
-        return self._batched(X, keep_all=False)[-1].reshape(X.shape[0], self.output_size)
+        return self._batched(X, keep_all=False)[-1]
 
     def _batched(self, X, keep_all):
         """The batched forward pass over checked rows X: every layer's
@@ -613,7 +705,7 @@ class TNNet:
         layers and a copy of their weights are taken in one locked step, so
         a thread that trains or reloads the net meanwhile cannot tear them."""
         with self.lock:
-            layers, snap = self.layers, self.snapshot()
+            layers, snap = list(self.layers), self.snapshot()
             masks = self._dropout_masks(layers, len(X))
         if X.shape[1] != layers[0].output.size:
             raise ValueError(f"the net was reloaded with another input size "
@@ -642,12 +734,13 @@ class TNNet:
         X = self._rows(X, self.input_size, "layer_outputs() input")
         if not exact:
             return self._batched(X, keep_all=True)
-        outs = [np.empty((len(X), layer.output.size), np.float32) for layer in self.layers]
         with self.lock:
+            layers = list(self.layers)
+            outs = [np.empty((len(X), layer.output.size), np.float32) for layer in layers]
             prog = self._prog()
             for r, x in enumerate(X):
                 prog.forward(x)
-                for layer, out in zip(self.layers, outs):
+                for layer, out in zip(layers, outs):
                     out[r] = layer.output.data
         return outs
 
@@ -681,7 +774,7 @@ class TNNet:
     # ----------------------------------------------------------- snapshots --
     def param_volumes(self):
         """The live parameter volume of every layer (size 0 without weights)."""
-        return [l.params if l.has_weights else TNNetVolume(0) for l in self.layers]
+        return _param_volumes(self.layers)
 
     def snapshot(self):
         """A copy of every layer's parameters.
@@ -723,7 +816,9 @@ class TNNet:
     def restore(self, snapshot):
         """Put the parameters of ``snapshot()`` (or ``snapshot_from_string``)
         back, bit-for-bit. Momentum is left alone. On error (ArchitectureError
-        for sizes, TypeError for non-numbers) nothing is changed.
+        for sizes, TypeError for non-numbers) nothing is changed. The
+        snapshot is checked under the lock against the layers it is written
+        into.
 
         Parameters
         ----------
@@ -740,16 +835,18 @@ class TNNet:
         ValueError
             A ragged array-like.
         """
-        arrays = self._check_snapshot(snapshot)
         with self.lock:
+            arrays = self._check_snapshot(snapshot)
             for live, saved in zip(self.param_volumes(), arrays):
                 live.data[:] = saved
 
-    def _check_snapshot(self, snapshot, what="snapshot"):
+    def _check_snapshot(self, snapshot, what="snapshot", layers=None):
         """The snapshot's per-layer parameters as flat float32 arrays (no copy
-        for volumes), checked against this net. A snapshot is a sequence with
-        one TNNetVolume (or array-like) per layer, as ``snapshot()`` returns."""
-        vols = self.param_volumes()
+        for volumes), checked against ``layers`` (default: this net's, read
+        once). A snapshot is a sequence with one TNNetVolume (or array-like)
+        per layer, as ``snapshot()`` returns."""
+        layers = list(self.layers) if layers is None else layers
+        vols = _param_volumes(layers)
         if isinstance(snapshot, (str, bytes, TNNetVolume, np.ndarray)):
             raise TypeError(f"{what} must be a list with one volume per layer, "
                             f"got {type(snapshot).__name__}")
@@ -762,10 +859,10 @@ class TNNet:
             raise ArchitectureError(f"{what} has {len(items)} layers, the net {len(vols)}")
         arrays = []
         for i, (live, saved) in enumerate(zip(vols, items)):
-            name = f"{what} layer {i} ({self.layers[i].class_name})"
+            name = f"{what} layer {i} ({layers[i].class_name})"
             a = as_f32_vector(saved, what=name)
             if a.size != live.size:
-                raise ArchitectureError(f"layer {i} ({self.layers[i].class_name}): {what} has "
+                raise ArchitectureError(f"layer {i} ({layers[i].class_name}): {what} has "
                                         f"{a.size} parameters, the net {live.size}")
             arrays.append(a)
         return arrays
@@ -773,7 +870,9 @@ class TNNet:
     def interpolate(self, snap_a, snap_b, alpha):
         """Set the weights to ``A * (1 - alpha) + B * alpha`` in float32, as
         the original's ``MulMulAdd(1 - alpha, alpha, B)`` on a copy of A.
-        Both snapshots are checked first: on error nothing is changed.
+        Both snapshots are checked first, and the blend again (under the
+        lock) against the layers it is written into: on error nothing is
+        changed.
 
         Parameters
         ----------
@@ -789,8 +888,9 @@ class TNNet:
             an ``alpha`` that is not a real number, ValueError for a NaN or
             infinite one.
         """
-        arrays_a = self._check_snapshot(snap_a, "snap_a")
-        arrays_b = self._check_snapshot(snap_b, "snap_b")
+        layers = list(self.layers)
+        arrays_a = self._check_snapshot(snap_a, "snap_a", layers)
+        arrays_b = self._check_snapshot(snap_b, "snap_b", layers)
         blended = [blend(a, b, alpha) for a, b in zip(arrays_a, arrays_b)]
         self.restore(blended)
 
@@ -817,30 +917,7 @@ class TNNet:
         ArchitectureError
             Text of another architecture (names the layer and both shapes).
         """
-        blocks = parse_data(data_text)
-        if len(blocks) != len(self.layers):
-            raise ArchitectureError(
-                f"data has {len(blocks)} layers, the net has {len(self.layers)}")
-        snap = []
-        for i, (layer, neurons) in enumerate(zip(self.layers, blocks)):
-            if not layer.has_weights:
-                if neurons:
-                    raise ArchitectureError(f"layer {i} ({layer.class_name}) has no weights, "
-                                            f"but the data gives {len(neurons)} neurons")
-                snap.append(TNNetVolume(0))
-                continue
-            fan_ins = {w.size for _, _, w in neurons}
-            if len(neurons) != layer.neurons or fan_ins != {layer.fan_in}:
-                got = f"{len(neurons)}x{sorted(fan_ins)[0] if len(fan_ins) == 1 else sorted(fan_ins)}"
-                raise ArchitectureError(
-                    f"layer {i} ({layer.class_name}): the net has {layer.neurons}x{layer.fan_in}"
-                    f" (neurons x fan_in), the data {got}")
-            vol = TNNetVolume(layer.params.size)
-            weights, bias = layer.split(vol.data)
-            weights[:] = np.stack([w for _, _, w in neurons])
-            bias[:] = [b for b, _, _ in neurons]
-            snap.append(vol)
-        return snap
+        return _data_snapshot(data_text, list(self.layers))
 
     # --------------------------------------------------------------- text --
     def save_structure_to_string(self):
@@ -864,7 +941,7 @@ class TNNet:
         training or reloading thread cannot tear them), the slow
         formatting runs outside it."""
         with self.lock:
-            layers = self.layers
+            layers = list(self.layers)
             snap = self.snapshot() if data else None
         structure_text = data_text = None
         if structure:
@@ -876,7 +953,8 @@ class TNNet:
     def load_data_from_string(self, data_text):
         """Load weights saved by ``save_data_to_string`` into this net (same
         architecture) and clear momentum, as the original. On error nothing
-        is changed.
+        is changed. The text is parsed outside the lock; the weights are
+        written under it, into the layers it was parsed for.
 
         Parameters
         ----------
@@ -885,10 +963,14 @@ class TNNet:
         Raises
         ------
         TypeError, NNFormatError, ArchitectureError
-            As in ``snapshot_from_string``.
+            As in ``snapshot_from_string``; ArchitectureError also when
+            another thread loaded layers of another architecture into the
+            net meanwhile.
         """
-        snap = self.snapshot_from_string(data_text)
+        layers = list(self.layers)
+        snap = _data_snapshot(data_text, layers)
         with self.lock:
+            self._require_layers(layers, "load_data_from_string")
             self.restore(snap)
             self.clear_momentum()
 
@@ -930,6 +1012,8 @@ class TNNet:
         if data is not None:
             built.load_data_from_string(data)
         with self.lock:
+            for layer in built.layers:          # before they are visible as this net's
+                layer._lock = self.lock
             self.layers, self._program = built.layers, None
 
     def load_from_string(self, text):

@@ -209,8 +209,19 @@ def test_state_dict_is_in_torch_layout():
 
 
 def test_the_lock_serialises_training_and_batched_reads():
+    """Batched reads while two threads train: each read is the outputs of
+    one of the states the training passes through (replayed on a copy:
+    the ten passes give the same states in whatever order the threads take
+    them), never a mix of two."""
     net = trained()
     X, Y = data(net, 30, 4)
+    R = data(net, 600, 5)[0]               # three row blocks, side by side
+    replay = net.clone()
+    states = [replay.compute_batch(R).tobytes()]
+    for _ in range(10):
+        replay.fit_samples(X, Y)
+        states.append(replay.compute_batch(R).tobytes())
+    assert len(set(states)) == len(states)
     errors = []
 
     def train():
@@ -223,11 +234,42 @@ def test_the_lock_serialises_training_and_batched_reads():
     threads = [threading.Thread(target=train) for _ in range(2)]
     for t in threads:
         t.start()
-    for _ in range(5):
-        assert np.isfinite(net.compute_batch(X)).all()
+    reads = [net.compute_batch(R).tobytes() for _ in range(8)]
     for t in threads:
         t.join()
     assert not errors
+    assert all(read in states for read in reads)
+    assert net.compute_batch(R).tobytes() == states[-1]
+
+
+def test_a_batched_read_is_one_state_when_training_runs_between_its_row_blocks(monkeypatch):
+    """The row blocks run one after the other here, and another thread
+    trains the net between the first and the second: the read is still the
+    outputs of the state it started on."""
+    from pyneural._blocks import SPATIAL_CHUNK
+    net = trained()
+    X, Y = data(net, 30, 4)
+    R = data(net, 600, 5)[0]
+    before = net.compute_batch(R)
+    trainers = []
+
+    def blocks_with_training_between(fn, rows, block=SPATIAL_CHUNK):
+        outs = []
+        for start in range(0, len(rows), block):
+            outs.append(fn(rows[start:start + block]))
+            if not trainers:
+                trainers.append(threading.Thread(target=net.fit_samples, args=(X, Y)))
+                trainers[0].start()
+                if not net.lock._is_owned():     # else it trains once the read lets go
+                    trainers[0].join()
+        return np.concatenate(outs)
+
+    monkeypatch.setattr(pn.net, "map_row_blocks", blocks_with_training_between)
+    got = net.compute_batch(R)
+    assert trainers, "the batched pass ran in one block"
+    trainers[0].join()
+    np.testing.assert_array_equal(got, before)
+    assert not np.array_equal(net.compute_batch(R), before)          # it trained
 
 
 def test_cli_info_on_a_conv_net(tmp_path, capsys):

@@ -14,6 +14,8 @@ A weighted layer's parameters live in one flat float32 array ``params``
 (with a momentum array of the same layout); ``split(params)`` is the one
 place that knows the layout, and ``weights`` / ``bias`` are views of it.
 """
+import copy
+
 import numpy as np
 
 from .._kernels import dense as _dense
@@ -126,6 +128,10 @@ class TNNetLayer:
     output_error = _Store()
     output_error_deriv = _Store()
 
+    # The lock of the net the layer is in (set by the net): the net computes
+    # and trains in the layer's buffers under it. None for a layer in no net.
+    _lock = None
+
     def __init__(self, ints=(0,) * 8, floats=(0.0,) * 8):
         self._ints = tuple(int(i) for i in ints) + (0,) * (8 - len(ints))
         self._floats = tuple(float(_F32(f)) for f in floats) + (0.0,) * (8 - len(floats))
@@ -133,6 +139,24 @@ class TNNetLayer:
         self.index = None
         self.prev = None
         self._output = self._output_raw = self._output_error = self._output_error_deriv = None
+
+    def __getstate__(self):
+        # A layer of a net is copied under the net's lock, so that a layer
+        # pickled or copied alone is one state of it while the net trains
+        # (pickle serialises what this returns after the lock is released).
+        # A layer in no net has no other writer: its attributes as they are.
+        # The layers a merging layer reads stay references (their own
+        # pickles), not copies: a net's pickle keeps its graph.
+        state = self.__dict__.copy()
+        lock = state.pop("_lock", None)
+        if lock is None:
+            return state
+        links = state.pop("_link_layers", None)
+        with lock:
+            state = copy.deepcopy(state)
+        if links is not None:
+            state["_link_layers"] = links
+        return state
 
     # -- hyper-parameters (read by the kernels through self._hyper) -------
     @property

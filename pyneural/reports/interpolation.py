@@ -213,8 +213,9 @@ def endpoint_snapshot(net, b, names=("A", "B")):
     ``b``): a whole net must match in every layer, activations included.
     """
     if is_net(b):
-        net.check_same_architecture(b, names)
-        return b.snapshot()
+        with b.lock:                     # the layers checked are the ones copied
+            net.check_same_architecture(b, names)
+            return b.snapshot()
     if isinstance(b, str):
         return net.snapshot_from_string(b.strip())
     if not isinstance(b, (list, tuple)):

@@ -583,7 +583,7 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
     snap_b = interp.endpoint_snapshot(work, snapshot_b)
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
                                  " (alignment needs probe samples)")
-    return _run(work, [net.snapshot(), snap_b], ("A", "B"), np.array([1.0 - a, a]),
+    return _run(work, [work.snapshot(), snap_b], ("A", "B"), np.array([1.0 - a, a]),
                 X, Y, EX, EY, o, repair=repair, exact=exact, rounds=0, curves=True)
 
 
@@ -646,8 +646,10 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     if len(items) < 2:
         raise ValueError(f"merge_many needs a sequence of at least two nets or snapshots, "
                          f"got {len(items)}")
-    work = new_net_like(interp.first_net(items, "merge_many"))
-    snaps = [interp.endpoint_snapshot(work, item) for item in items]
+    first = interp.first_net(items, "merge_many")
+    work = new_net_like(first)              # one state of the first net, read once
+    snaps = [work.snapshot() if item is first else interp.endpoint_snapshot(work, item)
+             for item in items]
     n = len(snaps)
     if not 0 <= int(reference) < n:
         raise ValueError(f"reference {reference} is not one of the {n} nets")

@@ -556,7 +556,9 @@ def barrier_matrix(nets, samples, *, align=True, eval_samples=None, k=DEFAULT_K,
         raise ValueError("give either n_jobs (local processes) or scheduler (a Dask "
                          "cluster), not both")
     connect_timeout = check_connect_timeout(connect_timeout)
-    template = interp.first_net(items, "barrier_matrix")
+    live = interp.first_net(items, "barrier_matrix")
+    template = live.clone()         # one state of it for the whole matrix
+    items = [template if item is live else item for item in items]
     snaps = _snapshots(template, items)
     _check_finite(snaps)
     n = len(snaps)

@@ -225,13 +225,13 @@ def permuted_net(net, permutations):
     ``net`` is not changed. One permutation per hidden layer, conv channels
     included, or one per layer the original permutes (what a report with
     ``permute_channels=False`` gives)."""
-    hidden_list = hidden_layers(net)
-    original = hidden_layers(net, channels=False)
+    out = net.clone()           # one state of net: the permutations are checked against it
+    hidden_list = hidden_layers(out)
+    original = hidden_layers(out, channels=False)
     if (not isinstance(permutations, (str, bytes)) and hasattr(permutations, "__len__")
             and len(permutations) == len(original) != len(hidden_list)):
         hidden_list = original
     perms = check_permutations(hidden_list, permutations)
-    out = net.clone()
     params = permute_all(out, out.snapshot(), hidden_list, perms)
     momentum = permute_all(out, [layer.momentum.copy() if layer.has_weights else v
                                  for layer, v in zip(out.layers, params)], hidden_list, perms)
