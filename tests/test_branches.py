@@ -263,3 +263,28 @@ def test_a_small_text_cannot_declare_a_graph_that_needs_gigabytes():
            "1)TNNetSum:0;0;0;0;0;0;0;0:1;0;1;0:0;0;0;0;0;0;0;0>!!")
     with pytest.raises(NNFormatError, match="may declare"):
         pn.TNNet.from_string(big)
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.5, np.nan, np.inf, -np.inf, 1e-45, -1e-45, 3.4e38,
+                    -3.4e38, 1e30, -88.0, 89.0, 6.0, 6.000001, -100.0], dtype=F32)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_new_activations_on_nan_inf_and_extremes_match_a_transcription():
+    x = SPECIAL
+    with np.errstate(all="ignore"):
+        e = np.exp(x.astype(np.float64)).astype(F32)                 # correctly rounded here
+        g = F32(1) / (F32(1) + np.exp(-x.astype(np.float64)).astype(F32))
+        s = F32(0.001) * F32(0) + F32(0)                              # leak 0
+        alpha, scale = F32(1.6733), F32(1.0507)
+        want = {
+            pn.TNNetLeakyReLU: np.where(x > 0, x, x * F32(0.01)),
+            pn.TNNetReLU6: np.where(x > 6, F32(6) + (x - F32(6)) * s,
+                                    np.where(x > 0, x, F32(0) + (x - F32(0)) * s)),
+            pn.TNNetSwish: x * g,
+            pn.TNNetSELU: np.where(x >= 0, scale * x, (alpha * scale) * e - alpha * scale),
+        }
+    for cls, w in want.items():
+        net = _net(cls(), size=(x.size, 1, 1))
+        out = net.compute(x).data
+        np.testing.assert_array_equal(_bits(out), _bits(w.astype(F32)), err_msg=cls.__name__)
