@@ -723,7 +723,7 @@ class TNNet:
         if not drops or not rows:
             return {}
         widths = [l.output.size for l in drops]
-        draws = self.generator.raw_u32s(rows * sum(widths)).reshape(rows, -1)
+        draws = self.generator.draw_u32(rows * sum(widths)).reshape(rows, -1)
         edges = np.cumsum([0] + widths)
         return {l.index: l.keep_masks(draws[:, a:b]) for l, a, b in zip(drops, edges, edges[1:])}
 

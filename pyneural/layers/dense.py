@@ -441,7 +441,7 @@ class TNNetDropout(_Activation):
         """The kept (True) / dropped values of rows of raw 32-bit ``draws``
         (samples x size), as ``compute`` decides them: ``Random(R) = 0``
         drops."""
-        return ((draws * np.uint64(self._ints[0])) >> np.uint64(32)) != 0
+        return ((draws.astype(np.uint64) * np.uint64(self._ints[0])) >> np.uint64(32)) != 0
 
     def forward_batch(self, h, keep=None):
         """``h`` itself, or with the values ``keep`` (a bool array of its
