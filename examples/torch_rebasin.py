@@ -13,9 +13,14 @@ merges B into A (alignment + REPAIR), and writes the merged net as a
 ``.safetensors`` file that a fresh ``nn.Sequential`` loads with
 ``load_state_dict``: torch and pyneural then compute the same outputs.
 
+.. code-block:: bash
+
     pip install 'pyneural[torch,examples]'
-    python examples/torch_rebasin.py             # 15 s on 2 cores at load 4; writes files into a temp dir
+    python examples/torch_rebasin.py             # seconds of torch training; files go to a temp dir
+
+It prints how long the torch training took and where it wrote the files.
 """
+import argparse
 import sys
 import tempfile
 import time
@@ -79,7 +84,8 @@ def accuracy(outputs, Y):
     return float(np.mean(outputs.argmax(axis=1) == Y.argmax(axis=1)))
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
     torch = need("torch", "torch")
     need("safetensors", "safetensors")
     need("sklearn", "examples")

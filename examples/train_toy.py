@@ -4,17 +4,25 @@
 Train the Pascal examples' 2-12-12-3 ReLU net on three 2-D blobs and
 print its outputs on the probes: the Python port of BuildNet / TrainNet.
 
+.. code-block:: text
+
     RandSeed := 101; NN := BuildNet;   ->  rng.set_seed(101); nn = toy.build_net()
     RandSeed := 11;  TrainNet(NN);     ->  rng.set_seed(11);  toy.train_net(nn)
 
+.. code-block:: bash
+
+    python examples/train_toy.py
+
 The net saved at the end is byte-identical to the original's A.nn.
 """
+import argparse
 import time
 
 from pyneural import float_to_str, rng, toy
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
     probes = toy.build_probes()            # RandSeed := 777; 12 probes per class
     rng.set_seed(101)
     nn = toy.build_net()
