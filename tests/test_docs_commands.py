@@ -182,16 +182,20 @@ def _load_example(name):
     return module
 
 
+def _parse(parser, args, program):
+    """``parser.parse_args(args)``, its refusal an AssertionError."""
+    try:
+        parser.parse_args(args)
+    except SystemExit as exc:
+        raise AssertionError(f"{program}'s parser refused it (exit {exc.code})") from None
+
+
 def check(words, tmp_path, monkeypatch):
     """Parse (or, for ``python -c``, run) one command; raise if it fails."""
     program, args = words[0], words[1:]
     if program == "pyneural":
         from pyneural.cli import build_parser
-        try:
-            build_parser().parse_args(args)
-        except SystemExit as exc:
-            raise AssertionError(f"pyneural's parser refused it (exit {exc.code})") from None
-        return
+        return _parse(build_parser(), args, "pyneural")
     if program == "dask":
         # The dask CLI's subcommands are click commands of distributed;
         # make_context parses and checks the options without running.
@@ -219,12 +223,8 @@ def check(words, tmp_path, monkeypatch):
         if module == "pytest":
             return                                   # pytest's own options
         if module == "sphinx":
-            from sphinx.cmd.build import get_parser
-            try:
-                get_parser().parse_args(argv)
-            except SystemExit as exc:
-                raise AssertionError(f"sphinx's parser refused it (exit {exc.code})") from None
-            return
+            build = pytest.importorskip("sphinx.cmd.build", reason="the docs extra")
+            return _parse(build.get_parser(), argv, "sphinx")
         if module == "pyneural":
             return check(["pyneural", *argv], tmp_path, monkeypatch)
         assert module.split(".")[0] == "benchmarks", f"python -m {module}: not ours"
@@ -273,18 +273,28 @@ def test_example_help_prints_help_and_stops(path, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def _block_opener(lines, index):
+    """The line that opens the indented block holding ``lines[index]``:
+    the nearest line above it that is less indented."""
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    for above in range(index - 1, -1, -1):
+        line = lines[above]
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            return line.strip()
+    return ""
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_commands_render_as_code(path):
     """The gallery renders an example's docstring as reST: every command in
-    it must land in a literal block (as text, ``--original`` becomes an
-    en dash and the lines run into one paragraph)."""
-    from docutils import nodes
-    from docutils.core import publish_doctree
-    tree = publish_doctree(_docstring(path), settings_overrides={
-        "report_level": 5, "halt_level": 5, "syntax_highlight": "none"})
-    literal = "\n".join(node.astext() for node in tree.findall(nodes.literal_block))
-    commands = [c for line, c in _commands_in_rest(_docstring(path))
-                if line and c.startswith(("python ", "pip "))]         # line 0: inline code
+    it must sit in a literal block (a paragraph ending in ``::``) or a code
+    block. As plain text the usage lines run into one paragraph and
+    ``--original`` becomes an en dash."""
+    lines = _docstring(path).split("\n")
+    commands = [i for i, line in enumerate(lines)
+                if line.strip().startswith(("python ", "pip ")) and line.startswith(" ")]
     assert commands, "the docstring shows how to run the example"
-    for command in commands:
-        assert command in literal, f"{command!r} is not in a literal block"
+    for i in commands:
+        opener = _block_opener(lines, i)
+        assert opener.endswith("::") or opener.startswith((".. code-block::", ".. code::")), (
+            f"{lines[i].strip()!r} is in a block opened by {opener!r}, not a literal block")
