@@ -28,13 +28,14 @@ import json
 import os
 import pathlib
 import platform
+import re
 import resource
 import statistics
 import sys
 import time
 
 __all__ = ["RESULTS_DIR", "Timing", "timed", "median_timing", "cpu_seconds", "Run", "add_results_option", "results_path",
-           "load", "machine", "slug"]
+           "load", "machine", "slug", "update_readme"]
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
 ROOT = RESULTS_DIR.parents[1]
@@ -266,3 +267,52 @@ def load(name):
         raise FileNotFoundError(f"no results file {path}: run python -m "
                                 f"{'benchmarks' if name == 'speed' else 'benchmarks.' + name}"
                                 ) from None
+
+
+# A figure the README quotes: [64.8%](benchmarks/results/conv_align.json "linear_mean")
+README_FIGURE = re.compile(r'\[([^\]]+)\]\((benchmarks/results/(\w+)\.json) "([^"]+)"\)')
+
+
+def update_readme(path=ROOT / "README.md"):
+    """Rewrite the text of every figure link in the README from its results
+    file (what ``python -m benchmarks.results --readme`` does after a
+    re-run); returns the ``(name:key, old, new)`` changes."""
+    text = pathlib.Path(path).read_text()
+    records, changes = {}, []
+
+    def figure(match):
+        old, target, name, key = match.groups()
+        record = records.setdefault(name, load(name))
+        if key not in record["figures"]:
+            raise KeyError(f"{target} has no figure {key!r} (the README links to it)")
+        new = record["figures"][key]["text"]
+        if new != old:
+            changes.append((f"{name}:{key}", old, new))
+        return f'[{new}]({target} "{key}")'
+
+    updated = README_FIGURE.sub(figure, text)
+    if updated != text:
+        pathlib.Path(path).write_text(updated)
+    return changes
+
+
+def main(argv=None):
+    """``python -m benchmarks.results --readme``: the README's figures from
+    the results files."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.results",
+                                     description="The benchmarks' results files.")
+    parser.add_argument("--readme", action="store_true",
+                        help="rewrite every figure the README links to a results file from "
+                             "that file")
+    args = parser.parse_args(argv)
+    if not args.readme:
+        parser.print_help()
+        return 0
+    for where, old, new in update_readme():
+        print(f"README.md: {where}: {old} -> {new}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

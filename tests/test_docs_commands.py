@@ -30,6 +30,7 @@ except ImportError:                     # Python < 3.11
     tomllib = pytest.importorskip("tomli")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))            # the benchmarks package, from any directory
 SKIPPED_DIRS = {"_build", "auto_examples", "generated", "_static", "_templates"}
 # Inline code with these is a synopsis ("pyneural align A.nn B.nn [--json]"),
 # not a command to copy.
