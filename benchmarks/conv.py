@@ -27,12 +27,13 @@ inputs that stay 0 decays into float32 subnormals; the kernels compute
 those lanes in double with the same bits, so the rate holds, but the
 original's plain binary32 would slow down there.)
 Outside the timed parts every row checks that what it timed computes the
-right thing.
+right thing. Under the table each row notes the wall and CPU seconds of one
+repetition of pyneural's work (medians) and the load average. A full run
+writes ``benchmarks/results/conv.json``.
 """
 import argparse
 import contextlib
 import sys
-import time
 
 import numpy as np
 
@@ -40,12 +41,20 @@ import pyneural as pn
 from pyneural import rng
 
 from .harness import Context, format_rate, machine_summary
+from .results import Run, add_results_option, results_path
 
 LENET = "28x28x1 -> conv 16x5x5 -> pool 2 -> conv 32x5x5 -> pool 2 -> 128 -> 10"
 
-# The original (FPC -O2) and PyTorch as measured for the issue.
+# The "original (issue)" column is constant: the figures quoted by the issue
+# that asked for conv layers (before 2026-12-04): the Pascal original built
+# with FPC -O2, and PyTorch, on the LeNet above, measured by the issue's
+# author on a machine this repository does not record.
 ORIGINAL = {"train": 1353, "forward": 2193}
 ISSUE_TORCH = {"train": 1776, "batched": 9520}
+REFERENCE_SOURCE = ("The 'original (issue)' column is a constant: the figures quoted by the "
+                    "issue that asked for conv layers (before 2026-12-04), the Pascal original "
+                    "built with FPC -O2 and PyTorch, measured by the issue's author on a machine "
+                    "this repository does not record; it is not re-measured by this run.")
 
 
 def lenet(seed=1):
@@ -102,10 +111,15 @@ def _torch():
     return torch
 
 
-def _cpu_medians(ctx, fns, reps):
+def _cpu_medians(ctx, fns, reps, notes=None, what=None):
     """Median CPU seconds (all of this process's threads: BLAS may run its
-    one thread beside the caller's) of each function, run in turn."""
-    return ctx.median_times_interleaved(fns, reps, clock=time.process_time)
+    one thread beside the caller's) of each function, run in turn; with
+    ``notes``, pyneural's (the first function's) median Timing is noted
+    there: wall and CPU seconds of one repetition and the load."""
+    timings = ctx.median_times_interleaved(fns, reps)
+    if notes is not None:
+        notes.append(f"one repetition of {what}: {timings[0]} (medians)")
+    return [t.cpu for t in timings]
 
 
 def _data(n, seed=0):
@@ -161,7 +175,8 @@ def measure(ctx):
                 loss.backward()
                 opt.step()
         fns.append(torch_train)
-    times = _cpu_medians(ctx, fns, reps)
+    notes = []
+    times = _cpu_medians(ctx, fns, reps, notes, f"fit_samples on {n_train} samples")
     # Later in training: copies of a net already trained on 2,000 samples,
     # whose momentum of dead inputs has decayed into subnormals.
     trained = lenet()
@@ -179,10 +194,10 @@ def measure(ctx):
                  n_train / times[2] if torch is not None else None,
                  f"{ORIGINAL['train']:,} /s; torch {ISSUE_TORCH['train']:,} /s",
                  2 * ORIGINAL["train"], rate / train_flops,
-                 [f"fit_samples {'==' if same else '!='} compute + backpropagate per sample, "
-                  f"bit for bit; through Python calls: {format_rate(n_train / times[1])}; "
-                  f"after 2,000 samples of training (subnormal momenta): "
-                  f"{format_rate(n_train / late_time)}"]))
+                 notes + [f"fit_samples {'==' if same else '!='} compute + backpropagate per "
+                          f"sample, bit for bit; through Python calls: "
+                          f"{format_rate(n_train / times[1])}; after 2,000 samples of training "
+                          f"(subnormal momenta): {format_rate(n_train / late_time)}"]))
 
     # --- per-sample forward ---------------------------------------------
     ctx.begin("per-sample forward:")
@@ -203,13 +218,14 @@ def measure(ctx):
                 for i in range(n_fwd):
                     model(images[i:i + 1])
         fns.append(torch_forward)
-    times = _cpu_medians(ctx, fns, 3 if ctx.quick else 5)
+    notes = []
+    times = _cpu_medians(ctx, fns, 3 if ctx.quick else 5, notes, f"compute on {n_fwd} images")
     exact = np.array_equal(net.compute_batch(X[:50], exact=True),
                            np.stack([net.compute(x).data.copy() for x in X[:50]]))
     rows.append(("per-sample forward (compute)", n_fwd / times[0],
                  n_fwd / times[1] if torch is not None else None,
                  f"{ORIGINAL['forward']:,} /s", None, rate / fwd_flops,
-                 [f"compute == compute_batch(exact=True) bit for bit: {exact}"]))
+                 notes + [f"compute == compute_batch(exact=True) bit for bit: {exact}"]))
 
     # --- batched forward ------------------------------------------------
     ctx.begin("batched forward:")
@@ -230,7 +246,8 @@ def measure(ctx):
                     model(images[i:i + 256])
         fns += [whole, chunks]
     with _one_blas_thread():
-        times = _cpu_medians(ctx, fns, 3 if ctx.quick else 7)
+        times = _cpu_medians(ctx, fns, 3 if ctx.quick else 7, notes,
+                             f"compute_batch of {n_batch} images")
         ours = net.compute_batch(X[:n_batch])
     torch_rate = None
     if torch is not None:
@@ -253,7 +270,8 @@ def measure(ctx):
     return rows, rate, fwd_flops, train_flops
 
 
-def render(rows):
+def cells(rows):
+    """The table's header and rows of texts."""
     header = ["work", "pyneural", "torch 1 thread (same run)", "original (issue)", "target",
               "met", "physical limit"]
     body = []
@@ -262,6 +280,11 @@ def render(rows):
                      (">= " + format_rate(target)) if target else "-",
                      "-" if target is None else ("yes" if ours >= target else "NO"),
                      format_rate(limit)])
+    return header, body
+
+
+def render(rows):
+    header, body = cells(rows)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
     lines = ["  ".join(str(c).rjust(w) if 0 < i < 3 or i == 6 else str(c).ljust(w)
                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
@@ -275,18 +298,31 @@ def main(argv=None):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions and samples (a smoke run, not figures)")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     ctx = Context(quick=args.quick)
-    print(f"pyneural conv benchmark, LeNet {LENET} - {machine_summary()}")
-    sys.stdout.flush()
-    rows, rate, fwd, train = measure(ctx)
-    print(render(rows))
-    print(f"\nPhysical limit: {fwd / 1e6:.2f} MFLOP per forward, {train / 1e6:.2f} MFLOP per "
-          f"training step, at the measured float32 GEMM rate of {rate / 1e9:.1f} GFLOP/s "
-          "(numpy matmul 1024x1024, one BLAS thread, CPU time).")
-    for work, *_, notes in rows:
-        for note in notes:
-            print(f"- {work}: {note}")
+    with Run("conv", results_path(args, "conv", args.quick),
+             argv if argv is not None else sys.argv[1:]) as run:
+        print(f"pyneural conv benchmark, LeNet {LENET} - {machine_summary()}")
+        sys.stdout.flush()
+        rows, rate, fwd, train = measure(ctx)
+        print(render(rows))
+        print(f"\nPhysical limit: {fwd / 1e6:.2f} MFLOP per forward, {train / 1e6:.2f} MFLOP "
+              f"per training step, at the measured float32 GEMM rate of {rate / 1e9:.1f} "
+              "GFLOP/s (numpy matmul 1024x1024, one BLAS thread, CPU time).")
+        for work, *_, notes in rows:
+            for note in notes:
+                print(f"- {work}: {note}")
+        print(REFERENCE_SOURCE)
+        run.table("table", *cells(rows))
+        run.note("reference_source", REFERENCE_SOURCE)
+        for key, (work, ours, theirs, *_rest) in zip(("train", "forward", "batched"), rows):
+            run.figure(key, format_rate(ours), ours)
+            if theirs:
+                run.figure(key + "_torch", format_rate(theirs), theirs)
+        train_rate = rows[0][1]
+        run.figure("train_vs_original", f"{train_rate / ORIGINAL['train']:.1f}x",
+                   train_rate / ORIGINAL["train"])
     return 0
 
 

@@ -4,7 +4,6 @@ Every row checks, outside the timed part, that what it timed computes the
 right thing (bits for the exact paths, 1e-5 for the BLAS path), so a fast
 but wrong path cannot show up as a good figure.
 """
-import time
 
 import numpy as np
 
@@ -32,14 +31,6 @@ def numpy_weights(net):
             for l in net.trainable_layers()]
 
 
-def _cpu_seconds(fn):
-    """CPU time of this thread while running ``fn()`` (what a busy machine
-    does not inflate, unlike wall time)."""
-    start = time.thread_time()
-    fn()
-    return time.thread_time() - start
-
-
 def _params_bits(net):
     return b"".join(l.params.data.tobytes() + l.momentum.data.tobytes()
                     for l in net.trainable_layers())
@@ -62,7 +53,7 @@ def per_sample_training(ctx):
             net.backpropagate(pair.o)
 
     t = ctx.median_time(epoch)
-    res = Result(len(pairs) / t)
+    res = Result(len(pairs) / t.wall, timing=t)
 
     # Bit-exactness of the timed path: a fresh net trained by the same
     # per-sample calls equals fit_samples (one kernel call) bit for bit.
@@ -105,7 +96,8 @@ def per_sample_forward(ctx):
             h @ W3 + b3
 
     t_ours, t_np = ctx.median_times_interleaved([ours, numpy_loop])
-    res = Result(n / t_ours, reference=n / t_np, reference_label="numpy matvec loop")
+    res = Result(n / t_ours.wall, reference=n / t_np.wall, reference_label="numpy matvec loop",
+                 timing=t_ours)
 
     exact = net.compute_batch(X[:200], exact=True)
     got = np.stack([net.compute(x).data.copy() for x in xs[:200]])
@@ -114,9 +106,9 @@ def per_sample_forward(ctx):
     res.notes.append(f"{n} inputs per repetition; compute == compute_batch(exact=True) bit for "
                      f"bit: {'yes' if same else 'NO'}; max |compute - numpy| = "
                      f"{np.abs(got - ref).max():.1e}")
-    cpu = min(_cpu_seconds(ours) for _ in range(3))
-    res.notes.append(f"CPU time {1e6 * cpu / n:.1f} us per compute ({n / cpu:,.0f} /s counting "
-                     "only time on a core; the table's figure is wall time)")
+    res.notes.append(f"CPU time {1e6 * t_ours.cpu / n:.1f} us per compute "
+                     f"({n / t_ours.cpu:,.0f} /s counting only time on a core; the table's "
+                     "figure is wall time)")
     if not same:
         res.status = "WRONG BITS"
     return res
@@ -136,7 +128,8 @@ def batched_forward(ctx):
 
     t_ours, t_np = ctx.median_times_interleaved(
         [lambda: net.compute_batch(X), lambda: numpy_chain(X)], reps=3 if ctx.quick else 5)
-    res = Result(n / t_ours, reference=n / t_np, reference_label="numpy GEMM chain")
+    res = Result(n / t_ours.wall, reference=n / t_np.wall, reference_label="numpy GEMM chain",
+                 timing=t_ours)
     diff = float(np.abs(net.compute_batch(X[:5000]) - numpy_chain(X[:5000])).max())
     exact = net.compute_batch(X[:500], exact=True)
     diff_exact = float(np.abs(net.compute_batch(X[:500]) - exact).max())

@@ -7,17 +7,15 @@ the repetition counts (``--quick`` lowers them) and reports progress.
 """
 import dataclasses
 import importlib.util
-import os
 import pathlib
-import platform
 import shutil
-import statistics
 import sys
-import time
 from typing import Callable, Optional
 
+from .results import load_average, machine, median_timing, timed
+
 __all__ = ["Result", "Row", "AtLeast", "AtMost", "RatioAtLeast", "Context", "format_rate",
-           "format_seconds", "render_table", "machine_summary", "cpu_model", "load_example"]
+           "format_seconds", "render_table", "machine_summary", "load_example"]
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
@@ -52,6 +50,8 @@ class Result:
     status : shown instead of the figure when ``figure`` is None
         ("n/a (reports not available yet)", "error: ...").
     notes : short remarks printed under the table (checks, sizes).
+    timing : the Timing (median wall and CPU seconds, load) of one timed
+        repetition of pyneural's work, printed under the table.
     """
     figure: Optional[float] = None
     unit: str = "/s"
@@ -59,6 +59,7 @@ class Result:
     reference_label: str = ""
     status: str = ""
     notes: list = dataclasses.field(default_factory=list)
+    timing: object = None
 
     def fmt(self, value):
         return format_rate(value) if self.unit == "/s" else format_seconds(value)
@@ -131,12 +132,13 @@ class Row:
 
 # ----------------------------------------------------------------- context --
 class Context:
-    """Passed to every row: repetition counts and the progress line."""
+    """Passed to every row: repetition counts and the progress line (on
+    stderr, so it stays out of the printed results)."""
 
     def __init__(self, quick=False, stream=None):
         self.quick = quick
         self.reps = 3 if quick else 7          # timed repetitions (after a warm-up)
-        self.stream = stream or sys.stdout
+        self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._label = ""
         self._shown = 0
@@ -161,13 +163,13 @@ class Context:
             self.stream.flush()
             self._shown = 0
 
-    def time_once(self, fn, clock=time.perf_counter):
-        start = clock()
-        fn()
-        return clock() - start
+    def time_once(self, fn):
+        """The Timing of one call of ``fn()``."""
+        return timed(fn)[1]
 
     def median_time(self, fn, reps=None, warmup=1, what="rep"):
-        """Median wall time of ``fn()`` over ``reps`` runs after ``warmup`` runs."""
+        """Median wall and CPU seconds (a Timing) of ``fn()`` over ``reps``
+        runs after ``warmup`` runs."""
         reps = reps or self.reps
         for _ in range(warmup):
             fn()
@@ -175,14 +177,14 @@ class Context:
         for i in range(reps):
             self.progress(f"{what} {i + 1}/{reps}")
             times.append(self.time_once(fn))
-        return statistics.median(times)
+        return median_timing(times)
 
-    def median_times_interleaved(self, fns, reps=None, warmup=1, clock=time.perf_counter):
-        """Median times of several functions, run in turn (a, b, b, a,
+    def median_times_interleaved(self, fns, reps=None, warmup=1):
+        """Median Timings of several functions, run in turn (a, b, b, a,
         a, b, ...: the order flips every repetition) so that a noisy
         neighbour, or what the previous call left behind (freed memory, a
-        cold cache), weighs on them alike. ``clock``: wall time by default;
-        ``time.process_time`` for the CPU time of the process."""
+        cold cache), weighs on them alike. Each Timing has the median wall
+        and the median CPU seconds of the process."""
         reps = reps or self.reps
         for _ in range(warmup):
             for fn in fns:
@@ -192,8 +194,8 @@ class Context:
         for i in range(reps):
             self.progress(f"rep {i + 1}/{reps}")
             for k in (order if i % 2 == 0 else order[::-1]):
-                times[k].append(self.time_once(fns[k], clock))
-        return [statistics.median(t) for t in times]
+                times[k].append(self.time_once(fns[k]))
+        return [median_timing(t) for t in times]
 
 
 # ------------------------------------------------------------------- table --
@@ -245,34 +247,10 @@ def render_table(rows_and_results, markdown=False):
 
 
 # ----------------------------------------------------------------- machine --
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for ln in f:
-                if ln.startswith("model name"):
-                    return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_summary():
-    import numpy as np
-
-    from pyneural import _kernels
-    blas = "?"
-    try:
-        cfg = np.show_config(mode="dicts")
-        b = cfg.get("Build Dependencies", {}).get("blas", {})
-        blas = f"{b.get('name', '?')} {b.get('version', '')}".strip()
-    except Exception:  # older numpy: no dict mode
-        pass
-    try:
-        simd = _kernels.dense.simd_level()
-    except AttributeError:
-        simd = "?"
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = f", load average {os.getloadavg()[0]:.2f}"
-    return (f"{cpu_model()}, {os.cpu_count()} cores{load}; Python {platform.python_version()}, "
-            f"numpy {np.__version__} ({blas}); pyneural dense kernels: {simd}")
+    """One line: the machine, the load average, Python, numpy and the kernels."""
+    m = machine()
+    load = load_average()
+    load = f", load average {load[0]:.2f}" if load else ""
+    return (f"{m['cpu']}, {m['cores']} cores{load}; Python {m['python']}, "
+            f"numpy {m['numpy']} ({m['blas']}); pyneural dense kernels: {m['kernels']}")

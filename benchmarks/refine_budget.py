@@ -13,13 +13,16 @@ prints the barrier left on the probes, on the held-out samples, the
 evaluations spent and the time.
 """
 import argparse
-import time
+import sys
 
 import numpy as np
 
 from pyneural import rng, toy
 from pyneural.reports.alignment import default_refine_budget
 from pyneural.reports.symmetry import hidden_layers
+
+from .harness import machine_summary
+from .results import Run, add_results_option, results_path, timed
 
 BUDGETS = (500, 1000, 2000, 4000, 8000, 16000)
 
@@ -33,31 +36,34 @@ def _pair(width):
 
 
 def _row(label, a, b, probes, held_out, budget):
-    start = time.perf_counter()
-    r = a.permutation_align_report(b, probes, refine_budget=budget, eval_samples=held_out,
-                                   progress=False)
-    took = time.perf_counter() - start
+    r, took = timed(lambda: a.permutation_align_report(b, probes, refine_budget=budget,
+                                                       eval_samples=held_out, progress=False))
     on_probes = r.refinement.barrier_after if r.refinement is not None else float("nan")
     evaluations = r.refinement.evaluations if r.refinement is not None else 0
     print(f"   {label:>16s} {on_probes:12.6f} {r.post_barrier:12.6f} {100 * r.reduction:9.1f}%"
-          f" {evaluations:8d} {took:7.2f}s")
+          f" {evaluations:8d}  {took}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.refine_budget",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="widths 32 and 128 only")
+    add_results_option(parser)
     args = parser.parse_args(argv)
-    for width in (32, 128) if args.quick else (12, 32, 64, 128, 256):
-        a, b, probes, held_out = _pair(width)
-        auto = default_refine_budget(hidden_layers(a))
-        print(f"2-{width}-{width}-3: pre-alignment barrier (held-out) "
-              f"{a.mode_connectivity_report(b, held_out).barrier:.6f}; default budget {auto}")
-        print(f"   {'budget':>16s} {'left (probes)':>12s} {'left (held)':>12s} {'reduction':>10s}"
-              f" {'evals':>8s} {'time':>8s}")
-        for budget in BUDGETS:
-            _row(str(budget), a, b, probes, held_out, budget)
-        _row(f"default ({auto})", a, b, probes, held_out, None)
-        print()
+    with Run("refine_budget", results_path(args, "refine_budget", args.quick),
+             argv if argv is not None else sys.argv[1:]):
+        print(f"pyneural refinement budgets - {machine_summary()}")
+        for width in (32, 128) if args.quick else (12, 32, 64, 128, 256):
+            a, b, probes, held_out = _pair(width)
+            auto = default_refine_budget(hidden_layers(a))
+            print(f"2-{width}-{width}-3: pre-alignment barrier (held-out) "
+                  f"{a.mode_connectivity_report(b, held_out).barrier:.6f}; default budget {auto}")
+            print(f"   {'budget':>16s} {'left (probes)':>12s} {'left (held)':>12s} "
+                  f"{'reduction':>10s} {'evals':>8s}  time")
+            for budget in BUDGETS:
+                _row(str(budget), a, b, probes, held_out, budget)
+            _row(f"default ({auto})", a, b, probes, held_out, None)
+            print()
 
 
 if __name__ == "__main__":

@@ -24,15 +24,20 @@ cached as ``.nn`` text). Rows, each on a pair trained from seeds 1 and 2:
 
 ``--pairs`` repeats rows 1-3 on more seed pairs and ends with each
 target's mean and worst over the pairs and how many pairs meet it.
+
+Every time is printed as wall seconds, CPU seconds of the process and the
+load average (report times: the fastest of two alternating runs). The
+full run (pair 1,2 and the wide pair) writes
+``benchmarks/results/scale.json``.
 """
 import argparse
 import resource
 import sys
-import time
 
 import numpy as np
 
-from .harness import load_example
+from .harness import load_example, machine_summary
+from .results import Run, add_results_option, median_timing, results_path, timed
 
 
 # ------------------------------------------------------------ yardsticks --
@@ -114,10 +119,13 @@ def plain_weight_matching(net_a, net_b, start, order_seed=0, max_iter=100):
 # ------------------------------------------------------------------ rows --
 
 def _report(net_a, net_b, probes, held_out, repair):
-    start = time.perf_counter()
-    r = net_a.permutation_align_report(net_b, probes, repair=repair, eval_samples=held_out,
-                                       check_scale=False, progress=False)
-    return r, time.perf_counter() - start
+    return timed(lambda: net_a.permutation_align_report(
+        net_b, probes, repair=repair, eval_samples=held_out, check_scale=False, progress=False))
+
+
+def _best(timings):
+    """The Timing of the fastest (wall) of several runs."""
+    return min(timings, key=lambda t: t.wall)
 
 
 def _pct(x):
@@ -130,14 +138,14 @@ def report_rows(label, net_a, net_b, data, reps=2):
     probes, held = data["probe"], data["held_out"]
     t_plain, t, t_rep = [], [], []
     for _ in range(reps):
-        start = time.perf_counter()
-        pre, post = plain_activation_matching(net_a, net_b, probes, held)
-        t_plain.append(time.perf_counter() - start)
-        r, seconds = _report(net_a, net_b, probes, held, False)
-        t.append(seconds)
-        rr, seconds = _report(net_a, net_b, probes, held, True)
-        t_rep.append(seconds)
-    t_plain, t, t_rep = min(t_plain), min(t), min(t_rep)
+        (pre, post), timing = timed(lambda: plain_activation_matching(net_a, net_b, probes,
+                                                                      held))
+        t_plain.append(timing)
+        r, timing = _report(net_a, net_b, probes, held, False)
+        t.append(timing)
+        rr, timing = _report(net_a, net_b, probes, held, True)
+        t_rep.append(timing)
+    t_plain, t, t_rep = _best(t_plain), _best(t), _best(t_rep)
     red_rep = (rr.pre_barrier - rr.repaired_barrier) / rr.pre_barrier
     rows = [
         (label, "plain numpy activation matching + 2 sweeps", t_plain, _pct((pre - post) / pre),
@@ -149,9 +157,9 @@ def report_rows(label, net_a, net_b, data, reps=2):
     notes = [f"{label}: pre-alignment held-out barrier {r.pre_barrier:.6f}; default: "
              f"{r.matching_info}" + (f" ({st.accepted} accepted, {st.evaluations} loss "
                                      f"evaluations, {st.reason})" if st else "")
-             + f"; {t / t_plain:.1f}x the yardstick (best of {reps} runs each)"]
-    return rows, notes, {"time": t, "x yardstick": t / t_plain, "linear": r.reduction,
-                         "REPAIR'd": red_rep}
+             + f"; {t.wall / t_plain.wall:.1f}x the yardstick (best of {reps} runs each)"]
+    return rows, notes, {"time": t.wall, "x yardstick": t.wall / t_plain.wall,
+                         "linear": r.reduction, "REPAIR'd": red_rep}
 
 
 def weight_matching_rows(label, net_a, net_b, reps=3):
@@ -163,19 +171,19 @@ def weight_matching_rows(label, net_a, net_b, reps=3):
     hidden = symmetry.hidden_layers(work)
     t_pn, t_np = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        wm = matching.WeightMatching(work, snap_a, snap_b, hidden).run()
-        t_pn.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        perms = plain_weight_matching(net_a, net_b, _front_to_back_start(net_a, net_b))
-        t_np.append(time.perf_counter() - t0)
-    t_pn, t_np = float(np.median(t_pn)), float(np.median(t_np))
+        wm, timing = timed(lambda: matching.WeightMatching(work, snap_a, snap_b, hidden).run())
+        t_pn.append(timing)
+        perms, timing = timed(lambda: plain_weight_matching(net_a, net_b,
+                                                            _front_to_back_start(net_a, net_b)))
+        t_np.append(timing)
+    t_pn, t_np = median_timing(t_pn), median_timing(t_np)
     same = all(np.array_equal(p, q) for p, q in zip(perms, wm.perms))
     return [(label, f"weight matching: pyneural (median of {reps})", t_pn,
              f"{wm.iterations} passes", "-"),
             (label, f"weight matching: plain numpy + scipy (median of {reps})", t_np,
              "same permutations" if same else "different permutations", "-")], \
-        [f"weight matching: pyneural / plain numpy = {t_pn / t_np:.2f}"], {}
+        [f"weight matching: pyneural / plain numpy = {t_pn.wall / t_np.wall:.2f}"], \
+        {"wm ratio": t_pn.wall / t_np.wall}
 
 
 def _front_to_back_start(net_a, net_b):
@@ -192,14 +200,13 @@ def _front_to_back_start(net_a, net_b):
 
 def merge_rows(label, net_a, net_b, data, accuracy):
     """merge_with(repair=True) on the probes, held-out accuracy."""
-    start = time.perf_counter()
-    m = net_a.merge_with(net_b, data["probe"], repair=True, eval_samples=data["held_out"],
-                         progress=False)
-    t = time.perf_counter() - start
+    m, t = timed(lambda: net_a.merge_with(net_b, data["probe"], repair=True,
+                                          eval_samples=data["held_out"], progress=False))
     ends = (accuracy(net_a, data["held_out"]) + accuracy(net_b, data["held_out"])) / 2
     return [(label, "merge_with(repair=True), 500 probes", t,
              f"{100 * m.repaired.accuracy:.2f}% (endpoints {100 * ends:.2f}%)", "-")], [], \
-        {"merge gap": m.repaired.accuracy - ends}
+        {"merge gap": m.repaired.accuracy - ends, "merged": m.repaired.accuracy,
+         "endpoints": ends}
 
 
 # The targets for the 784-512x3-10 rows: (metric, bound, "max" when
@@ -231,13 +238,23 @@ def main(argv=None):
                                         "example's)")
     parser.add_argument("--pairs", nargs="+", default=["1,2"], metavar="A,B",
                         help="seed pairs of the 784-512x3-10 rows (default 1,2)")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     try:
         pairs = [tuple(int(s) for s in p.split(",")) for p in args.pairs]
     except ValueError:
         parser.error(f"--pairs: seed pairs look like 1,2, got {' '.join(args.pairs)}")
+    partial = args.no_wide or pairs != [(1, 2)]
+    with Run("scale", results_path(args, "scale", partial),
+             argv if argv is not None else sys.argv[1:]) as run:
+        _run(run, args, pairs)
+    return 0
+
+
+def _run(run, args, pairs):
     ex = load_example("mnist_rebasin")
     cache = args.cache or ex.DEFAULT_CACHE
+    print(f"pyneural paper-scale benchmark - {machine_summary()}")
     data = ex.load_split()
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     rows, notes, per_pair = [], [], []
@@ -253,20 +270,47 @@ def main(argv=None):
         per_pair.append(metrics)
     if len(pairs) > 1:
         notes.append(_over_pairs(per_pair))
+    wide, peak = None, None
     if not args.no_wide:
         a, b = ex.trained_nets(ex.SEEDS, data["train"], hidden=(2048, 2048), passes=2,
                                cache=cache, log=log)
         part = report_rows("784-2048-2048-10 (2 passes)", a, b, data)
         rows += part[0]
         notes += part[1]
+        wide = part[2]
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         notes.append(f"peak memory of the whole run (ru_maxrss) {peak:.0f} MB")
-    print(f"{'net':<28} {'what':<54} {'time':>8}  {'linear':<36} REPAIR'd")
-    for net, what, t, lin, rep in rows:
-        print(f"{net:<28} {what:<54} {t:7.2f}s  {lin:<36} {rep}")
+    header = ["net", "what", "wall", "CPU", "load", "linear", "REPAIR'd"]
+    body = [[net, what, f"{t.wall:.2f}s", f"{t.cpu:.2f}s", f"{t.load:.1f}", lin, rep]
+            for net, what, t, lin, rep in rows]
+    widths = [max(len(c) for c in column) for column in zip(header, *body)]
+    for cells in [header] + body:
+        print("  ".join(c.rjust(w) if 2 <= i <= 4 else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
     for n in notes:
         print("  " + n)
-    return 0
+    run.table("rows", header, body)
+    record(run, per_pair[0], wide, peak)
+
+
+def record(run, small, wide, peak):
+    """The figures the docs quote: the first pair's 784-512x3-10 metrics
+    (``small.*``), the 784-2048-2048-10 pair's (``wide.*``) and the peak
+    memory of the run."""
+    run.figure("small.time", f"{small['time']:.2f} s", small["time"])
+    run.figure("small.x_yardstick", f"{small['x yardstick']:.1f}x", small["x yardstick"])
+    run.figure("small.linear", _pct(small["linear"]), small["linear"])
+    run.figure("small.repaired", _pct(small["REPAIR'd"]), small["REPAIR'd"])
+    run.figure("small.merge_gap", f"{-100 * small['merge gap']:.2f}", -100 * small["merge gap"])
+    run.figure("small.merged", f"{100 * small['merged']:.2f}%", small["merged"])
+    run.figure("small.endpoints", f"{100 * small['endpoints']:.2f}%", small["endpoints"])
+    run.figure("small.wm_ratio", f"{small['wm ratio']:.2f}x", small["wm ratio"])
+    if wide is not None:
+        run.figure("wide.time", f"{wide['time']:.1f} s", wide["time"])
+        run.figure("wide.x_yardstick", f"{wide['x yardstick']:.1f}x", wide["x yardstick"])
+        run.figure("wide.linear", _pct(wide["linear"]), wide["linear"])
+        run.figure("wide.repaired", _pct(wide["REPAIR'd"]), wide["REPAIR'd"])
+        run.figure("peak_mb", f"{peak:.0f} MB", peak)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,12 @@ never has), every number on the held-out images.
 """
 import argparse
 import sys
-import time
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .harness import load_example
+from .harness import load_example, machine_summary
+from .results import Run, add_results_option, results_path, timed
 from .scale import _barrier, _forward, _layers, _permute
 
 K = 10
@@ -257,16 +257,19 @@ def data_limit_rows(ex, data, pairs):
         ends = (ex.accuracy(net_a, held) + ex.accuracy(net_b, held)) / 2
         row, line = [], f"  pair {seeds}:"
         for label, probes in sources:
-            t0 = time.perf_counter()
-            lin = net_a.permutation_align_report(net_b, probes, eval_samples=held,
-                                                 check_scale=False, progress=False)
-            rep = net_a.permutation_align_report(net_b, probes, eval_samples=held, repair=True,
-                                                 check_scale=False, progress=False)
-            merged = net_a.merge_with(net_b, probes, repair=True, eval_samples=held,
-                                      progress=False).repaired.accuracy
+            def three(probes=probes):
+                lin = net_a.permutation_align_report(net_b, probes, eval_samples=held,
+                                                     check_scale=False, progress=False)
+                rep = net_a.permutation_align_report(net_b, probes, eval_samples=held,
+                                                     repair=True, check_scale=False,
+                                                     progress=False)
+                merged = net_a.merge_with(net_b, probes, repair=True, eval_samples=held,
+                                          progress=False).repaired.accuracy
+                return lin, rep, merged
+            (lin, rep, merged), took = timed(three)
             row += [lin.reduction, 1 - rep.repaired_barrier / rep.pre_barrier, merged - ends]
             line += (f"  {label}: {_pct(row[-3])} / {_pct(row[-2])} / "
-                     f"{100 * row[-1]:+.2f} ({time.perf_counter() - t0:.0f} s)")
+                     f"{100 * row[-1]:+.2f} ({took})")
         rows.append(row)
         print(line, flush=True)
     rows = np.array(rows)
@@ -289,15 +292,20 @@ def main(argv=None):
     parser.add_argument("--data-limit", action="store_true",
                         help="only the library's defaults with the probes against with the "
                              "training images as probes")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     ex = load_example("mnist_rebasin")
-    data = ex.load_split()
     pairs = [tuple(int(s) for s in pair.split(",")) for pair in args.pairs]
-    if args.data_limit:
-        data_limit_rows(ex, data, pairs)
-        return 0
-    for seeds in pairs:
-        run_pair(ex, data, seeds, steps=not args.no_steps)
+    partial = args.data_limit or args.no_steps or pairs != [(1, 2), (3, 4)]
+    with Run("scale_variants", results_path(args, "scale_variants", partial),
+             argv if argv is not None else sys.argv[1:]):
+        print(f"pyneural paper-scale variants - {machine_summary()}")
+        data = ex.load_split()
+        if args.data_limit:
+            data_limit_rows(ex, data, pairs)
+        else:
+            for seeds in pairs:
+                run_pair(ex, data, seeds, steps=not args.no_steps)
     return 0
 
 

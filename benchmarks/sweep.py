@@ -26,10 +26,12 @@ worker process: psutil sums children's user + system time), i.e. the
 wall time each run would take with one idle core per process. Serial CPU /
 busiest CPU is the speed-up without the contention.
 
-The three matrices must be bit-identical; the run says so.
+The three matrices must be bit-identical; the run says so. A full run
+writes ``benchmarks/results/sweep.json``.
 """
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -38,6 +40,7 @@ import pyneural as pn
 from pyneural import toy
 
 from .harness import machine_summary
+from .results import Run, add_results_option, results_path
 
 SPEEDUP_TARGET = 1.7
 
@@ -79,7 +82,14 @@ def main(argv=None):
                         help="4 nets and a small refinement budget (a smoke run, not figures)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="rounds of the three timings; the best of each is kept (default 2)")
+    add_results_option(parser)
     args = parser.parse_args(argv)
+    with Run("sweep", results_path(args, "sweep", args.quick),
+             argv if argv is not None else sys.argv[1:]) as run:
+        return _main(args, run)
+
+
+def _main(args, run):
     n_nets = 4 if args.quick else 8
     options = dict(refine_budget=200 if args.quick else 2000, progress=False)
 
@@ -99,17 +109,29 @@ def main(argv=None):
                 "2-worker LocalCluster (Dask)": dict(scheduler=client)}
         times = {label: [] for label in runs}
         cpus = {label: [] for label in runs}
+        loads = {label: [] for label in runs}
         for _ in range(args.repeat):
             for label, how in runs.items():
                 results[label], seconds, cpu = _timed(
                     lambda: pn.barrier_matrix(nets, probes, **how, **options))
                 times[label].append(seconds)
                 cpus[label].append(cpu)
+                loads[label].append(os.getloadavg()[0])
                 print(f"  {label:30s} {seconds:7.2f} s wall, busiest process {cpu:6.2f} s CPU"
-                      f"   (load average {os.getloadavg()[0]:.1f})", flush=True)
+                      f"   (load average {loads[label][-1]:.1f})", flush=True)
     serial, two, dask = results.values()
     t1, t2, t3 = (min(t) for t in times.values())
     c1, c2, c3 = (min(c) for c in cpus.values())
+    every_load = [v for values in loads.values() for v in values]
+    run.figure("load_range", f"{min(every_load):.1f}-{max(every_load):.1f}", max(every_load))
+    run.table("runs", ["run", "wall time (best)", "busiest process, CPU (best)"], [
+        ["n_jobs=1", f"{t1:.1f} s ({1000 * t1 / n_pairs:.0f} ms per pair)", f"{c1:.1f} s"],
+        ["n_jobs=2 (joblib)", f"{t2:.1f} s: {t1 / t2:.2f}x", f"{c2:.1f} s: {c1 / c2:.2f}x"],
+        ["2-worker LocalCluster", f"{t3:.1f} s: {1000 * (t3 - t1 / 2) / n_pairs:.0f} ms per "
+         "pair over serial / 2", f"{c3:.1f} s"]])
+    run.figure("speedup", f"{t1 / t2:.2f}x", t1 / t2)
+    run.figure("cpu_speedup", f"{c1 / c2:.2f}x", c1 / c2)
+    run.figure("overhead_ms", f"{1000 * (t3 - t1 / 2) / n_pairs:.0f} ms", (t3 - t1 / 2) / n_pairs)
     same = all(np.array_equal(serial.pre, r.pre) and np.array_equal(serial.post, r.post)
                for r in (two, dask))
     speedup = t1 / t2

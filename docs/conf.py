@@ -29,6 +29,7 @@ extensions = [
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
+    "pyneural_results",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -38,6 +39,10 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
                     "auto_examples/*.json"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
+html_css_files = ["pyneural.css"]
+# Curly quotes and ellipses, but never "--" into a dash: options such as
+# --original stay as typed wherever they appear in prose.
+smartquotes_action = "qe"
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -82,5 +87,10 @@ html_title = "pyneural"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    # Six top-level pages, one with a long title, wrapped the header onto
+    # three lines at 1300 px: four links, the rest under "More".
+    "header_links_before_dropdown": 4,
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# The section navigation only where a section has pages (the theme drops
+# the sidebar where it would be empty, leaving the content the width).
+html_sidebars = {"**": ["sidebar-nav-bs"], "benchmarks": [], "SEMANTICS": [], "index": []}

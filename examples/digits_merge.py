@@ -10,9 +10,14 @@ as the original trains; then B is merged into A with each score mode, with
 and without REPAIR. Alignment, refinement and REPAIR only see the 300 probe
 images; every number printed is measured on the 297 test images.
 
+.. code-block:: bash
+
     pip install 'pyneural[examples,plot]'
-    python examples/digits_merge.py                  # 6-12 s on 2 cores; saves digits_merge.png
+    python examples/digits_merge.py                  # seconds; saves digits_merge.png
     python examples/digits_merge.py --epochs 5 --no-plot
+
+It prints how long the whole run took (``benchmarks.merging`` times the
+same merges with their CPU seconds and the load).
 """
 import argparse
 import sys

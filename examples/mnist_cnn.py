@@ -17,9 +17,17 @@ fully-connected layer of a conv net), pyneural's default (every
 convolution's channels aligned too) with its REPAIR'd path, and the merged
 nets' accuracy; it saves the loss curves.
 
+.. code-block:: bash
+
     pip install 'pyneural[examples,plot]'
-    python examples/mnist_cnn.py            # trains the two nets the first time
+    python examples/mnist_cnn.py            # trains the two nets the first time; saves mnist_cnn.png
     python examples/mnist_cnn.py --no-plot --seeds 3,4
+
+The nets are cached in ``~/.cache/pyneural/mnist_rebasin`` beside the MLPs
+of ``mnist_rebasin.py`` (``--cache DIR`` elsewhere, ``--no-cache`` none;
+``rm -r ~/.cache/pyneural`` frees the space). Each line of the table gives
+the report's wall time; ``python -m benchmarks.conv_align`` times the same
+reports with their CPU seconds and the load.
 
 ``benchmarks.conv_align`` imports the nets and the split from here.
 """
@@ -69,25 +77,37 @@ def timed(call):
     return call(), time.perf_counter() - start
 
 
-def compare(a, b, probe, held, modes=()):
+def compare(a, b, probe, held, modes=(), timer=timed):
     """The reports and merges this example prints, as a dict label ->
-    ``(result, seconds)``: the original's algorithm in score modes 0 and 1,
-    each of ``modes`` (explicit score modes, refined), the default with and
-    without its REPAIR'd path, and ``merge_with(repair=True)``. Barriers on
-    ``held``; ``benchmarks.conv_align`` tabulates the same."""
+    ``timer(call)``, by default ``(result, seconds)``: the original's
+    algorithm in score modes 0 and 1, each of ``modes`` (explicit score
+    modes, refined), the default with and without its REPAIR'd path, and
+    ``merge_with(repair=True)``. Barriers on ``held``;
+    ``benchmarks.conv_align`` tabulates the same (its timer also takes CPU
+    seconds and the load)."""
     def report(**options):
         return a.permutation_align_report(b, probe, eval_samples=held, check_scale=False,
                                           progress=False, **options)
-    out = {f"original {m}": timed(lambda m=m: report(score_mode=m, solver="greedy",
+    out = {f"original {m}": timer(lambda m=m: report(score_mode=m, solver="greedy",
                                                       refine=False, permute_channels=False))
            for m in (0, 1)}
     for mode in modes:
-        out[mode] = timed(lambda mode=mode: report(score_mode=mode))
-    out["default"] = timed(report)
-    out["default, repair"] = timed(lambda: report(repair=True))
-    out["merge, repair"] = timed(lambda: a.merge_with(b, probe, repair=True, eval_samples=held,
+        out[mode] = timer(lambda mode=mode: report(score_mode=mode))
+    out["default"] = timer(report)
+    out["default, repair"] = timer(lambda: report(repair=True))
+    out["merge, repair"] = timer(lambda: a.merge_with(b, probe, repair=True, eval_samples=held,
                                                        progress=False))
     return out
+
+
+def save_plot(results, path):
+    """The held-out loss along the path of ``compare``'s results: before
+    alignment, after the original's alignment (score mode 1), after the
+    default's and on its REPAIR'd path. ImportError without matplotlib."""
+    original = results["original 1"][0].post
+    plotting.report_with_curves(
+        results["default, repair"][0], path, "LeNet on MNIST: held-out loss along the path",
+        [(original, "the original's alignment (dense layer only)", ":o", "tab:gray")])
 
 
 def main(argv=None):
@@ -131,7 +151,8 @@ def main(argv=None):
         r, t = results[label]
         print(f"{label:<36} {t:5.2f}s  {r.post_barrier:8.4f} {100 * r.reduction:8.1f}%  "
               f"{100 * r.post.accuracies[mid]:.1f}%")
-    print(f"{'default, REPAIR d path':<36} {'':>6}  {default.repaired_barrier:8.4f} "
+    repaired = "default, REPAIR'd path"
+    print(f"{repaired:<36} {'':>6}  {default.repaired_barrier:8.4f} "
           f"{100 * (pre - default.repaired_barrier) / pre:8.1f}%  "
           f"{100 * default.repaired.accuracies[mid]:.1f}%")
     print(f"\nmerge_with(repair=True): {100 * merge.final.accuracy:.2f}% against the endpoints' "
@@ -139,11 +160,8 @@ def main(argv=None):
           f"({100 * (merge.final.accuracy - merge.mean_endpoint_accuracy):+.2f} points), "
           f"in {results['merge, repair'][1]:.1f} s")
     if not args.no_plot:
-        original = results["original 1"][0].post
         try:
-            plotting.report_with_curves(
-                default, args.plot, "LeNet on MNIST: held-out loss along the path",
-                [(original, "the original's alignment (dense layer only)", ":o", "tab:gray")])
+            save_plot(results, args.plot)
         except ImportError as exc:
             print(f"no plot: {exc}")
             return 0

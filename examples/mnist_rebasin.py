@@ -12,9 +12,19 @@ from two seeds with the examples' recipe: per-sample SGD with inertia,
 ``set_learning_rate(0.01, 0.9)``, 5 passes in a seeded order. Trained nets are
 cached as ``.nn`` text (``--cache``), so a rerun only aligns.
 
+.. code-block:: bash
+
     pip install 'pyneural[examples,plot]'
-    python examples/mnist_rebasin.py                 # 0.5-1.5 min on 2 cores the first time (training); saves mnist_rebasin.png
+    python examples/mnist_rebasin.py            # trains the nets the first time; saves mnist_rebasin.png
     python examples/mnist_rebasin.py --no-plot --modes auto,activation
+
+The first run trains the two nets (minutes; it prints how long each took)
+and caches them as ``.nn`` text in ``~/.cache/pyneural/mnist_rebasin``
+(tens of MB; the LeNets of ``mnist_cnn.py`` and the wide nets of
+``benchmarks.scale`` go there too; a run that trains prints the folder and
+its size); later runs load them. ``--cache DIR`` keeps them elsewhere,
+``--no-cache`` keeps none, and ``rm -r ~/.cache/pyneural`` frees the space
+(the next run trains again).
 
 ``benchmarks.scale`` imports the data and training functions from here.
 """
@@ -40,8 +50,8 @@ DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "pyneural", "mni
 
 # (label, score_mode, refine, repair): the report's modes, its default
 # last, with and without the REPAIR'd path (with it, the default aligns for
-# that path). The refined explicit modes take 10-60 s each at this width
-# (--refined adds them).
+# that path). The refined explicit modes are slow at this width (--refined
+# adds them).
 MODES = [
     ("weight, Hungarian", "weight", False, True),
     ("weight_matching (the paper's)", "weight_matching", False, True),
@@ -54,6 +64,21 @@ REFINED_MODES = [
     ("weight_matching + refine", "weight_matching", True, True),
     ("activation, Hungarian + refine", "activation", True, True),
 ]
+
+
+EXPLICIT = tuple(dict.fromkeys(mode for _, mode, _, _ in MODES[:3]))
+
+
+def _modes(text):
+    """``--modes``: the explicit score modes named in ``text`` ("auto", the
+    default, always runs)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in EXPLICIT + ("auto",)]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown score mode {', '.join(map(repr, unknown)) or repr(text)}: choose from "
+            f"{', '.join(EXPLICIT)}, auto")
+    return tuple(name for name in names if name != "auto")
 
 
 def load_split(seed=SPLIT_SEED):
@@ -149,6 +174,10 @@ def trained_nets(seeds, train, hidden=HIDDEN, passes=PASSES, cache=DEFAULT_CACHE
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
         list(pool.map(train_one, todo))
+    if todo and cache and log:
+        size = sum(entry.stat().st_size for entry in os.scandir(cache) if entry.is_file())
+        log(f"cached in {cache} ({size / 2 ** 20:.1f} MB in all; delete it to free the "
+            "space, --no-cache to keep none)")
     return [todo.get(i, net) for i, net in enumerate(nets)]
 
 
@@ -165,6 +194,10 @@ def main(argv=None):
     parser.add_argument("--cache", default=DEFAULT_CACHE,
                         help=f"where trained nets are kept (default {DEFAULT_CACHE})")
     parser.add_argument("--no-cache", action="store_true", help="always train")
+    parser.add_argument("--modes", type=_modes, default=EXPLICIT,
+                        help="score modes to compare, comma-separated, from "
+                             f"{', '.join(EXPLICIT)} and auto (default: all); the default "
+                             "mode, auto, always runs: the table and the plot compare with it")
     parser.add_argument("--refined", action="store_true",
                         help="also the refined explicit modes (slow at this width)")
     parser.add_argument("--plot", default="mnist_rebasin.png", help="PNG path")
@@ -183,7 +216,8 @@ def main(argv=None):
           f"alignment and REPAIR statistics see the {len(probe[0])} probes only, every number "
           f"below is on the {len(held[0])} held-out images.\n")
     rows, results = [], {}
-    for label, mode, refine, with_repair in (MODES[:3] + (REFINED_MODES if args.refined else [])
+    explicit = MODES[:3] + (REFINED_MODES if args.refined else [])
+    for label, mode, refine, with_repair in ([m for m in explicit if m[1] in args.modes]
                                              + MODES[3:]):
         start = time.perf_counter()
         r = a.permutation_align_report(b, probe, mode, refine=refine, eval_samples=held,

@@ -5,7 +5,13 @@ Port of the Pascal ModeConnectivity example: the loss barrier between two
 nets from the same init (RUN 1), from different inits (RUN 2), and between a
 net and itself (CHECK). Same seeds, constants, order and output as the
 original; then RUN 2's loss curve is saved as a PNG when matplotlib is there.
+
+.. code-block:: bash
+
+    python examples/mode_connectivity.py                    # saves mode_connectivity.png
+    python examples/mode_connectivity.py --plot mc.png
 """
+import argparse
 import sys
 
 from pyneural import rng, toy
@@ -41,11 +47,15 @@ def original_runs(out=sys.stdout):
     return different
 
 
-def main(plot_path="mode_connectivity.png"):
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plot", default="mode_connectivity.png",
+                        help="where to save RUN 2's loss curve (default mode_connectivity.png)")
+    args = parser.parse_args(argv)
     different = original_runs()
     try:
-        different.plot(plot_path)
-        print(f"(RUN 2's loss curve saved to {plot_path})")
+        different.plot(args.plot)
+        print(f"(RUN 2's loss curve saved to {args.plot})")
     except ImportError:
         print("(install matplotlib, pip install 'pyneural[plot]', to save RUN 2's loss curve)")
 

@@ -7,6 +7,8 @@ different inits, aligned by weight matching (RUN 1), activation matching
 same run order as the original, and the same output, number for number.
 RUN 4 then shows pyneural's default alignment on held-out data.
 
+.. code-block:: bash
+
     python examples/permutation_align.py              # all four runs, and a PNG
     python examples/permutation_align.py --original   # what the Pascal program prints
 """

@@ -12,8 +12,12 @@ examples' 36 probes and measures every barrier on 300 held-out samples.
 The mean barrier before and after alignment is printed per width and
 plotted against it.
 
-    python examples/sweep_width.py --jobs 2              # widths 8..128: 44 s on 2 cores at load 2-3
+.. code-block:: bash
+
+    python examples/sweep_width.py --jobs 2              # widths 8..128, six nets each
     python examples/sweep_width.py --widths 8,16 --nets 3 --budget 200 --no-plot
+
+Each width's line ends with the time its sweep took.
 """
 import argparse
 import time

@@ -13,9 +13,16 @@ merges B into A (alignment + REPAIR), and writes the merged net as a
 ``.safetensors`` file that a fresh ``nn.Sequential`` loads with
 ``load_state_dict``: torch and pyneural then compute the same outputs.
 
+.. code-block:: bash
+
     pip install 'pyneural[torch,examples]'
-    python examples/torch_rebasin.py             # 15 s on 2 cores at load 4; writes files into a temp dir
+    python examples/torch_rebasin.py             # seconds of torch training; files go to a temp dir
+    python examples/torch_rebasin.py --no-plot
+
+It prints how long the torch training took and where it wrote the files;
+with matplotlib it saves the report's loss curves (``torch_rebasin.png``).
 """
+import argparse
 import sys
 import tempfile
 import time
@@ -79,7 +86,12 @@ def accuracy(outputs, Y):
     return float(np.mean(outputs.argmax(axis=1) == Y.argmax(axis=1)))
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plot", default="torch_rebasin.png",
+                        help="where to save the report's loss curves")
+    parser.add_argument("--no-plot", action="store_true", help="do not plot")
+    args = parser.parse_args(argv)
     torch = need("torch", "torch")
     need("safetensors", "safetensors")
     need("sklearn", "examples")
@@ -101,6 +113,12 @@ def main():
     print(f"Loaded as {a}\n")
     report = a.permutation_align_report(b, data["probe"], progress=False)
     print(report)
+    if not args.no_plot:
+        try:
+            report.plot(args.plot)
+            print(f"(loss curves saved to {args.plot})\n")
+        except ImportError as exc:
+            print(f"({exc})\n")
 
     result = a.merge_with(b, data["probe"], repair=True, eval_samples=data["test"],
                           refine_budget=2000, progress=False)
@@ -123,3 +141,12 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+
+# %%
+# What a run saves to ``torch_rebasin.png``: the loss along the path
+# between the two torch MLPs on the probes, before and after alignment.
+#
+# .. image:: /_static/plots/torch_rebasin.png
+#    :alt: torch_rebasin.png
+#
+# sphinx_gallery_thumbnail_path = '_static/plots/torch_rebasin.png'

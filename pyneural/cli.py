@@ -820,7 +820,8 @@ def build_parser():
     with its ``run`` function as a default."""
     from . import __version__
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Weight-space diagnostics for CAI Neural API (.nn) dense nets.",
+        prog=PROG, description="Weight-space diagnostics for CAI Neural API nets, dense and "
+                               "convolutional (.nn, .safetensors, .npz files).",
         epilog="Exit codes: 0 ok, 2 bad usage or input, 1 unexpected error.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1132,64 +1132,104 @@ class TNNet:
     # ------------------------------------------ safetensors, npz, torch --
     @classmethod
     def from_state_dict(cls, state, activations=None, generator=None):
-        """A new net from a state dict in PyTorch's ``nn.Sequential`` layout
-        (``"0.weight"`` (out, in), ``"0.bias"``, ``"2.weight"``, ...).
-
-        See ``pyneural.io.from_state_dict``.
+        """A new net from a state dict in PyTorch's ``nn.Sequential``
+        layout: ``"0.weight"`` (out, in), ``"0.bias"``, ``"2.weight"``, ...
+        (conv nets: ``Conv2d`` weights (out, in channels, k, k), then the
+        ``Linear`` after the ``Flatten``). The inverse of
+        :meth:`to_state_dict`; a file with these tensors loads with
+        :func:`pyneural.load`, a torch module with :func:`pyneural.from_torch`
+        (see :doc:`/guide/pytorch`).
 
         Parameters
         ----------
         state : mapping of str to array-like
-            Linear layers' weights and biases, in order (any key prefix).
+            The weights and biases of the layers, in order: numpy arrays,
+            torch CPU tensors, anything with ``__array__``. Keys may carry any
+            prefix (``"model.0.weight"``, ``"fc1.weight"``); a layer without a
+            bias becomes a ``suppress_bias`` layer.
         activations : str or sequence of str
-            One of ``relu``, ``tanh``, ``sigmoid``, ``linear``, ``softmax``
-            per Linear layer.
+            What follows each weighted layer: one of ``relu``, ``tanh``,
+            ``sigmoid``, ``linear`` or ``softmax`` per layer, as a list or
+            one string (``"relu,relu,linear"``). It picks the layer class:
+            ``relu`` a :class:`~pyneural.TNNetFullConnectReLU`, ``linear`` a
+            :class:`~pyneural.TNNetFullConnectLinear`, ``softmax`` a linear
+            layer and a :class:`~pyneural.TNNetSoftMax`. A state dict holds
+            no activations, so there is no default.
         generator : pyneural.rng.FPCRandom, optional
-            The new net's generator.
+            The new net's generator (default: the global one). Building draws
+            initial weights from it, as :meth:`from_string` does, before the
+            tensors replace them.
 
         Returns
         -------
         TNNet
+            The weights copied bit for bit (float32).
 
         Raises
         ------
-        pyneural.io.FormatError
-            Tensors that are not an MLP's (the message names the key), or
-            no / too few activations.
+        pyneural.FormatError
+            Tensors that are not a chain of layers (the message names the
+            key), a non-float dtype, NaN or Inf, or no / too few activations.
         ValueError, TypeError
             An unknown activation name; ``state`` not a mapping.
+
+        Warns
+        -----
+        UserWarning
+            float16 / float64 tensors were converted to float32.
         """
         from . import io
         return io.from_state_dict(state, activations, generator)
 
     def to_state_dict(self):
         """The weights in PyTorch's ``nn.Sequential`` layout, as float32
-        numpy copies (``"0.weight"`` (out, in), ``"0.bias"``, ...; no bias
-        for a ``suppress_bias`` layer). See ``pyneural.io.to_state_dict``.
+        numpy copies, read in one locked step: what
+        ``torch.nn.Sequential.load_state_dict`` takes for the module
+        :meth:`to_torch` builds, and what :meth:`from_state_dict` turns back
+        into this net (see :doc:`/guide/pytorch`).
 
         Returns
         -------
         dict of str to numpy.ndarray
+            ``"<i>.weight"`` ((out, in) for a ``Linear``, (out, in channels,
+            k, k) for a ``Conv2d``) and ``"<i>.bias"``, keyed by the module
+            index, in order; no bias for a ``suppress_bias`` layer.
+
+        Raises
+        ------
+        pyneural.FormatError
+            A chain with no ``nn.Sequential`` counterpart (a convolution
+            after a fully-connected layer, a softmax over a 3-D volume).
         """
         from . import io
         return io.to_state_dict(self)
 
     def save(self, path):
-        """Write the net in the format of the suffix: ``.nn`` (as
-        ``save_to_file``), ``.safetensors`` or ``.npz`` (the state dict
-        plus pyneural's structure, so ``pyneural.load`` needs no
-        activations). Atomic. See ``pyneural.io.save``.
+        """Write the net to ``path`` in the format its suffix names,
+        atomically (a file is either the old one or the whole new one):
+
+        - ``.nn``: the original's two-line text, as :meth:`save_to_file`
+          writes it (the Pascal library loads it);
+        - ``.safetensors`` or ``.npz``: :meth:`to_state_dict`'s tensors plus
+          pyneural's structure in the metadata, so :func:`pyneural.load`
+          rebuilds the same net, bits included, without ``activations``,
+          and torch's ``load_state_dict`` reads the tensors.
+
+        The same net gives the same bytes. See :doc:`/guide/pytorch`.
 
         Parameters
         ----------
         path : str or path-like
+            The file to write; its suffix (``.nn``, ``.safetensors``,
+            ``.npz``) picks the format.
 
         Raises
         ------
-        pyneural.io.FormatError
-            Unknown suffix; NaN / Inf weights in a `.safetensors` / `.npz`.
+        pyneural.FormatError
+            Another suffix; NaN or Inf weights for ``.safetensors`` /
+            ``.npz`` (the loader refuses them; ``.nn`` text keeps them).
         ImportError
-            `.safetensors` without the safetensors package.
+            ``.safetensors`` without the safetensors package.
         OSError
             The file cannot be written.
         """
@@ -1215,38 +1255,55 @@ class TNNet:
 
     # ------------------------------------------------------------ reports --
     def mode_connectivity_report(self, snapshot_b, samples, k=DEFAULT_K, **options):
-        """Loss along the straight line from this net (A) to ``snapshot_b``.
-
-        See ``pyneural.reports.mode_connectivity.mode_connectivity_report``.
-        Returns a ModeConnectivityResult; ``print(result)`` prints the report.
+        """Loss along the straight line from this net (A) to ``snapshot_b``
+        (B): the loss at ``k + 1`` points ``(1 - alpha) * A + alpha * B``, the
+        barrier (the highest loss on the path above the higher endpoint),
+        and a verdict relative to the endpoints' loss. This net is not
+        written to. What each line of the printed report means:
+        :doc:`/guide/reports`.
 
         Parameters
         ----------
-        snapshot_b : str, path-like, TNNet or snapshot
-            Endpoint B of this architecture (``save_data_to_string()`` text
-            as in Pascal, a whole ``save_to_string()`` text, the path of a
-            file ``pyneural.load`` reads, a net or a snapshot).
+        snapshot_b : TNNet, str, path-like or snapshot
+            Endpoint B, of this net's architecture: another net, the path
+            of a saved net (``.nn``, ``.safetensors``, ``.npz``), a
+            ``save_to_string()`` text, a ``save_data_to_string()`` text (the
+            weights only, as in Pascal) or a :meth:`snapshot`. Never
+            modified.
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
-            The probes the loss is measured on.
-        k : int
-            Number of intervals (K+1 points; ``k < 1`` becomes 1, at most
-            10,000).
-        **options
-            ``repair`` (bool: also the REPAIR'd path), ``exact`` (bool or "auto").
+            The probes the loss is measured on: volume pairs as in Pascal,
+            or two arrays of inputs and targets (one row per sample).
+        k : int, default 10
+            Number of intervals: ``k + 1`` points from A to B. ``k < 1``
+            becomes 1, as in the original; above 10,000 a ValueError.
+        repair : bool, default False
+            Keyword-only. Also measure the REPAIR'd path
+            (``result.repaired``, ``result.repaired_barrier``): at each
+            point every hidden unit's pre-activation mean and standard
+            deviation over ``samples`` are reset to the endpoints' blend,
+            then the loss is measured (see :doc:`/guide/merging`).
+        exact : bool or "auto", default "auto"
+            Keyword-only. True: every point by the bit-exact per-sample
+            forward pass, as the original computes it; False: the batched
+            numpy pass (float32 rounding may differ in the last bits);
+            "auto": exact when that is cheap.
 
         Returns
         -------
-        ModeConnectivityResult
-            Its ``message`` says why, when there are no samples.
+        ~pyneural.reports.mode_connectivity.ModeConnectivityResult
+            ``print(result)`` prints the original's report; ``barrier``,
+            ``verdict``, ``curve`` and ``to_dict()`` hold the numbers. With
+            no samples nothing is measured and ``message`` says why.
 
         Raises
         ------
         ArchitectureError
-            B has another architecture.
+            B has another architecture (the message names the layer).
         NNFormatError
             B's text is malformed.
         ValueError, TypeError
-            Samples that do not fit the net.
+            Samples that do not fit the net; ``k`` above 10,000 or not an
+            integer; ``repair`` other than True or False.
         """
         from .reports.mode_connectivity import mode_connectivity_report
         return mode_connectivity_report(self, _endpoint(snapshot_b), samples, k, **options)
@@ -1256,28 +1313,95 @@ class TNNet:
         """Align ``snapshot_b``'s hidden units to this net's (Git Re-Basin)
         and measure the barrier before and after.
 
-        See ``pyneural.reports.permutation_align.permutation_align_report``.
-        Returns a PermutationAlignResult; ``print(result)`` prints the report.
+        B's hidden units (a convolution's output channels included) are
+        permuted to line up with A's, the function of B unchanged; the
+        report gives the barrier on the straight path before and after, the
+        permutations, checks that the permutation kept B's function, and a
+        verdict. Neither net is written to. The options, the score modes and
+        every line of the printed report: :doc:`/guide/reports`. The Pascal
+        original's report, number for number, is ``score_mode=0`` or ``1``
+        with ``solver="greedy", refine=False, check_scale=False``
+        (``pyneural.reports.permutation_align.ORIGINAL_OPTIONS``).
 
         Parameters
         ----------
-        snapshot_b : str, path-like, TNNet or snapshot
-            Endpoint B of this architecture, in any form
-            ``mode_connectivity_report`` takes; never modified.
+        snapshot_b : TNNet, str, path-like or snapshot
+            Endpoint B, of this net's architecture: another net, the path
+            of a saved net (``.nn``, ``.safetensors``, ``.npz``), a
+            ``save_to_string()`` text, a ``save_data_to_string()`` text (the
+            weights only, as in Pascal) or a :meth:`snapshot`. Never
+            modified.
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
-            The probes.
+            The probes: activation scores, refinement and (without
+            ``eval_samples``) every barrier use them.
         score_mode : int or str, optional
-            How units are matched (default "auto").
-        k : int
-            Number of intervals (K+1 points).
-        **options
-            ``solver``, ``refine``, ``refine_budget``, ``eval_samples``,
-            ``scale_align``, ``repair``, ``check_scale``, ``check_recovery``,
-            ``seed``, ``exact``, ``progress``.
+            How units are matched: 0 / ``"weight"``, the cosine of incoming
+            weight rows (the original's mode 0); 1 / ``"activation"``, the
+            cosine of the units' outputs over the probes (mode 1); 2 /
+            ``"weight_matching"``, Git Re-Basin weight matching (coordinate
+            descent over the layers); 3 / ``"weight_matching_cosine"``, the
+            same on unit-normalised rows; 4 / ``"auto"`` (default): the
+            activation, weight-matching-cosine and weight matchings, each
+            refined, the one with the lowest barrier on the probes kept (on
+            large nets: activation matching, then gradient-guided
+            assignment steps).
+        k : int, default 10
+            Number of intervals of the interpolation (``k + 1`` points);
+            ``k < 1`` becomes 1; above 10,000 a ValueError.
+        solver : {"hungarian", "greedy"}, default "hungarian"
+            Keyword-only. Solves each layer's matching optimally
+            (Hungarian), or greedily, best pair first, as the original.
+        refine : bool, default True
+            Keyword-only. After matching, try swaps of pairs of units and
+            keep those that lower the barrier on the probes.
+        refine_budget : int, optional
+            Keyword-only. The most loss evaluations refinement may spend
+            (per matching, with ``"auto"``). Default: ten passes over each
+            layer's candidate swaps, at least 2000, so it grows with the
+            widths.
+        eval_samples : samples, optional
+            Keyword-only. Measure every barrier on these instead (held-out
+            data, the same forms as ``samples``); alignment and refinement
+            still see only ``samples``.
+        scale_align : bool, default False
+            Keyword-only. Also report the barrier after rescaling B's ReLU
+            units to A's norms (a positive scale keeps B's function).
+        repair : bool, default False
+            Keyword-only. Also measure the REPAIR'd path after alignment
+            (``result.repaired``, ``result.repaired_barrier``), and align
+            for that path: at each point every hidden unit's pre-activation
+            mean and standard deviation are reset to the endpoints' blend,
+            statistics from ``samples``, losses on the evaluation set.
+        check_scale : bool, default True
+            Keyword-only. Run check 4: random positive scales (and sign
+            flips where the activation is odd) of B's units, compensated,
+            must leave B's outputs unchanged.
+        check_recovery : bool, default False
+            Keyword-only. Run check 5: shuffle A by a known permutation and
+            align it back; reports how much of the permutation is recovered.
+        seed : int, default 0
+            Keyword-only. Seeds weight matching's layer order and the
+            random draws of checks 4 and 5.
+        exact : bool or "auto", default "auto"
+            Keyword-only. True: the bit-exact per-sample forward pass for
+            every measurement; False: the batched numpy pass; "auto": exact
+            when that is cheap.
+        progress : bool, optional
+            Keyword-only. A progress line for the refinement on stderr
+            (default: when stderr is a terminal).
+        permute_channels : bool, default True
+            Keyword-only. Align convolutions' output channels too. False:
+            permute only what the original can, a layer whose next layer
+            has one weight per unit.
 
         Returns
         -------
-        PermutationAlignResult
+        ~pyneural.reports.permutation_align.PermutationAlignResult
+            ``print(result)`` prints the report; ``pre_barrier``,
+            ``post_barrier``, ``reduction``, ``permutations`` (apply them
+            with :func:`pyneural.permute`), ``verdict`` and ``to_dict()`` hold
+            the numbers. With no samples, or no hidden layer, nothing is
+            measured and ``message`` says why.
 
         Raises
         ------
@@ -1286,9 +1410,12 @@ class TNNet:
         NNFormatError
             B's text is malformed.
         ValueError
-            Unknown score mode or solver; samples that do not fit the net.
+            Unknown score mode or solver; samples that do not fit the net;
+            ``k`` above 10,000; a ``seed`` that is not an integer >= 0; a
+            flag other than True or False.
         TypeError
-            Samples in a form the report does not take.
+            Samples in a form the report does not take; ``k`` not an
+            integer.
         """
         from .reports.permutation_align import permutation_align_report
         return permutation_align_report(self, _endpoint(snapshot_b), samples, score_mode, k,
@@ -1297,28 +1424,64 @@ class TNNet:
     def merge_with(self, snapshot_b, samples, alpha=0.5, **options):
         """Merge this net (A) with ``snapshot_b`` (B): align B's hidden units
         to A's, average ``(1 - alpha) * A + alpha * aligned B``, optionally
-        REPAIR (``repair=True``). This net is not modified.
-
-        See ``pyneural.reports.merge.merge_with``. Returns a MergeResult:
-        ``.net`` is the merged TNNet, ``print(result)`` prints the report.
+        REPAIR, and measure the merge against the endpoints and the naive
+        (unaligned) average. This net is not modified. More nets at once:
+        :func:`pyneural.merge_many`; the merge report explained:
+        :doc:`/guide/merging`.
 
         Parameters
         ----------
-        snapshot_b : str, path-like, TNNet or snapshot
-            Endpoint B of this architecture, in any form
-            ``mode_connectivity_report`` takes; never modified.
+        snapshot_b : TNNet, str, path-like or snapshot
+            Endpoint B, of this net's architecture: another net, the path
+            of a saved net (``.nn``, ``.safetensors``, ``.npz``), a
+            ``save_to_string()`` text, a ``save_data_to_string()`` text (the
+            weights only, as in Pascal) or a :meth:`snapshot`. Never
+            modified.
         samples : TNNetVolumePairList, sequence of pairs, or (X, Y)
-            The probes alignment, refinement and REPAIR use.
-        alpha : float in [0, 1]
-            B's weight in the average.
-        **options
-            ``score_mode``, ``solver``, ``refine``, ``refine_budget``,
-            ``repair``, ``eval_samples``, ``k``, ``seed``, ``exact``,
-            ``progress``.
+            The probes alignment, refinement and REPAIR's statistics use.
+        alpha : float in [0, 1], default 0.5
+            B's weight in the average (0.5: the midpoint).
+        score_mode : int or str, optional
+            Keyword-only. How units are matched, as in
+            :meth:`permutation_align_report` (default ``"auto"``: three
+            matchings, each refined, the best on the probes kept).
+        solver : {"hungarian", "greedy"}, default "hungarian"
+            Keyword-only. Optimal or greedy (the original's) matching.
+        refine : bool, default True
+            Keyword-only. Barrier-aware swap refinement after matching.
+        refine_budget : int, optional
+            Keyword-only. The most loss evaluations refinement may spend per
+            matching; default 6000, fixed (unlike the report's, it does not
+            grow with the widths: that made merges of the digits nets worse).
+        repair : bool, default False
+            Keyword-only. Also REPAIR the naive and the aligned merge: every
+            hidden unit's pre-activation mean and standard deviation over
+            ``samples`` reset to the endpoints' blend. ``result.net`` is then
+            the repaired aligned merge.
+        eval_samples : samples, optional
+            Keyword-only. Measure every loss, accuracy and barrier on these
+            (held-out data); alignment and REPAIR still see only ``samples``.
+        k : int, default 10
+            Keyword-only. Intervals of the barrier curves and of the
+            refinement's interpolation.
+        seed : int, default 0
+            Keyword-only. Seeds weight matching's layer order.
+        exact : bool or "auto", default "auto"
+            Keyword-only. The bit-exact per-sample forward pass for the
+            measurements (True), the batched one (False), or exact when cheap.
+        progress : bool, optional
+            Keyword-only. Refinement progress line on stderr (default: when
+            stderr is a terminal).
+        permute_channels : bool, default True
+            Keyword-only. Align convolutions' output channels too; False:
+            only the layers the original's report permutes.
 
         Returns
         -------
-        MergeResult
+        ~pyneural.reports.merge.MergeResult
+            ``result.net`` is the merged :class:`TNNet`; ``print(result)``
+            prints the merge report; ``final``, ``endpoints``, ``naive``,
+            ``verdict`` and ``to_dict()`` hold the numbers.
 
         Raises
         ------

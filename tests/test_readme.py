@@ -1,13 +1,42 @@
-"""The README runs as written (its first command and its Quick start), and
-the citations of docs/SEMANTICS.md point at its sections."""
+"""The README runs as written (its first command and its Quick start),
+its figures are those of the benchmarks' results files, the numbers it
+quotes from the command line are what the commands print, and the
+citations of docs/SEMANTICS.md point at its sections."""
 import contextlib
 import io
+import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
 
+import pytest
+
 README = pathlib.Path(__file__).parents[1] / "README.md"
+ROOT = README.parent
+sys.path.insert(0, str(ROOT))            # the benchmarks package, from any directory
+from benchmarks.results import README_FIGURE  # noqa: E402
+# A figure the README quotes from a benchmark: [64.8%](benchmarks/results/conv_align.json "linear_mean")
+RESULT_LINK = README_FIGURE
+# What a measured figure looks like: 97.6%, 881,515 /s, 8.6x, 3.1 s, 561 MB.
+FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?(?:-\d[\d,]*(?:\.\d+)?)?(?:%|x\b| ?/s\b| s\b| MB\b)")
+
+
+def _plain(text):
+    """The README's text with every link replaced by its text."""
+    return re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
+
+
+def _section(text, heading):
+    start = text.index(f"## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else len(text)]
+
+
+def _prose(text):
+    """``text`` without its fenced code blocks."""
+    return re.sub(r"^```.*?^```$", "", text, flags=re.S | re.M)
 
 
 def test_quick_start_runs():
@@ -33,7 +62,66 @@ def test_first_command_runs_the_headline(tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "RUN 4" in proc.stdout and "Verdict: BARRIER COLLAPSED" in proc.stdout
-    assert "97.59%" in proc.stdout and "removes 97.6% of" in " ".join(text.split())
+    assert "97.59%" in proc.stdout and "removes 97.6% of" in " ".join(_plain(text).split())
+
+
+def test_figures_are_the_results_files():
+    """Every figure the README links to a results file is the text that file
+    records for it: re-running a benchmark that changes a figure makes this
+    fail until the README says the new one (``python -m benchmarks.results
+    --readme`` rewrites them from the files)."""
+    links = RESULT_LINK.findall(README.read_text())
+    assert len(links) >= 20
+    files = {}
+    for text, path, name, key in links:
+        record = files.setdefault(name, json.loads((ROOT / path).read_text()))
+        assert key in record["figures"], f"{path} has no figure {key!r}"
+        assert text == record["figures"][key]["text"], (
+            f"README quotes {text!r} for {name}:{key}, the results file says "
+            f"{record['figures'][key]['text']!r}")
+
+
+@pytest.mark.parametrize("heading", ["Set up", "Headline results", "Conv nets"])
+def test_measured_figures_link_to_their_results(heading):
+    """In the sections that quote measurements, no figure is typed by hand:
+    each one is a link to the results file it comes from."""
+    prose = _prose(_section(README.read_text(), heading))
+    unlinked = FIGURE.findall(RESULT_LINK.sub("", prose))
+    assert not unlinked, f"figures in '{heading}' without a results file: {unlinked}"
+
+
+def test_the_command_line_flow_says_what_it_prints(tmp_path):
+    """The README's command-line flow and the numbers its explanation
+    quotes: the original's and the default's reductions, the barriers, the
+    endpoint loss and their ratio are what the commands print."""
+    text = " ".join(_plain(README.read_text()).split())
+    example = ROOT / "tests" / "fixtures" / "example"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + sys.path))
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "pyneural", *map(str, args)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    samples = ("--samples", example / "probes.csv")
+    original = cli("align", example / "A.nn", example / "B.nn", *samples, "--score-mode", "0",
+                   "--original")
+    permuted = cli("permute", example / "B.nn", "--to", example / "A.nn", *samples,
+                   "-o", "B_aligned.nn")
+    connect = json.loads(cli("connect", example / "A.nn", "B_aligned.nn", *samples, "--json"))
+    aligned = cli("align", example / "A.nn", example / "B.nn", *samples)
+    reduction = re.search(r"Barrier reduction += ([\d.]+%)", original).group(1)
+    before, after, removed = re.search(r"before ([\d.]+), after ([\d.]+) \(([\d.]+%) removed",
+                                       permuted).groups()
+    endpoint = max(connect["endpoint_losses"])
+    assert connect["verdict"] == "SEPARATED" and "Verdict: BARRIER COLLAPSED" in aligned
+    assert f"{connect['barrier']:.6f}" == after
+    for quoted in (f"removes {reduction} of the barrier", f"removes {removed} of it",
+                   f"({before} -> {after})", f"at most {endpoint:.6f}",
+                   f"{connect['barrier'] / endpoint:.1f} times it", '"verdict": "SEPARATED"',
+                   "BARRIER COLLAPSED"):
+        assert quoted in text, quoted
 
 
 def test_semantics_citations_name_sections_that_exist():
@@ -74,6 +162,6 @@ def test_readme_is_short():
 
 def test_readme_links_resolve():
     text = README.read_text()
-    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)\s]*)?(?: \"[^\"]*\")?\)", text):
         if not target.startswith(("http://", "https://")):
             assert (README.parent / target).exists(), target
