@@ -376,7 +376,7 @@ cdef struct LayerC:
     f32* val
     # spatial kinds (conv, max-pool); see _conv.pxi. A convolution's
     # params are [W (features, K) neuron-major | bias], wt/mwt point at them.
-    Py_ssize_t sx, sy, sd, ox, oy, fs, pad, stride, nf, k, tile_x, tile_d
+    Py_ssize_t sx, sy, sd, ox, oy, fx, fy, pad, stride, nf, k, tile_x, tile_d
     f32* wtt            # conv: W transposed (K, features), for the forward sums
     f32* delta          # conv: the step accumulated over positions [W | bias]
     f32* prep           # conv: im2col of the input (NULL: pointwise)
@@ -430,8 +430,9 @@ cdef class Program:
     deriv, hyper, geometry)``; ``params`` and ``momentum`` are None for a
     layer without weights; ``geometry`` is None for the flat kinds and, for
     a convolution or max-pool, ``(size_x, size_y, depth, out_x, out_y,
-    feature or pool size, padding, stride)`` (see _conv.pxi). The arrays must stay alive and unmoved while the
-    program exists: it keeps references to them.
+    window_x, window_y, padding, stride)``, the window being the kernel or
+    the pool (see _conv.pxi). The arrays must stay alive and unmoved while
+    the program exists: it keeps references to them.
 
     Every size is checked here, once, against the chain (a layer's n_in is
     the previous layer's n_out) and against each buffer's length, so the

@@ -110,10 +110,7 @@ def _net(draw):
             layer = cls(r.randint(1, 3), r.randint(0, 2), r.randint(0, 1))
         else:
             layer = cls()
-        try:
-            net.add_layer(layer)
-        except ValueError:              # a kernel larger than its padded input
-            net.add_layer(pn.TNNetFullConnectLinear(r.randint(1, 3)))
+        net.add_layer(layer)
     for i, layer in enumerate(net.trainable_layers()):
         layer.params.data[:] = _weights(seed + i, layer.params.size)
     return net
