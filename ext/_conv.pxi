@@ -459,7 +459,9 @@ cdef int _conv_alloc(LayerC* c, bint pool, bint training) except -1:
     """The scratch of a spatial layer with its geometry filled in (freed by
     _conv_free; a partial allocation is freed there too)."""
     cdef Py_ssize_t positions = c.ox * c.oy
-    if c.pad:
+    # (a convolution pads only its error: its forward reads the window
+    # matrix, which holds the padding's zeros)
+    if c.pad and (pool or training):
         c.padded = <f32*>calloc((c.sx + 2 * c.pad) * (c.sy + 2 * c.pad) * c.sd, sizeof(f32))
         if c.padded == NULL:
             raise MemoryError()

@@ -98,6 +98,12 @@ class _Spatial:
         ox, oy, _ = self.output.shape
         return tuple(self._in_shape) + (ox, oy) + self._window()
 
+    @staticmethod
+    def _padded(prev_shape, pad):
+        """Elements of the input volume zero-padded by ``pad`` (0 without)."""
+        sx, sy, d = prev_shape
+        return (sx + 2 * pad) * (sy + 2 * pad) * d if pad else 0
+
 
 class _Convolution(_Spatial, _Weighted):
     """Convolution: ``Class(features, feature_size, input_padding=0,
@@ -188,6 +194,20 @@ class _Convolution(_Spatial, _Weighted):
 
     def _window(self):
         return self._kernel_xy(self._in_shape) + (self.input_padding, self.stride)
+
+    def _scratch(self, prev_shape):
+        # What _conv_alloc in ext/_conv.pxi allocates for training: the
+        # window matrix (none for a pointwise kernel, which reads its
+        # input), the transposed kernels, the summed step [W | bias], the
+        # step per output, the compacted steps per position (value and
+        # index) and the zero-padded error.
+        fx, fy = self._kernel_xy(prev_shape)
+        ox, oy, features = self._output_shape(prev_shape)
+        k, positions = fx * fy * prev_shape[2], ox * oy
+        pointwise = (fx, fy, self.input_padding, self.stride) == (1, 1, 0, 1)
+        floats = (0 if pointwise else positions * k) + 2 * k * features + features \
+            + positions * features + positions + self._padded(prev_shape, self.input_padding)
+        return 4 * floats + 8 * positions
 
     def init_default(self, rng):
         """He uniform, as the original's convolutions: neuron by neuron,
@@ -312,6 +332,12 @@ class TNNetMaxPool(_Spatial, TNNetLayer):
 
     def _window(self):
         return (self.pool_size, self.pool_size, self.padding, self.stride)
+
+    def _scratch(self, prev_shape):
+        # What _conv_alloc allocates for a max-pool: the zero-padded input
+        # and the winning cell's x and y (int32) per output.
+        ox, oy, d = self._output_shape(prev_shape)
+        return 4 * self._padded(prev_shape, self.padding) + 8 * ox * oy * d
 
     def forward_batch(self, h):
         """The pooled rows (samples x output volume, raw order) of rows ``h``,
