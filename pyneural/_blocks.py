@@ -2,11 +2,17 @@
 
 A conv net's inner volumes are large: in blocks of rows they stay in cache
 and in reused memory, and the conv kernels release the GIL, so the blocks
-run in threads. Each row's arithmetic does not depend on its block or on
-the thread, so the result is the same bits as one pass over all rows.
-A block holds at most ``BLOCK_BYTES`` of one layer's outputs, so a net
-over large images runs in blocks of fewer rows (the memory of a batched
-pass then grows with the threads, not with the rows).
+run in threads. A block holds at most ``BLOCK_BYTES`` of one layer's
+outputs, so a net over large images runs in blocks of fewer rows (the
+memory of a batched pass then grows with the threads, not with the rows).
+
+What blocking changes: nothing in the convolutions, max-pools and
+activations, whose every row is its own arithmetic (the same bits in any
+block), but a fully-connected layer is a float32 matrix product whose
+summation order is BLAS's, and BLAS may choose it by the number of rows:
+the same row can come out a few units in the last place apart in blocks of
+another size. ``compute_batch(exact=True)`` is the per-sample kernel on
+every row, the bits of ``compute`` whatever the blocking.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor

@@ -4,9 +4,10 @@ whole-net weight snapshots.
 ``compute`` and ``backpropagate`` run in the compiled kernel program (one
 call for the whole chain), bit-exact with the original. ``compute_batch``
 runs each layer's batched pass for many inputs at once (a numpy GEMM chain
-for the dense layers, agreeing to ~1e-6; the per-sample arithmetic row by
-row for convolutions and max-pools), or the exact per-sample kernel over
-every row with ``exact=True``.
+for the dense layers, agreeing to ~1e-6 and depending on how many rows go
+together; the per-sample arithmetic row by row for convolutions and
+max-pools), or the exact per-sample kernel over every row with
+``exact=True`` (the bits of ``compute``).
 
 Threads: the kernel program works in the layers' own buffers, so each net
 has a lock (``net.lock``, re-entrant) that every call into the kernels and
@@ -481,9 +482,16 @@ class TNNet:
             Shape ``(samples, input_size)``; a 1-D array of ``input_size``
             values is one sample.
         exact : bool
-            False (default): a float32 numpy/BLAS chain, fast for many rows,
-            equal to per-sample ``compute`` within ~1e-6. True: the compiled
-            per-sample forward over each row, bit-identical to ``compute``.
+            True: the compiled per-sample forward over each row, the bits
+            of ``compute`` row by row, however many rows. False (default):
+            the layers' batched passes, fast for many rows, within ~1e-6
+            of ``compute`` (relative to the outputs' size); of these the
+            convolutions and max-pools give the per-sample bits, the
+            activations are numpy's, and a fully-connected layer is a
+            float32 matrix product in BLAS's summation order, which may
+            depend on how many rows go together: a row's output can differ
+            in its last bits between calls with other rows (conv nets run
+            in blocks of up to 256 rows, fewer over large images).
 
         Returns
         -------
