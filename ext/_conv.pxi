@@ -420,11 +420,11 @@ cdef int _geometry(LayerC* c, str where, object geom, Py_ssize_t params_len,
     try:
         g = [int(v) for v in geom]
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{where}: the geometry must be 8 integers, got {geom!r}") from None
-    if len(g) != 8:
-        raise ValueError(f"{where}: the geometry must be 8 integers, got {geom!r}")
-    sx, sy, sd, ox, oy, fs, pad, stride = g
-    if min(sx, sy, sd, ox, oy, fs, stride) < 1 or pad < 0 or max(g) > 2 ** 31 - 1:
+        raise ValueError(f"{where}: the geometry must be 9 integers, got {geom!r}") from None
+    if len(g) != 9:
+        raise ValueError(f"{where}: the geometry must be 9 integers, got {geom!r}")
+    sx, sy, sd, ox, oy, fx, fy, pad, stride = g
+    if min(sx, sy, sd, ox, oy, fx, fy, stride) < 1 or pad < 0 or max(g) > 2 ** 31 - 1:
         raise ValueError(f"{where}: geometry {tuple(g)} has a size below 1, a negative "
                          "padding or a size beyond 2**31 - 1")
     psx, psy = sx + 2 * pad, sy + 2 * pad
@@ -433,24 +433,24 @@ cdef int _geometry(LayerC* c, str where, object geom, Py_ssize_t params_len,
     if pool:
         if ox != (psx + stride - 1) // stride or oy != (psy + stride - 1) // stride \
                 or c.n_out != ox * oy * sd:
-            raise ValueError(f"{where}: a max-pool of {fs} stride {stride} padding {pad} "
+            raise ValueError(f"{where}: a {fx}x{fy} max-pool stride {stride} padding {pad} "
                              f"on {sx}x{sy}x{sd} cannot output {ox}x{oy} ({c.n_out} values)")
         n, k = sd, 0
     else:
-        if fs > psx or fs > psy or ox != (psx - fs) // stride + 1 \
-                or oy != (psy - fs) // stride + 1 or c.n_out % (ox * oy) != 0:
-            raise ValueError(f"{where}: a {fs}x{fs} convolution stride {stride} padding "
+        if fx > psx or fy > psy or ox != (psx - fx) // stride + 1 \
+                or oy != (psy - fy) // stride + 1 or c.n_out % (ox * oy) != 0:
+            raise ValueError(f"{where}: a {fx}x{fy} convolution stride {stride} padding "
                              f"{pad} on {sx}x{sy}x{sd} cannot output {ox}x{oy} "
                              f"({c.n_out} values)")
-        n, k = c.n_out // (ox * oy), fs * fs * sd
+        n, k = c.n_out // (ox * oy), fx * fy * sd
         if params_len != n * k + n:
             raise ValueError(f"{where}: the parameters are {params_len} values, "
-                             f"{n} features of {fs}x{fs}x{sd} need {n * k + n}")
+                             f"{n} features of {fx}x{fy}x{sd} need {n * k + n}")
     if psx > 2 ** 31 - 1 or psy > 2 ** 31 - 1 or psx * psy * sd > 2 ** 40 \
             or ox * oy * k > 2 ** 40:
         raise ValueError(f"{where}: geometry {tuple(g)} needs more scratch than allowed")
     c.sx, c.sy, c.sd, c.ox, c.oy = sx, sy, sd, ox, oy
-    c.fs, c.pad, c.stride, c.nf, c.k = fs, pad, stride, n, k
+    c.fx, c.fy, c.pad, c.stride, c.nf, c.k = fx, fy, pad, stride, n, k
     c.tile_x, c.tile_d = _tile(c.ox), _tile(c.nf)
     return 0
 
@@ -459,7 +459,9 @@ cdef int _conv_alloc(LayerC* c, bint pool, bint training) except -1:
     """The scratch of a spatial layer with its geometry filled in (freed by
     _conv_free; a partial allocation is freed there too)."""
     cdef Py_ssize_t positions = c.ox * c.oy
-    if c.pad:
+    # (a convolution pads only its error: its forward reads the window
+    # matrix, which holds the padding's zeros)
+    if c.pad and (pool or training):
         c.padded = <f32*>calloc((c.sx + 2 * c.pad) * (c.sy + 2 * c.pad) * c.sd, sizeof(f32))
         if c.padded == NULL:
             raise MemoryError()
@@ -473,7 +475,7 @@ cdef int _conv_alloc(LayerC* c, bint pool, bint training) except -1:
     c.wtt = <f32*>malloc(c.k * c.nf * sizeof(f32))
     if c.wtt == NULL:
         raise MemoryError()
-    if not (c.fs == 1 and c.pad == 0 and c.stride == 1):
+    if not (c.fx == 1 and c.fy == 1 and c.pad == 0 and c.stride == 1):
         # (pointwise, the input itself is the column matrix: prep stays NULL)
         c.prep = <f32*>malloc(positions * c.k * sizeof(f32))
         if c.prep == NULL:
@@ -505,7 +507,7 @@ cdef const f32* _conv_columns(LayerC* c) noexcept nogil:
     the window of output position p in the kernel's raw order (ky, kx, d),
     zeros where the window lies in the padding. (Rows are short, a few
     floats for a small kernel: plain loops beat library calls.)"""
-    cdef Py_ssize_t ox, oy, ky, x0, y, lo, hi, j, n, row = c.fs * c.sd
+    cdef Py_ssize_t ox, oy, ky, x0, y, lo, hi, j, n, row = c.fx * c.sd
     cdef const f32* src = c.prev_out
     cdef const f32* s
     cdef f32* dst
@@ -517,8 +519,8 @@ cdef const f32* _conv_columns(LayerC* c) noexcept nogil:
             x0 = ox * c.stride - c.pad
             # the columns kx with 0 <= x0 + kx < sx are [lo, hi)
             lo = -x0 if x0 < 0 else 0
-            hi = c.sx - x0 if x0 + c.fs > c.sx else c.fs
-            for ky in range(c.fs):
+            hi = c.sx - x0 if x0 + c.fx > c.sx else c.fx
+            for ky in range(c.fy):
                 y = oy * c.stride + ky - c.pad
                 if y < 0 or y >= c.sy or hi <= lo:
                     for j in range(row):
@@ -578,7 +580,7 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
     error for the previous layer (with the weights before this update),
     then the update of every feature. Skipped whole when the error is 0."""
     cdef Py_ssize_t i, n, p, ox, oy, tx, td, ky, px, py, cnt
-    cdef Py_ssize_t nf = c.nf, kk = c.k, row = c.fs * c.sd, positions = c.ox * c.oy
+    cdef Py_ssize_t nf = c.nf, kk = c.k, row = c.fx * c.sd, positions = c.ox * c.oy
     cdef Py_ssize_t psx = c.sx + 2 * c.pad, psy = c.sy + 2 * c.pad
     cdef f32 biggest, a, neg_lr = -c.hyper[0], mu = c.hyper[1], one_minus
     cdef f32* err = c.err
@@ -636,7 +638,7 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
                 for td in range(nf // c.tile_d):
                     for ox in range(tx * c.tile_x, (tx + 1) * c.tile_x):
                         px = ox * c.stride
-                        if not (px < 1 + psx - c.fs and py < 1 + psy - c.fs):
+                        if not (px < 1 + psx - c.fx and py < 1 + psy - c.fy):
                             continue
                         p = oy * c.ox + ox
                         cnt = 0
@@ -645,7 +647,7 @@ cdef void _conv_backward(LayerC* c) noexcept nogil:
                             c.val[cnt] = c.deriv[p * nf + n]
                             cnt += lrd[p * nf + n] != 0
                         if cnt:
-                            for ky in range(c.fs):
+                            for ky in range(c.fy):
                                 pn_gaxpy(target + ((py + ky) * psx + px) * c.sd, w + ky * row,
                                          kk, c.idx, c.val, cnt, row)
         if c.pad:
@@ -694,17 +696,17 @@ cdef void _pool_forward(LayerC* c) noexcept nogil:
             memcpy(c.padded + ((y + c.pad) * psx + c.pad) * c.sd, src + y * c.sx * c.sd,
                    c.sx * c.sd * sizeof(f32))
         src = c.padded
-    if c.stride == c.fs and c.pad == 0:
+    if c.stride == c.fx and c.stride == c.fy and c.pad == 0:
         # The original's default path visits the input row by row.
         for y in range(c.sy):
             for x in range(c.sx):
-                _pool_cell(c, src, ((y // c.fs) * c.ox + x // c.fs) * c.sd, x, y)
+                _pool_cell(c, src, ((y // c.fy) * c.ox + x // c.fx) * c.sd, x, y)
     else:
         # The strided path visits each window column by column.
         for oy in range(c.oy):
-            y1 = min(oy * c.stride + c.fs, psy)
+            y1 = min(oy * c.stride + c.fy, psy)
             for ox in range(c.ox):
-                x1 = min(ox * c.stride + c.fs, psx)
+                x1 = min(ox * c.stride + c.fx, psx)
                 for x in range(ox * c.stride, x1):
                     for y in range(oy * c.stride, y1):
                         _pool_cell(c, src, (oy * c.ox + ox) * c.sd, x, y)
@@ -714,7 +716,7 @@ cdef void _pool_backward(LayerC* c) noexcept nogil:
     cdef Py_ssize_t d, o, ox, oy, x, y, cell
     if not c.push_error:
         return
-    if c.stride == c.fs and c.pad == 0:
+    if c.stride == c.fx and c.stride == c.fy and c.pad == 0:
         for cell in range(c.n_out // c.sd):
             o = cell * c.sd
             for d in range(c.sd):

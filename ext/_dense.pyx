@@ -419,7 +419,7 @@ cdef struct LayerC:
     f32* val
     # spatial kinds (conv, max-pool); see _conv.pxi. A convolution's
     # params are [W (features, K) neuron-major | bias], wt/mwt point at them.
-    Py_ssize_t sx, sy, sd, ox, oy, fs, pad, stride, nf, k, tile_x, tile_d
+    Py_ssize_t sx, sy, sd, ox, oy, fx, fy, pad, stride, nf, k, tile_x, tile_d
     f32* wtt            # conv: W transposed (K, features), for the forward sums
     f32* delta          # conv: the step accumulated over positions [W | bias]
     f32* prep           # conv: im2col of the input (NULL: pointwise)
@@ -487,7 +487,8 @@ cdef class Program:
     concatenations) reads instead. ``params`` and ``momentum`` are None for
     a layer without weights; ``geometry`` is None for the flat kinds and,
     for a convolution or a pooling, ``(size_x, size_y, depth, out_x, out_y,
-    window, padding, stride)`` (see _conv.pxi); a depth concatenation takes
+    window_x, window_y, padding, stride)``, the window being the kernel or
+    the pool (see _conv.pxi); a depth concatenation takes
     ``(size_x, size_y)``. ``consts`` is a float32 array of the constants
     ``CONSTS`` says the kind reads, ``mask`` a dropout's mask buffer.
 
@@ -600,14 +601,14 @@ cdef class Program:
             if kind == K_CHANNEL_STD:
                 c.sd = _channels(geom, n_out, i)
                 c.aux = <f32*>malloc(c.sd * sizeof(f32))
-                c.lrd = <f32*>malloc(n_out * sizeof(f32))
+                c.lrd = <f32*>malloc(c.sd * sizeof(f32))
                 if c.aux == NULL or c.lrd == NULL:
                     raise MemoryError()
             if _is_conv(kind) or _is_pool(kind):
                 _geometry(c, f"layer {i}", geom,
                           _length(params, i, "parameter") if _is_conv(kind) else 0,
                           _is_pool(kind))
-                if kind == K_MAXCHANNEL and not (c.fs >= c.sx and c.fs >= c.sy and c.pad == 0):
+                if kind == K_MAXCHANNEL and not (c.fx >= c.sx and c.fy >= c.sy and c.pad == 0):
                     raise ValueError(f"layer {i}: a channel maximum pools the whole plane")
                 _conv_alloc(c, _is_pool(kind), True)
                 if _is_conv(kind):

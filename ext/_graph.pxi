@@ -161,12 +161,12 @@ cdef void _avgpool_forward(LayerC* c) noexcept nogil:
     adding each cell into the window it falls in, from +0; then divides by
     the full window's cell count, also for a window clipped at the border."""
     cdef Py_ssize_t i, d, x, y, o
-    cdef f32 cells = <f32>(c.fs * c.fs)
+    cdef f32 cells = <f32>(c.fx * c.fy)
     for i in range(c.n_out):
         c.out[i] = 0
     for x in range(c.sx):
         for y in range(c.sy):
-            o = ((y // c.fs) * c.ox + x // c.fs) * c.sd
+            o = ((y // c.fy) * c.ox + x // c.fx) * c.sd
             for d in range(c.sd):
                 c.out[o + d] = c.out[o + d] + c.prev_out[(y * c.sx + x) * c.sd + d]
     for i in range(c.n_out):
@@ -223,12 +223,12 @@ cdef void _graph_backward(LayerC* c) noexcept nogil:
     elif c.kind == K_AVGPOOL:
         if not c.push_error:
             return
-        s = <f32>(c.fs * c.fs)
+        s = <f32>(c.fx * c.fy)
         for i in range(c.n_out):
             err[i] = err[i] / s
         for x in range(c.sx):
             for y in range(c.sy):
-                o = ((y // c.fs) * c.ox + x // c.fs) * c.sd
+                o = ((y // c.fy) * c.ox + x // c.fx) * c.sd
                 for d in range(c.sd):
                     c.prev_err[(y * c.sx + x) * c.sd + d] = (
                         c.prev_err[(y * c.sx + x) * c.sd + d] + err[o + d])

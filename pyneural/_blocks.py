@@ -2,16 +2,33 @@
 
 A conv net's inner volumes are large: in blocks of rows they stay in cache
 and in reused memory, and the conv kernels release the GIL, so the blocks
-run in threads. Each row's arithmetic does not depend on its block or on
-the thread, so the result is the same bits as one pass over all rows.
+run in threads. A block holds at most ``BLOCK_BYTES`` of one layer's
+outputs, so a net over large images runs in blocks of fewer rows (the
+memory of a batched pass then grows with the threads, not with the rows).
+
+What blocking changes: nothing in the convolutions, max-pools and
+activations, whose every row is its own arithmetic (the same bits in any
+block), but a fully-connected layer is a float32 matrix product whose
+summation order is BLAS's, and BLAS may choose it by the number of rows:
+the same row can come out a few units in the last place apart in blocks of
+another size. ``compute_batch(exact=True)`` is the per-sample kernel on
+every row, the bits of ``compute`` whatever the blocking.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-# Rows per block of the batched pass of a net with convolutions or pooling.
+# Rows per block of the batched pass of a net with convolutions or pooling,
+# and the most bytes a block's outputs of one layer may take.
 SPATIAL_CHUNK = 256
+BLOCK_BYTES = 64 << 20
+
+
+def rows_per_block(widest):
+    """Rows per block when the widest layer has ``widest`` float32 outputs
+    per row: SPATIAL_CHUNK, fewer where a block would pass BLOCK_BYTES."""
+    return max(1, min(SPATIAL_CHUNK, BLOCK_BYTES // (4 * max(widest, 1))))
 
 
 def map_row_blocks(fn, X, block=SPATIAL_CHUNK):

@@ -4,9 +4,10 @@ whole-net weight snapshots.
 ``compute`` and ``backpropagate`` run in the compiled kernel program (one
 call for the whole chain), bit-exact with the original. ``compute_batch``
 runs each layer's batched pass for many inputs at once (a numpy GEMM chain
-for the dense layers, agreeing to ~1e-6; the per-sample arithmetic row by
-row for convolutions and max-pools), or the exact per-sample kernel over
-every row with ``exact=True``.
+for the dense layers, agreeing to ~1e-6 and depending on how many rows go
+together; the per-sample arithmetic row by row for convolutions and
+max-pools), or the exact per-sample kernel over every row with
+``exact=True`` (the bits of ``compute``).
 
 Threads: one lock per net and one rule for it, in the Notes of ``TNNet``.
 """
@@ -16,7 +17,7 @@ import threading
 import numpy as np
 
 from . import rng as _rng
-from ._blocks import map_row_blocks
+from ._blocks import map_row_blocks, rows_per_block
 from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetDropout, TNNetInput, TNNetLayer
 from .reports.interpolation import DEFAULT_K
@@ -35,15 +36,51 @@ class ArchitectureError(ValueError):
     """Weights or a snapshot that do not fit this net's layers."""
 
 
-# A `.nn` text may declare at most this many output elements (over all its
-# layers) per character of its length, plus the allowance: a weightless
-# layer's size (an input, an activation, a pooling) is backed by no data, so
-# without a bound a 99-character text could allocate gigabytes. A
-# convolution's output can be far larger than its weights (8 features of
-# 3x3 on a 1024x1024 image: 8.4 M outputs from 216 weights), so the ratio
-# is generous: each output costs four float32 buffers, 64 KiB per character.
-_LOAD_OUTPUTS_PER_CHAR = 4096
-_LOAD_OUTPUT_ALLOWANCE = 1 << 16
+# The memory a net may need to compute and train: the sum over its layers
+# of ``TNNetLayer._memory`` (buffers, parameters and momentum, and the
+# scratch the kernels allocate: padded inputs, window matrices, steps,
+# winning cells), checked before anything is allocated.
+#
+# A net read from a text or a file (`.nn`, or pyneural's structure in a
+# `.safetensors` / `.npz`) may need LOAD_MEMORY_ALLOWANCE plus
+# LOAD_MEMORY_PER_CHAR per character (byte) of it. A file's size is
+# mostly its weights, and a net's memory grows with its weights: a trained
+# net needs a few bytes to a few thousand per character of its file (see
+# docs/SEMANTICS.md, "pyneural's own"), while a short text that declares
+# a huge padding, input or window matrix needs tens of kilobytes to
+# megabytes per character.
+# A net that needs more (a few small kernels over very large images) is
+# built in code, or from its structure string alone, then given its data.
+LOAD_MEMORY_ALLOWANCE = 64 << 20
+LOAD_MEMORY_PER_CHAR = 16 << 10
+# A net built in code (add_layer, a structure string alone, from_torch,
+# clone) may need up to this much: beyond it a typo is refused by name
+# instead of failing in the allocator (MemoryError) or being killed by the
+# system for want of memory.
+BUILD_MEMORY_LIMIT = 16 << 30
+
+
+def _mib(n):
+    return f"{n / (1 << 20):,.{0 if n % (1 << 20) == 0 else 1}f} MiB"
+
+
+def _memory_error(layer, prev_shape, cost, total, budget, rule):
+    """The message for a layer that takes a net's memory past its budget."""
+    scratch = layer._scratch(prev_shape)
+    of_which = f" ({_mib(scratch)} of it the kernels' scratch)" if scratch else ""
+    return (f"{layer.class_name} needs {_mib(cost)} to compute and train{of_which}, the layers "
+            f"up to it {_mib(total)}: more than the {_mib(budget)} {rule}")
+
+
+def _load_budget(text_chars):
+    """``(bytes, rule)``: what a text or file of ``text_chars`` characters may ask for."""
+    budget = min(LOAD_MEMORY_ALLOWANCE + LOAD_MEMORY_PER_CHAR * text_chars, BUILD_MEMORY_LIMIT)
+    return budget, (f"a {text_chars}-character text or file may ask for "
+                    f"({_mib(LOAD_MEMORY_ALLOWANCE)} + {LOAD_MEMORY_PER_CHAR >> 10} KiB per "
+                    "character; build a larger net in code)")
+
+
+_BUILD_RULE = "a net built in code may take (pyneural.net.BUILD_MEMORY_LIMIT)"
 
 
 def _links(spec, i):
@@ -55,21 +92,23 @@ def _links(spec, i):
 
 def _plan_layers(specs, data_chars=None, text_chars=0):
     """Unattached layers for the specs of a structure string, checked (class,
-    the layer each reads and links to, structure integers, sizes) before
-    anything is allocated, and the index of the layer each reads.
+    the layer each reads and links to, structure integers, sizes, memory)
+    before anything is allocated, and the index of the layer each reads.
 
-    With ``data_chars`` (structure and data loaded together) the layers'
-    parameters must fit in that many characters of data text (each value
-    takes a character and a separator), and their outputs must stay within
-    the allowance above: a short text cannot make the loader allocate
-    gigabytes.
+    With ``data_chars`` (structure and data loaded together, from a text
+    or file of ``text_chars`` characters) the layers' parameters must fit
+    in that many characters of data text (each value takes a character and
+    a separator), and the memory the net needs within the load budget
+    above; a structure alone is held to the budget of a net built in code.
 
     Returns
     -------
     (list of TNNetLayer, list of int)
     """
+    budget, rule = (BUILD_MEMORY_LIMIT, _BUILD_RULE) if data_chars is None \
+        else _load_budget(text_chars)
     layers, prevs, shapes = [], [], []
-    params_total = outputs_total = 0
+    params_total = memory_total = 0
     for i, spec in enumerate(specs):
         cls = LAYER_CLASSES.get(spec.class_name)
         if cls is None:
@@ -90,22 +129,20 @@ def _plan_layers(specs, data_chars=None, text_chars=0):
                                     "or beyond the net", i, spec.links)
         try:
             layer = cls.from_spec(spec.ints, spec.floats, [layers[j] for j in links])
-            shape, params = layer._plan(shapes[prev] if i else None, [shapes[j] for j in links])
+            prev_shape, link_shapes = shapes[prev] if i else None, [shapes[j] for j in links]
+            shape, params = layer._plan(prev_shape, link_shapes)
+            cost = layer._memory(prev_shape, link_shapes)
         except (ValueError, TypeError) as exc:
             raise NNFormatError(str(exc), i, spec.class_name) from None
-        if data_chars is not None:
-            params_total += params
-            outputs_total += shape[0] * shape[1] * shape[2]
-            if params_total > data_chars:
-                raise NNFormatError(
-                    f"{spec.class_name} has {params} parameters: more than the data text"
-                    f" ({data_chars} characters) can hold", i, spec.class_name)
-            limit = _LOAD_OUTPUTS_PER_CHAR * text_chars + _LOAD_OUTPUT_ALLOWANCE
-            if outputs_total > limit:
-                raise NNFormatError(
-                    f"{spec.class_name} output {shape[0]}x{shape[1]}x{shape[2]}: the layers"
-                    f" so far output {outputs_total} values, beyond the {limit} a"
-                    f" {text_chars}-character .nn text may declare", i, spec.class_name)
+        params_total += params
+        memory_total += cost
+        if data_chars is not None and params_total > data_chars:
+            raise NNFormatError(
+                f"{spec.class_name} has {params} parameters: more than the data text"
+                f" ({data_chars} characters) can hold", i, spec.class_name)
+        if memory_total > budget:
+            raise NNFormatError(_memory_error(layer, prev_shape, cost, memory_total, budget,
+                                              rule), i, spec.class_name)
         layers.append(layer)
         prevs.append(prev)
         shapes.append(shape)
@@ -155,6 +192,21 @@ def _last_readers(layers):
         for j in layer.input_indices():
             last[j] = layer.index
     return last
+
+
+def _check_build_memory(layers, layer, prev):
+    """ValueError, naming ``layer``, when appending it to the attached
+    ``layers``, reading ``prev`` (or its links), would take their memory
+    past BUILD_MEMORY_LIMIT."""
+    prev_shape = tuple(prev.output.shape) if prev is not None else None
+    try:
+        cost = layer._memory(prev_shape, tuple(tuple(l.output.shape) for l in layer._link_layers))
+    except ValueError as exc:
+        raise ValueError(f"layer {len(layers)}: {exc}") from None
+    total = cost + sum(l._bytes for l in layers)
+    if total > BUILD_MEMORY_LIMIT:
+        raise ValueError(f"layer {len(layers)}: " + _memory_error(
+            layer, prev_shape, cost, total, BUILD_MEMORY_LIMIT, _BUILD_RULE))
 
 
 def _chain(layers, snap, X, keep_all, masks=None):
@@ -335,8 +387,10 @@ class TNNet:
             ``layer`` is not a TNNetLayer.
         ValueError
             The layer already belongs to a net, breaks the input-first
-            rule, reads layers of another net, or its output or parameters
-            would exceed ``MAX_ELEMENTS``.
+            rule, reads layers of another net, its output or parameters
+            would exceed ``MAX_ELEMENTS``, or the net would need more than
+            ``BUILD_MEMORY_LIMIT`` bytes to compute and train (the message
+            names the layer).
         """
         return self.add_layer_after(layer, self.layers[-1] if self.layers else None)
 
@@ -400,6 +454,7 @@ class TNNet:
         with self.lock:
             if prev is _LAST:
                 prev = self.layers[-1] if self.layers else None
+            _check_build_memory(self.layers, layer, prev)
             layer._attach(prev, len(self.layers), rng)
             layer._lock = self.lock
             if layer.makes_inputs_collect:
@@ -674,9 +729,16 @@ class TNNet:
             Shape ``(samples, input_size)``; a 1-D array of ``input_size``
             values is one sample.
         exact : bool
-            False (default): a float32 numpy/BLAS chain, fast for many rows,
-            equal to per-sample ``compute`` within ~1e-6. True: the compiled
-            per-sample forward over each row, bit-identical to ``compute``.
+            True: the compiled per-sample forward over each row, the bits
+            of ``compute`` row by row, however many rows. False (default):
+            the layers' batched passes, fast for many rows, within ~1e-6
+            of ``compute`` (relative to the outputs' size); of these the
+            convolutions and max-pools give the per-sample bits, the
+            activations are numpy's, and a fully-connected layer is a
+            float32 matrix product in BLAS's summation order, which may
+            depend on how many rows go together: a row's output can differ
+            in its last bits between calls with other rows (conv nets run
+            in blocks of up to 256 rows, fewer over large images).
 
         Returns
         -------
@@ -711,7 +773,8 @@ class TNNet:
             raise ValueError(f"the net was reloaded with another input size "
                              f"({layers[0].output.size}) while rows of {X.shape[1]} were given")
         if not keep_all and not masks and any(hasattr(l, "input_shape") for l in layers):
-            return [map_row_blocks(lambda rows: _chain(layers, snap, rows, False)[-1], X)]
+            return [map_row_blocks(lambda rows: _chain(layers, snap, rows, False)[-1], X,
+                                   rows_per_block(max(layer.output.size for layer in layers)))]
         return _chain(layers, snap, X, keep_all, masks)
 
     def _dropout_masks(self, layers, rows):
@@ -991,8 +1054,9 @@ class TNNet:
         NNFormatError
             Malformed text, an unknown layer class, a layer that does not
             follow the one before, an input layer that is not first (or
-            a first layer that is not one), or invalid sizes (below 1, or
-            beyond ``MAX_ELEMENTS``).
+            a first layer that is not one), invalid sizes (below 1, or
+            beyond ``MAX_ELEMENTS``), or a net that would need more than
+            ``BUILD_MEMORY_LIMIT`` bytes.
         """
         self._build(*_plan_layers(parse_structure(require_str(structure_text, "structure text"))))
 
@@ -1038,8 +1102,10 @@ class TNNet:
             ``text`` is not a str.
         NNFormatError
             Malformed text, or a structure as
-            ``load_structure_from_string`` refuses it (including sizes the
-            data text is too short to hold).
+            ``load_structure_from_string`` refuses it, sizes the data text
+            is too short to hold, or a net that would need more memory
+            than the text's budget (``LOAD_MEMORY_ALLOWANCE`` +
+            ``LOAD_MEMORY_PER_CHAR`` per character).
         ArchitectureError
             Data that does not fit the structure.
         """

@@ -1,6 +1,6 @@
 """The original's convolutional nets, regenerated from their seeds and
 checked bit for bit against its traces (fixtures/conv/README.md): every
-line of every case. STRUCT and INIT (the structure and the initial weights
+line of every case (case 4: a kernel clamped to its non-square input). STRUCT and INIT (the structure and the initial weights
 drawn from the seed), OUT (each output during the training pass, before
 that sample's backpropagation), TRAINED (the weights after the pass), POST
 (each output after training) and FILE (the whole `.nn` text)."""
@@ -24,6 +24,9 @@ CASES = {
     3: (555, lambda: [pn.TNNetInput(9, 9, 3), pn.TNNetConvolutionLinear(5, 5, 2, 2, 1),
                       pn.TNNetMaxPool(3, 2, 0), pn.TNNetConvolution(4, 1, 0, 1, 0),
                       pn.TNNetFullConnect(6), pn.TNNetFullConnectLinear(2)]),
+    # a kernel larger than the unpadded input along y: clamped to 3x2
+    4: (8088, lambda: [pn.TNNetInput(10, 2, 1), pn.TNNetConvolutionReLU(2, 3, 1, 1, 0),
+                       pn.TNNetFullConnectLinear(2)]),
 }
 
 

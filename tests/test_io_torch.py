@@ -201,7 +201,9 @@ def test_a_torch_conv_model_becomes_a_net_computing_the_same(tmp_path):
                                                   r"padding"),
     (lambda: [torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(8, 2)], r"module 1 \(Linear\) after "
                                                                  r"a Conv2d"),
-    (lambda: [torch.nn.Conv2d(3, 4, 11)], r"module 0 \(Conv2d\): .*kernel 11x11 is larger"),
+    (lambda: [torch.nn.Conv2d(3, 4, 11)], r"module 0 \(Conv2d\): kernel \(11, 11\) on an "
+                                          r"input 10 high and 9 wide.*10 high and 9 wide"),
+    (lambda: [torch.nn.Conv2d(3, 4, (10, 11))], r"module 0 \(Conv2d\): kernel \(10, 11\)"),
 ])
 def test_torch_modules_without_a_counterpart_are_refused_by_name(modules, message):
     with pytest.raises(pn.FormatError, match=message):

@@ -106,7 +106,7 @@ def _weighted_keys(net):
 def _torch_shape(layer, flat_from=None):
     """The shape of ``layer``'s weight tensor in torch."""
     if hasattr(layer, "kernels"):
-        return (layer.neurons, layer.input_shape[2], layer.feature_size, layer.feature_size)
+        return (layer.neurons, layer.input_shape[2], layer.feature_size_y, layer.feature_size_x)
     return (layer.neurons, layer.fan_in)
 
 

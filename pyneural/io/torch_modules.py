@@ -62,9 +62,11 @@ def _square(value, what, where):
     return int(value)
 
 
-def _torch_conv_layer(m, after, depth, where):
-    """The pyneural convolution for a torch ``Conv2d`` (FormatError for what
-    pyneural's cannot compute)."""
+def _torch_conv_layer(m, after, shape, where):
+    """The pyneural convolution for a torch ``Conv2d`` on a volume of
+    ``shape`` (FormatError for what pyneural's cannot compute). A kernel of
+    two sizes is the clamp of a square one to a smaller input: (2, 3) on an
+    input 2 high is pyneural's kernel 3."""
     if m.padding_mode != "zeros":
         raise FormatError(f"{where}: padding_mode={m.padding_mode!r}; pyneural pads with zeros")
     if _square(m.dilation, "dilation", where) != 1:
@@ -77,10 +79,18 @@ def _torch_conv_layer(m, after, depth, where):
         if padding != "valid":
             raise FormatError(f"{where}: padding={padding!r}; give the padding as a number")
         padding = 0
+    sx, sy, depth = shape
     if m.in_channels != depth:
         raise FormatError(f"{where}: {m.in_channels} input channels, but its input has {depth}")
+    kh, kw = m.kernel_size
+    size = max(kh, kw)
+    if (min(size, sy), min(size, sx)) != (kh, kw):
+        raise FormatError(f"{where}: kernel {(kh, kw)} on an input {sy} high and {sx} wide: "
+                          "pyneural's kernels are square, clamped to the unpadded input (a "
+                          f"kernel of {size} is {min(size, sy)} high and {min(size, sx)} wide "
+                          "there)")
     cls = _CONV_FOLDED.get(after, TNNetConvolutionLinear)
-    return cls(m.out_channels, _square(m.kernel_size, "kernel", where),
+    return cls(m.out_channels, size,
                _square(padding, "padding", where), _square(m.stride, "stride", where),
                0 if m.bias is not None else 1)
 
@@ -138,7 +148,7 @@ def _net_for_torch_conv(mods, input_shape, state, generator):
                 if flat:
                     raise FormatError(f"{where} follows a Linear: no pyneural counterpart")
                 if name == "Conv2d":
-                    layer = _torch_conv_layer(m, after, shape[2], where)
+                    layer = _torch_conv_layer(m, after, shape, where)
                     step = 2 if after in _CONV_FOLDED else 1
                 else:
                     layer = _torch_pool_layer(m, shape, where)
@@ -308,7 +318,8 @@ def to_torch(net):
                                            bias=not layer.suppress_bias, dtype=torch.float32))
         elif kind == "conv2d":
             modules.append(torch.nn.Conv2d(layer.input_shape[2], layer.neurons,
-                                           layer.feature_size, stride=layer.stride,
+                                           (layer.feature_size_y, layer.feature_size_x),
+                                           stride=layer.stride,
                                            padding=layer.input_padding,
                                            bias=not layer.suppress_bias, dtype=torch.float32))
         elif kind == "maxpool2d":

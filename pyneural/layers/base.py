@@ -33,6 +33,14 @@ KERNEL_KINDS = _dense.KINDS
 MAX_ELEMENTS = _MAX_VOLUME_ELEMENTS
 
 
+# What every attached layer costs per output element, whatever its class:
+# four float32 buffers (output, raw output, error, derivative) and the
+# kernel program's per-unit step, error value and index (4 + 4 + 8 bytes);
+# and per parameter: the value and its momentum.
+_BYTES_PER_OUTPUT = 4 * 4 + 16
+_BYTES_PER_PARAM = 2 * 4
+
+
 def _check_elements(count, what):
     if count > MAX_ELEMENTS:
         raise ValueError(f"{what}: {count} elements, more than the limit of {MAX_ELEMENTS}")
@@ -288,16 +296,37 @@ class TNNetLayer:
                                 f" after a {'x'.join(str(s) for s in prev_shape or ())} input)")
         return shape, params
 
+    def _scratch(self, prev_shape):
+        """Bytes of working memory the kernel program allocates for this
+        layer to compute and train it, beyond its buffers and parameters
+        (padded inputs, window matrices, steps, winning cells), after a
+        layer of output shape ``prev_shape``; 0 for the flat kinds. A
+        layer kind whose kernels allocate says how much here, so that a net
+        that would not fit is refused before anything is allocated."""
+        return 0
+
+    def _memory(self, prev_shape, link_shapes=()):
+        """Bytes this layer holds and its kernels allocate to compute and
+        train it after a layer of output shape ``prev_shape`` (a merging
+        layer: after its links, of ``link_shapes``): its buffers,
+        parameters and momentum, and its ``_scratch``. ValueError as
+        ``_plan``."""
+        shape, params = self._plan(prev_shape, link_shapes)
+        return (_BYTES_PER_OUTPUT * shape[0] * shape[1] * shape[2]
+                + _BYTES_PER_PARAM * params + self._scratch(prev_shape))
+
     def _attach(self, prev, index, rng):
         """Size the buffers after ``prev``, the layer it reads (None for the
         first layer; a merging layer reads its links); a weighted layer
         draws its initial weights from ``rng`` (None: they stay zero, for a
         copy that fills them)."""
+        prev_shape = tuple(prev.output.shape) if prev is not None else None
+        link_shapes = tuple(tuple(l.output.shape) for l in self._link_layers)
         try:
-            shape, _ = self._plan(prev.output.shape if prev is not None else None,
-                                  tuple(tuple(l.output.shape) for l in self._link_layers))
+            shape, _ = self._plan(prev_shape, link_shapes)
         except ValueError as exc:
             raise ValueError(f"layer {index}: {exc}") from None
+        self._bytes = self._memory(prev_shape, link_shapes)   # what the memory check sums
         self.index = index
         self.prev = prev.index if prev is not None else -1
         size = shape[0] * shape[1] * shape[2]

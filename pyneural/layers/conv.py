@@ -5,11 +5,15 @@ Volumes are in the original's raw order: element ``(x, y, d)`` of a
 (an image stored height, width, channels). A row of ``compute_batch`` is
 one such volume, flat.
 
-Parameter store of a convolution: one flat float32 array
-``params = [W | bias]`` with ``W`` the ``(features, feature_size *
-feature_size * input_depth)`` matrix, neuron-major: row ``n`` is feature
-``n``'s kernel, itself a ``(feature_size, feature_size, input_depth)``
-volume in raw order, so weight ``(ky * feature_size + kx) * input_depth + d``
+A convolution's kernel is ``feature_size`` square unless its input is
+smaller: as in the original, attaching the layer clamps it to
+``feature_size_x = min(feature_size, size_x)`` wide and
+``feature_size_y = min(feature_size, size_y)`` high (of the unpadded
+input). Parameter store: one flat float32 array ``params = [W | bias]``
+with ``W`` the ``(features, feature_size_x * feature_size_y *
+input_depth)`` matrix, neuron-major: row ``n`` is feature ``n``'s kernel,
+itself a ``(feature_size_x, feature_size_y, input_depth)`` volume in raw
+order, so weight ``(ky * feature_size_x + kx) * input_depth + d``
 multiplies input ``(x0 + kx, y0 + ky, d)`` of the window at ``(x0, y0)``.
 ``weights`` is that ``(features, K)`` view, ``kernels()`` the
 ``(features, ky, kx, d)`` one. Permuting the output channels is permuting
@@ -62,7 +66,7 @@ class _Spatial:
     """What a convolution and a max-pool share: the input volume's shape
     (kept when attached), the constructor integers in the signature, and
     the geometry the kernels take, ``(size_x, size_y, depth, out_x, out_y,
-    window, padding, stride)``."""
+    window_x, window_y, padding, stride)``."""
 
     _in_shape = None
     _arity = 0                  # how many structure integers the constructor takes
@@ -95,23 +99,32 @@ class _Spatial:
         ox, oy, _ = self.output.shape
         return tuple(self._in_shape) + (ox, oy) + self._window()
 
+    @staticmethod
+    def _padded(prev_shape, pad):
+        """Elements of the input volume zero-padded by ``pad`` (0 without)."""
+        sx, sy, d = prev_shape
+        return (sx + 2 * pad) * (sy + 2 * pad) * d if pad else 0
+
 
 class _Convolution(_Spatial, _Weighted):
     """Convolution: ``Class(features, feature_size, input_padding=0,
     stride=1, suppress_bias=0)``, as in Pascal.
 
-    Each of ``features`` neurons slides a ``feature_size x feature_size x
-    input_depth`` kernel over the previous volume (zero-padded by
-    ``input_padding`` on each side) at ``stride``; the output is
-    ``out_x x out_y x features`` with ``out = (in + 2 * input_padding -
-    feature_size) // stride + 1``.
+    Each of ``features`` neurons slides a ``feature_size_x x
+    feature_size_y x input_depth`` kernel over the previous volume
+    (zero-padded by ``input_padding`` on each side) at ``stride``; the
+    kernel is ``feature_size`` wide and high, clamped to the unpadded
+    input's width and height when attached (as the original's
+    ``SetPrevLayer``). The output is ``out_x x out_y x features`` with
+    ``out_x = (size_x + 2 * input_padding - feature_size_x) // stride + 1``
+    (likewise ``out_y``).
 
     Parameters
     ----------
     features : int
         Output channels (neurons), >= 1.
     feature_size : int
-        Kernel width and height, >= 1.
+        Kernel width and height, >= 1 (before the clamp).
     input_padding : int
         Zeros added on each side of the input, >= 0.
     stride : int
@@ -123,8 +136,7 @@ class _Convolution(_Spatial, _Weighted):
     Raises
     ------
     ValueError
-        A count below its minimum; once attached, a kernel larger than
-        the padded input (the message names the layer).
+        A count below its minimum.
     TypeError
         A non-integer argument.
     """
@@ -142,7 +154,8 @@ class _Convolution(_Spatial, _Weighted):
 
     neurons = _struct_int(0, "Number of features (output channels).")
     features = _struct_int(0, "Number of output channels (the neurons).")
-    feature_size = _struct_int(1, "Kernel width and height.")
+    feature_size = _struct_int(1, "Kernel width and height as constructed (see "
+                                  "feature_size_x / feature_size_y for the clamped ones).")
     input_padding = _struct_int(2, "Zeros added on each side of the input.")
     stride = _struct_int(3, "Step between windows.")
 
@@ -151,28 +164,58 @@ class _Convolution(_Spatial, _Weighted):
         """True when the forward pass does not add the bias."""
         return bool(self._ints[4])
 
+    @property
+    def feature_size_x(self):
+        """Kernel width, ``min(feature_size, size_x)`` of the input; None
+        until attached."""
+        return None if self._in_shape is None else self._kernel_xy(self._in_shape)[0]
+
+    @property
+    def feature_size_y(self):
+        """Kernel height, ``min(feature_size, size_y)`` of the input; None
+        until attached."""
+        return None if self._in_shape is None else self._kernel_xy(self._in_shape)[1]
+
+    def _kernel_xy(self, prev_shape):
+        # The original clamps the kernel to the unpadded input when the
+        # layer is attached, axis by axis, so a kernel never exceeds it.
+        sx, sy, _ = self._input(prev_shape)
+        return min(self._ints[1], sx), min(self._ints[1], sy)
+
     def _output_shape(self, prev_shape):
         sx, sy, _ = self._input(prev_shape)
-        fs, pad, stride = self._ints[1:4]
-        if fs > sx + 2 * pad or fs > sy + 2 * pad:
-            raise ValueError(
-                f"{self.class_name}: kernel {fs}x{fs} is larger than its padded input "
-                f"{sx + 2 * pad}x{sy + 2 * pad} ({sx}x{sy} with padding {pad})")
-        return ((sx + 2 * pad - fs) // stride + 1, (sy + 2 * pad - fs) // stride + 1,
+        fx, fy = self._kernel_xy(prev_shape)
+        pad, stride = self._ints[2:4]
+        return ((sx + 2 * pad - fx) // stride + 1, (sy + 2 * pad - fy) // stride + 1,
                 self._ints[0])
 
     def _weights_per_neuron(self, prev_shape):
-        return self._ints[1] * self._ints[1] * prev_shape[2]
+        fx, fy = self._kernel_xy(prev_shape)
+        return fx * fy * prev_shape[2]
 
     def _window(self):
-        return (self.feature_size, self.input_padding, self.stride)
+        return self._kernel_xy(self._in_shape) + (self.input_padding, self.stride)
+
+    def _scratch(self, prev_shape):
+        # What _conv_alloc in ext/_conv.pxi allocates for training: the
+        # window matrix (none for a pointwise kernel, which reads its
+        # input), the transposed kernels, the summed step [W | bias], the
+        # step per output, the compacted steps per position (value and
+        # index) and the zero-padded error.
+        fx, fy = self._kernel_xy(prev_shape)
+        ox, oy, features = self._output_shape(prev_shape)
+        k, positions = fx * fy * prev_shape[2], ox * oy
+        pointwise = (fx, fy, self.input_padding, self.stride) == (1, 1, 0, 1)
+        floats = (0 if pointwise else positions * k) + 2 * k * features + features \
+            + positions * features + positions + self._padded(prev_shape, self.input_padding)
+        return 4 * floats + 8 * positions
 
     def init_default(self, rng):
         """He uniform, as the original's convolutions: neuron by neuron,
         each kernel in raw order, ``f32((Random(10000) - 5000) / 5000)``
         (divided in double), then every weight times
-        ``f32(sqrt(3 / K))`` with ``K = feature_size**2 * input_depth`` (in
-        double). Biases and momentum are zeroed.
+        ``f32(sqrt(3 / K))`` with ``K = feature_size_x * feature_size_y *
+        input_depth`` (in double). Biases and momentum are zeroed.
 
         Parameters
         ----------
@@ -197,16 +240,16 @@ class _Convolution(_Spatial, _Weighted):
 
     def neuron_volume_shape(self):
         """The ``(size_x, size_y, depth)`` of one neuron's weights in the
-        `.nn` data text: ``(feature_size, feature_size, input_depth)``."""
-        return (self.feature_size, self.feature_size, self._in_shape[2])
+        `.nn` data text: ``(feature_size_x, feature_size_y, input_depth)``."""
+        return self._kernel_xy(self._in_shape) + (self._in_shape[2],)
 
     def kernels(self, weights=None):
         """``weights`` (default the layer's own) as a
-        ``(features, feature_size, feature_size, input_depth)`` view indexed
-        ``[n, ky, kx, d]``."""
+        ``(features, feature_size_y, feature_size_x, input_depth)`` view
+        indexed ``[n, ky, kx, d]``."""
         w = self.weights if weights is None else weights
-        fs = self.feature_size
-        return w.reshape(self.neurons, fs, fs, self._in_shape[2])
+        fx, fy = self._kernel_xy(self._in_shape)
+        return w.reshape(self.neurons, fy, fx, self._in_shape[2])
 
     def pre_activation(self, h, weights=None, bias=None):
         """The convolution of rows ``h`` (samples x input volume, raw order)
@@ -289,7 +332,13 @@ class TNNetMaxPool(_Spatial, TNNetLayer):
         return (-(-(sx + 2 * pad) // stride), -(-(sy + 2 * pad) // stride), d)
 
     def _window(self):
-        return (self.pool_size, self.padding, self.stride)
+        return (self.pool_size, self.pool_size, self.padding, self.stride)
+
+    def _scratch(self, prev_shape):
+        # What _conv_alloc allocates for a max-pool: the zero-padded input
+        # and the winning cell's x and y (int32) per output.
+        ox, oy, d = self._output_shape(prev_shape)
+        return 4 * self._padded(prev_shape, self.padding) + 8 * ox * oy * d
 
     def forward_batch(self, h):
         """The pooled rows (samples x output volume, raw order) of rows ``h``,

@@ -428,6 +428,9 @@ class TNNetDropout(_Activation):
     def _kernel_consts(self):
         return self._consts
 
+    def _scratch(self, prev_shape):
+        return 4 * prev_shape[0] * prev_shape[1] * prev_shape[2]     # the mask
+
     def _attach(self, prev, index, rng):
         super()._attach(prev, index, rng)
         self._mask = TNNetVolume(*self.output.shape)._pin()

@@ -105,6 +105,9 @@ class TNNetChannelStdNormalization(_Normalization):
         weights[0] = 0
         weights[1] = 1
 
+    def _scratch(self, prev_shape):
+        return 8 * prev_shape[2]          # the kernel's per-channel sums and steps
+
     def _attach(self, prev, index, rng):
         self._in_shape = tuple(prev.output.shape)
         super()._attach(prev, index, rng)

@@ -28,7 +28,13 @@ class _KernelPool(_Spatial, TNNetLayer):
 
     def _window(self):
         size = self._window_size()
-        return (size, 0, size)
+        return (size, size, 0, size)
+
+    def _scratch(self, prev_shape):
+        # What _conv_alloc allocates for a pooling: the winning cell's x and
+        # y (int32) per output (a channel maximum remembers them).
+        ox, oy, d = self._output_shape(prev_shape)
+        return 8 * ox * oy * d
 
     def _output_shape(self, prev_shape):
         sx, sy, d = self._input(prev_shape)
