@@ -258,10 +258,13 @@ def test_bad_graph_texts_are_refused_naming_the_layer(bad, message):
 
 
 def test_a_small_text_cannot_declare_a_graph_that_needs_gigabytes():
-    big = ("-1)TNNetInput:2048;2048;64;0;0;0;0;0::0;0;0;0;0;0;0;0#"
+    # 32 MiB for the input, as much for the ReLU: the sum of both is the layer
+    # that takes a 150-character text past its budget
+    big = ("-1)TNNetInput:256;256;16;0;0;0;0;0::0;0;0;0;0;0;0;0#"
            "0)TNNetReLU:0;0;0;0;0;0;0;0::0;0;0;0;0;0;0;0#"
            "1)TNNetSum:0;0;0;0;0;0;0;0:1;0;1;0:0;0;0;0;0;0;0;0>!!")
-    with pytest.raises(NNFormatError, match="may declare"):
+    with pytest.raises(NNFormatError, match=r"layer 2: TNNetSum needs 32 MiB .* layers up to "
+                                            r"it 96 MiB: more than the 66.*MiB a 1..-character"):
         pn.TNNet.from_string(big)
 
 
