@@ -472,6 +472,8 @@ class TNNet:
             specs, order, state = self._program_args()
             self._program = _dense.Program(specs, order, state)
             self._draws = state is not None
+        elif self._draws:
+            self.generator.kernel_state()           # RandSeed may have changed
         return self._program
 
     def _program_args(self):

@@ -291,3 +291,29 @@ def test_the_new_activations_on_nan_inf_and_extremes_match_a_transcription():
         net = _net(cls(), size=(x.size, 1, 1))
         out = net.compute(x).data
         np.testing.assert_array_equal(_bits(out), _bits(w.astype(F32)), err_msg=cls.__name__)
+
+
+def test_every_pass_that_draws_reseeds_when_randseed_is_assigned_again():
+    def trained(per_sample):
+        rng.set_seed(3)
+        net = pn.TNNet()
+        net.add_layer(pn.TNNetInput(6))
+        net.add_layer(pn.TNNetFullConnectReLU(8))
+        net.add_layer(pn.TNNetDropout(0.5))
+        net.add_layer(pn.TNNetFullConnectLinear(2))
+        X = np.linspace(-1, 1, 24, dtype=F32).reshape(4, 6)
+        Y = np.eye(2, dtype=F32)[[0, 1, 0, 1]]
+        for seed in (11, 11, 12):             # the same seed again restarts the stream
+            rng.set_seed(seed)
+            if per_sample:
+                for x, y in zip(X, Y):
+                    net.compute(x)
+                    net.backpropagate(y)
+            else:
+                net.fit_samples(X, Y)
+        rng.set_seed(11)
+        return net.save_data_to_string(), net.compute_batch(X, exact=True)
+
+    (text_a, out_a), (text_b, out_b) = trained(True), trained(False)
+    assert text_a == text_b
+    np.testing.assert_array_equal(out_a, out_b)
