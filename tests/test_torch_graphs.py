@@ -402,6 +402,22 @@ def test_flattened_images_concatenated_feed_a_linear_with_its_columns_reordered(
                                run(model, images), **TOL)
 
 
+def test_an_activation_folds_into_its_convolution_only_when_it_alone_reads_it():
+    """y = relu(conv(x)) read twice is a TNNetConvolutionReLU read twice;
+    a conv whose raw output a shortcut reads too keeps its ReLU apart."""
+    torch.manual_seed(9)
+    shared = Call(lambda y, x, m: (lambda a: a + m.conv2(a))(m.act(y)), act=nn.ReLU(),
+                  conv2=nn.Conv2d(2, 2, 1))
+    raw = Call(lambda y, x, m: m.act(y) + y, act=nn.ReLU())
+    for model, classes in ((shared, ["TNNetConvolutionReLU", "TNNetConvolutionLinear"]),
+                           (raw, ["TNNetConvolutionLinear", "TNNetReLU"])):
+        net = pn.from_torch(model, input_shape=(2, 4, 3))
+        assert [l.class_name for l in net.layers] == ["TNNetInput"] + classes + ["TNNetSum"]
+        images = random_images(5, 2, 4, 3)
+        np.testing.assert_allclose(net.compute_batch(pn.image_rows(images), exact=True),
+                                   pn.image_rows(run(model, images)), **TOL)
+
+
 def test_an_average_pool_converts_where_its_windows_are_pyneurals():
     torch.manual_seed(6)
     clipped = nn.Sequential(nn.Conv2d(1, 2, 1), nn.AvgPool2d(2, ceil_mode=True,
