@@ -1200,13 +1200,15 @@ class TNNet:
     # ------------------------------------------ safetensors, npz, torch --
     @classmethod
     def from_state_dict(cls, state, activations=None, generator=None):
-        """A new net from a state dict in PyTorch's ``nn.Sequential``
-        layout: ``"0.weight"`` (out, in), ``"0.bias"``, ``"2.weight"``, ...
-        (conv nets: ``Conv2d`` weights (out, in channels, k, k), then the
-        ``Linear`` after the ``Flatten``). The inverse of
-        :meth:`to_state_dict`; a file with these tensors loads with
-        :func:`pyneural.load`, a torch module with :func:`pyneural.from_torch`
-        (see :doc:`/guide/pytorch`).
+        """A new net from a state dict in PyTorch's ``nn.Sequential`` layout
+        of Linear layers (``"0.weight"`` (out, in), ``"0.bias"``,
+        ``"2.weight"``, ...).
+
+        See ``pyneural.io.from_state_dict``. Tensors do not say how
+        convolutions and branches are wired: a convolutional net or one
+        with branches comes from ``pyneural.from_torch(module)`` or from
+        pyneural's own files (``pyneural.load``), whose metadata keeps the
+        structure.
 
         Parameters
         ----------
@@ -1250,24 +1252,22 @@ class TNNet:
         return io.from_state_dict(state, activations, generator)
 
     def to_state_dict(self):
-        """The weights in PyTorch's ``nn.Sequential`` layout, as float32
-        numpy copies, read in one locked step: what
-        ``torch.nn.Sequential.load_state_dict`` takes for the module
-        :meth:`to_torch` builds, and what :meth:`from_state_dict` turns back
-        into this net (see :doc:`/guide/pytorch`).
+        """The weights in PyTorch's layout, as float32 numpy copies: the
+        state dict of ``to_torch()`` (``"0.weight"`` (out, in),
+        ``"0.bias"``, ...; modules numbered in order, a chain's as its
+        ``nn.Sequential``; no bias for a ``suppress_bias`` layer). See
+        ``pyneural.io.to_state_dict``.
 
         Returns
         -------
         dict of str to numpy.ndarray
-            ``"<i>.weight"`` ((out, in) for a ``Linear``, (out, in channels,
-            k, k) for a ``Conv2d``) and ``"<i>.bias"``, keyed by the module
-            index, in order; no bias for a ``suppress_bias`` layer.
 
         Raises
         ------
-        pyneural.FormatError
-            A chain with no ``nn.Sequential`` counterpart (a convolution
-            after a fully-connected layer, a softmax over a 3-D volume).
+        pyneural.io.FormatError
+            A layer torch's modules cannot compute where it stands (a
+            convolution or pooling after a fully-connected layer, a softmax
+            over a 3-D volume), named.
         """
         from . import io
         return io.to_state_dict(self)
@@ -1305,18 +1305,22 @@ class TNNet:
         io.save(self, path)
 
     def to_torch(self):
-        """The net as a float32 ``torch.nn.Sequential`` whose
-        ``state_dict()`` equals ``to_state_dict()``. See
-        ``pyneural.io.to_torch``.
+        """The net as a float32 torch model in eval mode: an
+        ``nn.Sequential`` for a chain, a ``torch.fx.GraphModule`` for a net
+        with branches (``+`` for a sum, ``torch.cat(dim=1)`` for the
+        concatenations); its ``state_dict()`` equals ``to_state_dict()``.
+        See ``pyneural.io.to_torch``.
 
         Returns
         -------
-        torch.nn.Sequential
+        torch.nn.Sequential or torch.fx.GraphModule
 
         Raises
         ------
         ImportError
             torch is not installed.
+        pyneural.io.FormatError
+            A layer with no torch counterpart where it stands, named.
         """
         from . import io
         return io.to_torch(self)

@@ -1,8 +1,10 @@
 """Fuzzing the `.safetensors` and `.npz` loaders.
 
 Base files: the example net A, a net of every FC class with a suppressed
-bias and weightless layers, and a convolutional net (padding, strides, a
-bias-less convolution, max-pools), each as pyneural writes it (structure metadata)
+bias and weightless layers, a convolutional net (padding, strides, a
+bias-less convolution, max-pools), and a net with branches (a residual
+sum, a depth concatenation, a normalisation), each as pyneural writes it
+(structure metadata)
 and, for A, in the bare torch layout (loaded with ``activations``), and A
 with forty extra members (zero arrays that together claim far more than
 the file holds, and members that are not .npy arrays); the npz ones stored
@@ -49,7 +51,7 @@ def _base_nets():
     import safetensors.numpy as stnp
     a = pn.load(FIXTURES / "example" / "A.nn")
     mixed, _ = mixed_net()
-    own = {"A": a, "mixed": mixed, "conv": _conv_net()}
+    own = {"A": a, "mixed": mixed, "conv": _conv_net(), "graph": _graph_net()}
     st = {name: stnp.save(net.to_state_dict(), metadata=_metadata(net))
           for name, net in own.items()}
     st["A_torch"] = stnp.save(torch_layout(a))
@@ -63,6 +65,20 @@ def _conv_net():
                   pn.TNNetMaxPool(2), pn.TNNetConvolutionLinear(4, 2, 0, 1, 1),
                   pn.TNNetFullConnectLinear(3)):
         net.add_layer(layer)
+    return net
+
+
+def _graph_net():
+    from pyneural.rng import FPCRandom
+    net = pn.TNNet(FPCRandom(3))
+    inp = net.add_layer(pn.TNNetInput(5, 4, 2))
+    conv = net.add_layer(pn.TNNetConvolutionReLU(3, 3, 1, 1))
+    short = net.add_layer_after(pn.TNNetPointwiseConvLinear(3, 1), inp)
+    net.add_layer(pn.TNNetSum([conv, short]))
+    net.add_layer(pn.TNNetChannelStdNormalization())
+    net.add_layer(pn.TNNetDeepConcat([net.layers[-1], conv]))
+    net.add_layer(pn.TNNetMaxPool(2))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
     return net
 
 
@@ -297,6 +313,7 @@ def _corpus():
     npz_bases = [("A", _npz_members(own["A"]), None),
                  ("mixed", _npz_members(own["mixed"]), None),
                  ("conv", _npz_members(own["conv"]), None),
+                 ("graph", _npz_members(own["graph"]), None),
                  ("A_torch", _npz_members(state=torch_layout(own["A"])), A_ACTIVATIONS),
                  ("many", _many_members(own["A"]), None)]
     for i in range(NPZ_FILES):

@@ -1,38 +1,62 @@
-"""PyTorch's ``nn.Sequential`` state-dict layout of a net, in numpy (torch
-is not needed).
+"""PyTorch's state-dict layout of a net, in numpy (torch is not needed).
 
-Layout. A chain ``Input -> FC -> ... -> FC`` is the ``nn.Sequential`` of
-the same modules: each fully-connected layer is one ``Linear`` (tensors
-``"<i>.weight"``, shape (out, in), and ``"<i>.bias"``), followed by its
-activation module when it has one (``ReLU``, ``Tanh``, ``Sigmoid``); a
-weightless layer is its own module (``TNNetReLU`` -> ``ReLU``,
-``TNNetSoftMax`` -> ``Softmax(dim=-1)``, ``TNNetIdentity`` -> ``Identity``
-...). ``<i>`` is the module's index in that Sequential, so
-``net.to_torch().state_dict()`` has the keys of ``net.to_state_dict()``.
-The torch model takes rows of ``input_size`` values in pyneural's flat order.
+Layout. The net is a torch model of modules, numbered in the order they
+are made, layer by layer: each fully-connected layer is one ``Linear``
+(tensors ``"<i>.weight"``, shape (out, in), and ``"<i>.bias"``) followed
+by its activation module when it has one (``ReLU``, ``Tanh``,
+``Sigmoid``); a weightless layer is its own module (``TNNetReLU`` ->
+``ReLU``, ``TNNetSoftMax`` -> ``Softmax(dim=-1)``, ``TNNetIdentity`` ->
+``Identity`` ...). ``<i>`` is the module's number, so
+``net.to_torch().state_dict()`` has the keys of ``net.to_state_dict()``;
+for a chain (every layer reads the one before it) the model is the
+``nn.Sequential`` of those modules and ``<i>`` its index there. The torch
+model takes rows of ``input_size`` values in pyneural's flat order.
 
 Convolutional nets. A convolution is a ``Conv2d`` (zeros padding, dilation
 1, groups 1; weight ``(features, depth, k, k)``) followed by its activation
-module, a max-pool a ``MaxPool2d``, and a ``Flatten`` stands before the
-first ``Linear`` after them. The torch model then takes NCHW images, with
-C = depth, H = size_y, W = size_x (``pyneural.image_rows`` turns them into
-the rows ``compute_batch`` reads, ``pyneural.images_from_rows`` back). The
-conversion reorders the kernels (pyneural's are ``(ky, kx, depth)`` in raw
-order) and that first Linear's columns (pyneural reads the volume flat in
-raw order ``(y, x, depth)``, torch's Flatten in ``(depth, y, x)``), so both
-compute the same function of the same image.
+module, a max-pool a ``MaxPool2d``, and a ``Flatten`` stands before a
+``Linear`` that reads a volume (one per volume read). The torch model then
+takes NCHW images, with C = depth, H = size_y, W = size_x
+(``pyneural.image_rows`` turns them into the rows ``compute_batch`` reads,
+``pyneural.images_from_rows`` back). The conversion reorders the kernels
+(pyneural's are ``(ky, kx, depth)`` in raw order) and such a Linear's
+columns (pyneural reads the volume flat in raw order ``(y, x, depth)``,
+torch's Flatten in ``(depth, y, x)``), so both compute the same function
+of the same image.
 
-A layer with ``suppress_bias`` is ``Linear(bias=False)``: its state dict
-has no bias (the forward pass does not use the one pyneural stores). A
-state dict from elsewhere needs ``activations``, one name per Linear
-layer; a Linear without a bias (``bias=False``) is a ``suppress_bias``
-layer, and stays bias-less when saved.
+Nets with branches (``TNNetSum``, ``TNNetConcat``, ``TNNetDeepConcat``, a
+layer reading another than the one before it). The same modules, numbered
+the same way, wired as a graph (``to_torch`` gives a ``torch.fx``
+GraphModule): a sum is ``+`` (in its links' order), a depth concatenation
+``torch.cat(dim=1)`` of images, a flat concatenation ``torch.cat(dim=1)``
+of rows in pyneural's raw order (an image becomes such rows by
+``permute(0, 2, 3, 1).flatten(1)``). Sums, concatenations and permutes are
+no modules: they take no number and have no tensors. The layers of the
+original that torch lacks are small modules of ``pyneural.io.torch_layers``
+whose tensors are the layer's own ``weight`` (neurons, fan_in) and ``bias``
+(the two normalisations; the original's SELU, which has none).
+
+A layer with ``suppress_bias`` is ``Linear(bias=False)`` (``Conv2d(...,
+bias=False)``): its state dict has no bias (the forward pass does not use
+the one pyneural stores). A state dict from elsewhere
+(``from_state_dict``) is a chain of Linear layers and needs
+``activations``, one name per Linear layer; a Linear without a bias
+(``bias=False``) is a ``suppress_bias`` layer, and stays bias-less when
+saved. Tensors do not say how convolutions and branches are wired: those
+nets come from ``from_torch(module)`` or from pyneural's own files, whose
+metadata holds the structure.
 """
+from typing import NamedTuple
+
 import numpy as np
 
-from ..layers import (TNNetFullConnect, TNNetFullConnectLinear, TNNetFullConnectReLU,
-                      TNNetFullConnectSigmoid, TNNetHyperbolicTangent, TNNetIdentity,
-                      TNNetInput, TNNetMaxPool, TNNetReLU, TNNetSigmoid, TNNetSoftMax)
+from ..layers import (TNNetAvgChannel, TNNetAvgPool, TNNetChannelStdNormalization,
+                      TNNetConcat, TNNetConvolution, TNNetConvolutionLinear,
+                      TNNetConvolutionReLU, TNNetDeepConcat, TNNetDropout, TNNetFullConnect,
+                      TNNetFullConnectLinear, TNNetFullConnectReLU, TNNetFullConnectSigmoid,
+                      TNNetHyperbolicTangent, TNNetIdentity, TNNetInput, TNNetLeakyReLU,
+                      TNNetMaxChannel, TNNetMaxPool, TNNetMovingStdNormalization, TNNetReLU,
+                      TNNetReLU6, TNNetSELU, TNNetSigmoid, TNNetSoftMax, TNNetSum, TNNetSwish)
 from ..net import TNNet
 from .errors import FormatError
 from .tensors import _checked_tensors, _natural
@@ -47,93 +71,150 @@ _FOLDED = {"relu": TNNetFullConnectReLU, "tanh": TNNetFullConnect,
 _WEIGHTLESS = {"relu": TNNetReLU, "tanh": TNNetHyperbolicTangent, "sigmoid": TNNetSigmoid,
                "identity": TNNetIdentity, "softmax": TNNetSoftMax}
 
+_CONVOLUTIONS = (TNNetConvolutionLinear, TNNetConvolutionReLU, TNNetConvolution)
+_FULL_CONNECTS = (TNNetFullConnectLinear, TNNetFullConnectReLU, TNNetFullConnect,
+                  TNNetFullConnectSigmoid)
+# The module kind of each layer class that is one module (exact classes:
+# TNNetAvgChannel is no TNNetAvgPool subclass, nor the reverse).
+_MODULE_KINDS = {
+    TNNetReLU: "relu", TNNetSigmoid: "sigmoid", TNNetHyperbolicTangent: "tanh",
+    TNNetIdentity: "identity", TNNetSoftMax: "softmax", TNNetLeakyReLU: "leakyrelu",
+    TNNetReLU6: "relu6", TNNetSwish: "silu", TNNetSELU: "selu", TNNetDropout: "dropout",
+    TNNetMaxPool: "maxpool2d", TNNetAvgPool: "avgpool2d", TNNetAvgChannel: "avgchannel",
+    TNNetMaxChannel: "adaptivemaxpool2d", TNNetMovingStdNormalization: "movingstd",
+    TNNetChannelStdNormalization: "channelstd"}
+# Kinds that read images (NCHW) only.
+_IMAGE_KINDS = {"conv2d", "maxpool2d", "avgpool2d", "avgchannel", "adaptivemaxpool2d"}
+# Steps that are graph operations, not modules (no number, no tensors).
+_OPERATIONS = {"input", "add", "cat", "rows"}
 
-def _spatial(layer):
-    return isinstance(layer, TNNetMaxPool) or (layer.has_weights and hasattr(layer, "kernels"))
+
+class _Step(NamedTuple):
+    """One value of the torch model: ``kind`` (a module kind, or one of
+    ``_OPERATIONS``), the layer it computes (None for the activation module
+    of a weighted layer, a Flatten, a permute), the steps it reads, its
+    module's name (None for an operation), ``cols`` (a Linear after a
+    Flatten: the pyneural column of each torch column, None when the
+    orders agree) and whether its value is an NCHW image (else rows)."""
+    kind: str
+    layer: object
+    reads: tuple
+    name: object
+    cols: object
+    image: bool
 
 
-def _sequential(net):
-    """``(kind, layer, flat_from)`` for each module of the net's
-    ``nn.Sequential``, in order: ``("linear", fc_layer, ...)`` for a
-    fully-connected layer and ``("conv2d", conv_layer, None)`` for a
-    convolution, each followed by its activation as ``(name, None, None)``;
-    ``("maxpool2d", pool, None)``; ``("flatten", None, None)`` before the
-    first fully-connected layer after a spatial one; a weightless layer is
-    ``(name, layer, None)``. ``flat_from`` is the ``(size_x, size_y, depth)``
-    that a Linear right after the Flatten reads, else None.
+def _chw_columns(shape):
+    """The raw (y, x, c) index of each position of a volume of shape
+    ``(size_x, size_y, depth)`` as torch flattens it, (c, y, x); None when
+    the two orders agree (one channel, or a 1x1 plane)."""
+    sx, sy, d = shape
+    if d == 1 or sx * sy == 1:
+        return None
+    return np.arange(sx * sy * d).reshape(sy, sx, d).transpose(2, 0, 1).ravel()
 
-    Raises FormatError for a chain torch's Sequential cannot hold here (a
-    convolution or pooling after a fully-connected layer; a softmax over a
-    3-D volume)."""
-    modules, spatial, flat = [], False, False
-    for layer in net.layers[1:]:
-        if _spatial(layer):
-            if flat:
-                raise FormatError(f"layer {layer.index} ({layer.class_name}) follows a fully-"
-                                  "connected layer: no nn.Sequential counterpart")
-            spatial = True
-            if isinstance(layer, TNNetMaxPool):
-                modules.append(("maxpool2d", layer, None))
-                continue
-            modules.append(("conv2d", layer, None))
-            if layer.activation != "identity":
-                modules.append((layer.activation, None, None))
-        elif layer.has_weights:
-            flat_from = None
-            if spatial and not flat:
-                modules.append(("flatten", None, None))
-                flat_from = tuple(net.layers[layer.index - 1].output.shape)
-            flat = True
-            modules.append(("linear", layer, flat_from))
-            if layer.activation != "identity":
-                modules.append((layer.activation, None, None))
-        else:
-            if spatial and not flat and layer.activation == "softmax":
-                raise FormatError(f"layer {layer.index} (TNNetSoftMax) is a softmax over a 3-D "
-                                  "volume: no torch module computes it")
-            modules.append((layer.activation, layer, None))
-    return modules
+
+def _torch_plan(net):
+    """The torch model of ``net`` as a list of ``_Step`` in the order they
+    compute (step 0 reads the model's input; each layer's output is the
+    step ``out[layer.index]``), and ``out``.
+
+    The model takes NCHW images when a layer needs them (a convolution, a
+    pooling, a depth concatenation), else rows. Raises FormatError for a
+    layer torch's modules cannot compute where it stands (a convolution or
+    pooling after a fully-connected layer, a softmax over a 3-D volume, a
+    class with no counterpart)."""
+    layers = net.layers
+    images = any(isinstance(layer, _CONVOLUTIONS + (TNNetDeepConcat,))
+                 or _MODULE_KINDS.get(type(layer)) in _IMAGE_KINDS for layer in layers[1:])
+    steps = [_Step("input", layers[0], (), None, None, images)]
+    out, flattened, as_rows = [0], {}, {}
+
+    def add(kind, layer, reads, image, cols=None):
+        name = None if kind in _OPERATIONS else str(sum(s.name is not None for s in steps))
+        steps.append(_Step(kind, layer, tuple(reads), name, cols, image))
+        return len(steps) - 1
+
+    def rows(i):
+        # Step i's value as rows in pyneural's raw order.
+        if steps[i].image and i not in as_rows:
+            as_rows[i] = add("rows", None, (i,), False)
+        return as_rows.get(i, i)
+
+    for layer in layers[1:]:
+        where = f"layer {layer.index} ({layer.class_name})"
+        reads = [out[j] for j in layer.input_indices()]
+        image = all(steps[i].image for i in reads)
+        kind = ("conv2d" if isinstance(layer, _CONVOLUTIONS) else
+                "linear" if isinstance(layer, _FULL_CONNECTS) else
+                "add" if isinstance(layer, TNNetSum) else
+                "cat" if isinstance(layer, (TNNetConcat, TNNetDeepConcat)) else
+                _MODULE_KINDS.get(type(layer)))
+        if kind is None:
+            raise FormatError(f"{where} has no torch counterpart")
+        if (kind in _IMAGE_KINDS or isinstance(layer, TNNetDeepConcat)) and not image:
+            raise FormatError(f"{where} follows a fully-connected layer or a flat "
+                              "concatenation (it reads rows, not images): no torch counterpart")
+        if kind == "softmax" and image:
+            raise FormatError(f"{where} is a softmax over a 3-D volume: no torch module "
+                              "computes it")
+        cols = None
+        if isinstance(layer, TNNetConcat) or (kind == "add" and not image):
+            reads, image = [rows(i) for i in reads], False
+        elif kind == "linear" and image:
+            if reads[0] not in flattened:
+                flattened[reads[0]] = add("flatten", None, reads, False)
+            cols = _chw_columns(layers[layer.prev].output.shape)
+            reads, image = [flattened[reads[0]]], False
+        last = add(kind, layer, reads, image, cols)
+        if kind in ("conv2d", "linear") and layer.activation != "identity":
+            last = add(layer.activation, None, (last,), image)
+        out.append(last)
+    return steps, out
 
 
 def _weighted_keys(net):
-    """``(layer, weight key, bias key or None, flat_from)`` for each weighted
-    layer, keys as ``to_state_dict`` names them."""
-    return [(layer, f"{i}.weight", None if layer.suppress_bias else f"{i}.bias", flat_from)
-            for i, (kind, layer, flat_from) in enumerate(_sequential(net))
-            if kind in ("linear", "conv2d")]
+    """``(layer, weight key, bias key or None, cols)`` for each weighted
+    layer, keys as ``to_state_dict`` names them (``cols`` as in ``_Step``)."""
+    return [(s.layer, f"{s.name}.weight", None if s.layer.suppress_bias else f"{s.name}.bias",
+             s.cols) for s in _torch_plan(net)[0] if s.layer is not None and s.layer.has_weights]
 
 
-def _torch_shape(layer, flat_from=None):
+def _kernel_size(layer):
+    """``(height, width)`` of a convolution's kernels (square unless clamped
+    to a smaller input)."""
+    return (layer.feature_size_y, layer.feature_size_x)
+
+
+def _torch_shape(layer):
     """The shape of ``layer``'s weight tensor in torch."""
-    if hasattr(layer, "kernels"):
-        return (layer.neurons, layer.input_shape[2], layer.feature_size_y, layer.feature_size_x)
+    if isinstance(layer, _CONVOLUTIONS):
+        return (layer.neurons, layer.input_shape[2]) + _kernel_size(layer)
     return (layer.neurons, layer.fan_in)
 
 
-def _to_torch_layout(layer, weights, flat_from=None):
+def _to_torch_layout(layer, weights, cols=None):
     """pyneural ``weights`` (neurons, fan_in) of ``layer`` in torch's layout."""
-    if hasattr(layer, "kernels"):
+    if isinstance(layer, _CONVOLUTIONS):
         return layer.kernels(weights).transpose(0, 3, 1, 2)          # (F, C, ky, kx)
-    if flat_from is not None:
-        sx, sy, d = flat_from
-        return weights.reshape(-1, sy, sx, d).transpose(0, 3, 1, 2).reshape(len(weights), -1)
-    return weights
+    return weights if cols is None else weights[:, cols]
 
 
-def _from_torch_layout(layer, tensor, flat_from=None):
+def _from_torch_layout(layer, tensor, cols=None):
     """A torch weight tensor of ``layer`` in pyneural's (neurons, fan_in) layout."""
-    n = tensor.shape[0]
-    if hasattr(layer, "kernels"):
-        return tensor.transpose(0, 2, 3, 1).reshape(n, -1)            # (F, ky, kx, C)
-    if flat_from is not None:
-        sx, sy, d = flat_from
-        return tensor.reshape(n, d, sy, sx).transpose(0, 2, 3, 1).reshape(n, -1)
-    return tensor
+    if isinstance(layer, _CONVOLUTIONS):
+        return tensor.transpose(0, 2, 3, 1).reshape(len(tensor), -1)  # (F, ky, kx, C)
+    if cols is None:
+        return tensor
+    weights = np.empty_like(tensor)
+    weights[:, cols] = tensor
+    return weights
 
 
 def activations_of(net):
     """The ``activations`` list that describes ``net``: for each FC layer,
-    the activation module that follows its Linear (``"linear"`` for none).
+    the activation module that reads its Linear (``"linear"`` for none,
+    or for several readers).
 
     Parameters
     ----------
@@ -144,9 +225,13 @@ def activations_of(net):
     list of str
         One of ``ACTIVATIONS`` per fully-connected layer.
     """
-    kinds = [kind for kind, _, _ in _sequential(net)]
-    return [kinds[i + 1] if i + 1 < len(kinds) and kinds[i + 1] in ACTIVATIONS else "linear"
-            for i, kind in enumerate(kinds) if kind == "linear"]
+    steps = _torch_plan(net)[0]
+    readers = {}
+    for step in steps:
+        for i in step.reads:
+            readers.setdefault(i, []).append(step.kind)
+    return [readers[i][0] if len(readers.get(i, ())) == 1 and readers[i][0] in ACTIVATIONS
+            else "linear" for i, step in enumerate(steps) if step.kind == "linear"]
 
 
 def parse_activations(activations):
@@ -185,31 +270,36 @@ def parse_activations(activations):
 
 
 def to_state_dict(net):
-    """The net's weights in PyTorch's ``nn.Sequential`` layout.
+    """The net's weights in PyTorch's layout: the state dict of
+    ``to_torch(net)`` (see the module's docstring), without torch.
 
     Parameters
     ----------
     net : TNNet
+        A chain or a net with branches.
 
     Returns
     -------
     dict of str to numpy.ndarray
         ``"<i>.weight"`` (out, in) for a Linear, (out, in channels, k, k)
-        for a Conv2d, and ``"<i>.bias"``, float32 copies in module order;
-        no bias for a ``suppress_bias`` layer.
+        for a Conv2d, (neurons, fan_in) for a normalisation, and
+        ``"<i>.bias"``, float32 copies in module order; no bias for a
+        ``suppress_bias`` layer. ``<i>`` numbers the torch model's modules
+        (the ``nn.Sequential`` index for a chain).
 
     Raises
     ------
     FormatError
-        A chain with no ``nn.Sequential`` counterpart (a convolution after
-        a fully-connected layer, a softmax over a 3-D volume).
+        A net with no torch counterpart (a convolution or pooling after a
+        fully-connected layer, a softmax over a 3-D volume), naming the
+        layer.
     """
     state = {}
     with net.lock:                       # all the weights at once: no torn read
-        for layer, weight_key, bias_key, flat_from in _weighted_keys(net):
+        for layer, weight_key, bias_key, cols in _weighted_keys(net):
             # np.array copies: a one-neuron layer's weights view is already
             # "contiguous", so ascontiguousarray would hand out the live view.
-            state[weight_key] = np.array(_to_torch_layout(layer, layer.weights, flat_from),
+            state[weight_key] = np.array(_to_torch_layout(layer, layer.weights, cols),
                                          dtype=np.float32, order="C")
             if bias_key is not None:
                 state[bias_key] = layer.bias.copy()
@@ -260,7 +350,7 @@ def _linear_groups(arrays, source):
 
 def _fill(net, layout, arrays, source):
     """Copy the tensors (torch layout) into the weighted layers of a new net:
-    ``layout`` lists ``(layer, weight key, bias key or None, flat_from)``;
+    ``layout`` lists ``(layer, weight key, bias key or None, cols)``;
     every tensor must be used. A layer without a bias key keeps its zero
     bias (it is a suppress_bias layer, or pyneural's metadata fills the
     unused bias next)."""
@@ -269,15 +359,15 @@ def _fill(net, layout, arrays, source):
         if key not in used:
             raise FormatError(f"{source}: unexpected tensor '{key}' (the net's are "
                               f"{', '.join(sorted(used, key=_natural))})")
-    for layer, w_key, b_key, flat_from in layout:
-        for key, shape in ((w_key, _torch_shape(layer, flat_from)), (b_key, (layer.neurons,))):
+    for layer, w_key, b_key, _ in layout:
+        for key, shape in ((w_key, _torch_shape(layer)), (b_key, (layer.neurons,))):
             if key is not None and key not in arrays:
                 raise FormatError(f"{source}: tensor '{key}' is missing")
             if key is not None and arrays[key].shape != shape:
                 raise FormatError(f"{source}: '{key}' has shape {arrays[key].shape}, the net's "
                                   f"layer {layer.index} ({layer.class_name}) needs {shape}")
-    for layer, w_key, b_key, flat_from in layout:
-        layer.weights[:] = _from_torch_layout(layer, arrays[w_key], flat_from)
+    for layer, w_key, b_key, cols in layout:
+        layer.weights[:] = _from_torch_layout(layer, arrays[w_key], cols)
         layer.bias[:] = arrays[b_key] if b_key is not None else 0
     net.clear_momentum()
     return net
