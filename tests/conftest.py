@@ -3,6 +3,7 @@ import os
 import pathlib
 import warnings
 
+import numpy as np
 import pytest
 
 from pyneural import float_to_str
@@ -42,6 +43,29 @@ def need(name):
 
 def fixture_text(*parts):
     return (FIXTURES.joinpath(*parts)).read_text()
+
+
+def read_trace(*parts):
+    """A trace file of the original's (conv/ and branches/ READMEs): texts
+    by tag (STRUCT, INIT, TRAINED, FILE), and the per-sample float32 rows
+    (IN, TGT, OUT, POST) stacked, from their hex bits."""
+    out = {"IN": {}, "TGT": {}, "OUT": {}, "POST": {}}
+    for line in fixture_text(*parts).splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag in out:
+            index, *words = rest.split()
+            out[tag][int(index)] = np.array([int(w, 16) for w in words],
+                                            dtype=np.uint32).view(np.float32)
+        else:
+            out[tag] = rest
+    for tag in ("IN", "TGT", "OUT", "POST"):
+        out[tag] = np.stack([out[tag][i] for i in range(len(out[tag]))])
+    return out
+
+
+def bits(a):
+    """The float32 bits of ``a``, to compare arrays bit for bit."""
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
 
 
 def csv_text(header, rows):

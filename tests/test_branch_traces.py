@@ -11,7 +11,7 @@ import pytest
 import pyneural as pn
 from pyneural import rng
 from pyneural._kernels import dense as _dense
-from conftest import FIXTURES
+from conftest import bits, read_trace
 
 
 def _case1(net):
@@ -58,21 +58,6 @@ def _case3(net):
 CASES = {1: (1101, _case1), 2: (2202, _case2), 3: (3303, _case3)}
 
 
-def _trace(case):
-    out = {"IN": {}, "TGT": {}, "OUT": {}, "POST": {}}
-    for line in (FIXTURES / "branches" / f"trace_res{case}.txt").read_text().splitlines():
-        tag, _, rest = line.partition(" ")
-        if tag in out:
-            index, *words = rest.split()
-            out[tag][int(index)] = np.array([int(w, 16) for w in words],
-                                            dtype=np.uint32).view(np.float32)
-        else:
-            out[tag] = rest
-    for tag in ("IN", "TGT", "OUT", "POST"):
-        out[tag] = np.stack([out[tag][i] for i in range(len(out[tag]))])
-    return out
-
-
 def _built(case):
     """The case's net after ``RandSeed := seed``: building draws the initial
     weights from the global generator, training draws the dropout masks."""
@@ -84,13 +69,9 @@ def _built(case):
     return net
 
 
-def _bits(a):
-    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
-
-
 @pytest.fixture(params=sorted(CASES), ids=lambda c: f"res{c}")
 def case(request):
-    return request.param, _trace(request.param)
+    return request.param, read_trace("branches", f"trace_res{request.param}.txt")
 
 
 def test_structure_and_initial_weights(case):
@@ -104,13 +85,13 @@ def test_training_pass_outputs_weights_and_file(case):
     number, t = case
     net = _built(number)
     for i, (x, target) in enumerate(zip(t["IN"], t["TGT"])):
-        np.testing.assert_array_equal(_bits(net.compute(x).data), _bits(t["OUT"][i]),
+        np.testing.assert_array_equal(bits(net.compute(x).data), bits(t["OUT"][i]),
                                       err_msg=f"OUT {i}")
         net.backpropagate(target)
     assert net.save_data_to_string() == t["TRAINED"]
     net.enable_dropouts(False)
     for i, x in enumerate(t["IN"]):
-        np.testing.assert_array_equal(_bits(net.compute(x).data), _bits(t["POST"][i]),
+        np.testing.assert_array_equal(bits(net.compute(x).data), bits(t["POST"][i]),
                                       err_msg=f"POST {i}")
     assert net.save_to_string() == t["FILE"]
 
@@ -128,8 +109,8 @@ def test_fit_samples_and_exact_batch_on_both_instruction_sets(case, level):
         net.fit_samples(t["IN"], t["TGT"])            # the same draws as per sample
         assert net.save_data_to_string() == t["TRAINED"]
         net.enable_dropouts(False)
-        np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)),
-                                      _bits(t["POST"]))
+        np.testing.assert_array_equal(bits(net.compute_batch(t["IN"], exact=True)),
+                                      bits(t["POST"]))
     finally:
         _dense.set_simd_level(before)
 
@@ -139,24 +120,24 @@ def test_loaded_file_computes_the_post_outputs(case):
     net = pn.TNNet.from_string(t["FILE"], generator=rng.FPCRandom())
     assert net.save_to_string() == t["FILE"]
     net.enable_dropouts(False)        # loading rebuilds dropout enabled, as the original
-    np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)), _bits(t["POST"]))
+    np.testing.assert_array_equal(bits(net.compute_batch(t["IN"], exact=True)), bits(t["POST"]))
     np.testing.assert_allclose(net.compute_batch(t["IN"]), t["POST"], rtol=1e-5, atol=1e-6)
     outs = net.layer_outputs(t["IN"][:3])
     assert [o.shape for o in outs] == [(3, layer.output.size) for layer in net.layers]
     np.testing.assert_allclose(outs[-1], t["POST"][:3], rtol=1e-5, atol=1e-6)
 
 
-def test_a_clone_and_a_restored_snapshot_compute_the_same_bits(case):
+def test_a_clone_and_a_restored_snapshot_compute_the_samebits(case):
     number, t = case
     net = pn.TNNet.from_string(t["FILE"], generator=rng.FPCRandom())
     net.enable_dropouts(False)
     twin = net.clone()
     assert twin.save_to_string() == t["FILE"]
-    np.testing.assert_array_equal(_bits(twin.compute_batch(t["IN"], exact=True)),
-                                  _bits(t["POST"]))
+    np.testing.assert_array_equal(bits(twin.compute_batch(t["IN"], exact=True)),
+                                  bits(t["POST"]))
     trained = net.snapshot()
     net.init_weights()
     assert net.save_data_to_string() != t["FILE"].split(">")[1]
     net.restore(trained)
-    np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)),
-                                  _bits(t["POST"]))
+    np.testing.assert_array_equal(bits(net.compute_batch(t["IN"], exact=True)),
+                                  bits(t["POST"]))

@@ -10,7 +10,7 @@ import pytest
 import pyneural as pn
 from pyneural import rng
 from pyneural._kernels import dense as _dense
-from conftest import FIXTURES
+from conftest import bits, read_trace
 
 # Seed and layers of each case, as trace.lpr builds them.
 CASES = {
@@ -30,22 +30,6 @@ CASES = {
 }
 
 
-def _trace(case):
-    """The trace's lines: texts by tag, and per-sample float32 vectors."""
-    out = {"IN": {}, "TGT": {}, "OUT": {}, "POST": {}}
-    for line in (FIXTURES / "conv" / f"trace_case{case}.txt").read_text().splitlines():
-        tag, _, rest = line.partition(" ")
-        if tag in out:
-            index, *words = rest.split()
-            out[tag][int(index)] = np.array([int(w, 16) for w in words],
-                                            dtype=np.uint32).view(np.float32)
-        else:
-            out[tag] = rest
-    for tag in ("IN", "TGT", "OUT", "POST"):
-        out[tag] = np.stack([out[tag][i] for i in range(len(out[tag]))])
-    return out
-
-
 def _built(case):
     seed, layers = CASES[case]
     rng.set_seed(seed)
@@ -56,13 +40,9 @@ def _built(case):
     return net
 
 
-def _bits(a):
-    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
-
-
 @pytest.fixture(params=sorted(CASES), ids=lambda c: f"case{c}")
 def case(request):
-    return request.param, _trace(request.param)
+    return request.param, read_trace("conv", f"trace_case{request.param}.txt")
 
 
 def test_structure_and_initial_weights(case):
@@ -77,11 +57,11 @@ def test_training_pass_outputs_weights_and_file(case):
     net = _built(number)
     for i, (x, target) in enumerate(zip(t["IN"], t["TGT"])):
         out = net.compute(x).data
-        np.testing.assert_array_equal(_bits(out), _bits(t["OUT"][i]), err_msg=f"OUT {i}")
+        np.testing.assert_array_equal(bits(out), bits(t["OUT"][i]), err_msg=f"OUT {i}")
         net.backpropagate(target)
     assert net.save_data_to_string() == t["TRAINED"]
     for i, x in enumerate(t["IN"]):
-        np.testing.assert_array_equal(_bits(net.compute(x).data), _bits(t["POST"][i]),
+        np.testing.assert_array_equal(bits(net.compute(x).data), bits(t["POST"][i]),
                                       err_msg=f"POST {i}")
     assert net.save_to_string() == t["FILE"]
 
@@ -97,8 +77,8 @@ def test_fit_samples_and_exact_batch_on_both_instruction_sets(case, level):
         net = _built(number)
         net.fit_samples(t["IN"], t["TGT"])
         assert net.save_data_to_string() == t["TRAINED"]
-        np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)),
-                                      _bits(t["POST"]))
+        np.testing.assert_array_equal(bits(net.compute_batch(t["IN"], exact=True)),
+                                      bits(t["POST"]))
     finally:
         _dense.set_simd_level(before)
 
@@ -115,7 +95,7 @@ def test_loaded_file_computes_the_post_outputs(case):
     number, t = case
     net = pn.TNNet.from_string(t["FILE"], generator=rng.FPCRandom())
     assert net.save_to_string() == t["FILE"]
-    np.testing.assert_array_equal(_bits(net.compute_batch(t["IN"], exact=True)), _bits(t["POST"]))
+    np.testing.assert_array_equal(bits(net.compute_batch(t["IN"], exact=True)), bits(t["POST"]))
     # the numpy batched pass (im2col + GEMM, strided max) agrees closely
     np.testing.assert_allclose(net.compute_batch(t["IN"]), t["POST"], rtol=1e-5, atol=1e-6)
     for layer, out in zip(net.layers, net.layer_outputs(t["IN"][:3])):
