@@ -10,6 +10,7 @@ import pyneural as pn
 from pyneural import rng
 from pyneural.net import _backward_order
 from pyneural.nnformat import NNFormatError
+from conftest import bits
 
 F32 = np.float32
 
@@ -21,10 +22,6 @@ def _net(*layers, collect=0, size=(4, 3, 2), seed=7):
     for layer in layers:
         net.add_layer(layer)
     return net
-
-
-def _bits(a):
-    return np.ascontiguousarray(a, dtype=F32).view(np.uint32)
 
 
 # ------------------------------------------------------------- the graph --
@@ -136,9 +133,9 @@ def test_the_new_activations_follow_their_formulas_in_every_pass():
         net = _net(cls(), size=(24, 1, 1))
         out = net.compute(x).data.copy()
         np.testing.assert_allclose(out, want, rtol=2e-6, atol=1e-6, err_msg=cls.__name__)
-        np.testing.assert_array_equal(_bits(net.compute_batch(x[None])[0]), _bits(out))
-        np.testing.assert_array_equal(_bits(net.compute_batch(x[None], exact=True)[0]),
-                                      _bits(out))
+        np.testing.assert_array_equal(bits(net.compute_batch(x[None])[0]), bits(out))
+        np.testing.assert_array_equal(bits(net.compute_batch(x[None], exact=True)[0]),
+                                      bits(out))
 
 
 def test_leaky_relu_keeps_its_slope_in_the_text_as_a_float32():
@@ -172,8 +169,8 @@ def test_dropout_draws_from_the_nets_generator_in_every_pass():
     rows = np.stack([per_row.compute(x).data.copy() for x in X])
     kept = rows != 0
     assert 0.3 < kept.mean() < 0.7 and np.array_equal(rows[kept], X[kept])
-    np.testing.assert_array_equal(_bits(fresh().compute_batch(X)), _bits(rows))
-    np.testing.assert_array_equal(_bits(fresh().compute_batch(X, exact=True)), _bits(rows))
+    np.testing.assert_array_equal(bits(fresh().compute_batch(X)), bits(rows))
+    np.testing.assert_array_equal(bits(fresh().compute_batch(X, exact=True)), bits(rows))
     off = fresh()
     off.enable_dropouts(False)
     np.testing.assert_array_equal(off.compute_batch(X), X)
@@ -290,7 +287,7 @@ def test_the_new_activations_on_nan_inf_and_extremes_match_a_transcription():
     for cls, w in want.items():
         net = _net(cls(), size=(x.size, 1, 1))
         out = net.compute(x).data
-        np.testing.assert_array_equal(_bits(out), _bits(w.astype(F32)), err_msg=cls.__name__)
+        np.testing.assert_array_equal(bits(out), bits(w.astype(F32)), err_msg=cls.__name__)
 
 
 def test_every_pass_that_draws_reseeds_when_randseed_is_assigned_again():
