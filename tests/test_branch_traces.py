@@ -55,7 +55,59 @@ def _case3(net):
     net.add_layer(pn.TNNetFullConnectLinear(2))
 
 
-CASES = {1: (1101, _case1), 2: (2202, _case2), 3: (3303, _case3)}
+def _case4(net):
+    """The activations on a dense chain (trace_more.lpr): leaky ReLU, ReLU6
+    plain and leaky, swish, SELU; inputs large enough to pass 6."""
+    net.add_layer(pn.TNNetInput(5, 1, 1))
+    for layer in (pn.TNNetFullConnectLinear(8), pn.TNNetLeakyReLU(),
+                  pn.TNNetFullConnectLinear(7), pn.TNNetReLU6(),
+                  pn.TNNetFullConnectLinear(7), pn.TNNetReLU6(50),
+                  pn.TNNetFullConnectLinear(6), pn.TNNetSwish(),
+                  pn.TNNetFullConnectLinear(6), pn.TNNetSELU(), pn.TNNetLeakyReLU(0.2),
+                  pn.TNNetFullConnectLinear(3)):
+        net.add_layer(layer)
+
+
+def _case5(net):
+    """The channel-std normalisation, a depth concatenation reading the
+    input, average pooling with clipped windows, the channel average on a
+    non-square plane and the channel maximum, a flat concatenation of a
+    layer another branch reads too (its error is overwritten)."""
+    inp = net.add_layer(pn.TNNetInput(7, 5, 2))
+    net.add_layer(pn.TNNetConvolutionReLU(3, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetChannelStdNormalization())
+    net.add_layer(pn.TNNetDeepConcat([net.get_last_layer(), inp]))
+    d = net.add_layer(pn.TNNetAvgPool(2))
+    net.add_layer(pn.TNNetLeakyReLU(0.2))
+    f = net.add_layer(pn.TNNetPointwiseConvLinear(4))
+    net.add_layer(pn.TNNetMaxChannel())
+    b = net.add_layer_after(pn.TNNetAvgChannel(), f)
+    net.add_layer(pn.TNNetConcat([net.layers[7], b, d]))
+    net.add_layer(pn.TNNetFullConnectReLU(6))
+    net.add_layer(pn.TNNetDropout(0.3))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    net.add_layer(pn.TNNetSoftMax())
+
+
+def _case6(net):
+    """A sum reading the input and one layer twice, a second sum, swish,
+    SELU, the moving-std normalisation, two dropouts."""
+    inp = net.add_layer(pn.TNNetInput(6, 6, 3))
+    a = net.add_layer(pn.TNNetPointwiseConvLinear(3))
+    b = net.add_layer(pn.TNNetSum([a, inp, a]))
+    net.add_layer(pn.TNNetSwish())
+    net.add_layer(pn.TNNetDropout(0.25))
+    net.add_layer(pn.TNNetConvolutionLinear(3, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetSum([net.get_last_layer(), b]))
+    net.add_layer(pn.TNNetSELU())
+    net.add_layer(pn.TNNetMovingStdNormalization())
+    net.add_layer(pn.TNNetMaxPool(2))
+    net.add_layer(pn.TNNetDropout(0.5))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+
+
+CASES = {1: (1101, _case1), 2: (2202, _case2), 3: (3303, _case3), 4: (4404, _case4),
+         5: (5505, _case5), 6: (6606, _case6)}
 
 
 def _built(case):
