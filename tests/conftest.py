@@ -14,7 +14,7 @@ FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 # (.ci/run sets it) a missing one fails those tests instead of skipping
 # them: a test that needs an optional package must not vanish in CI.
 OPTIONAL = ("torch", "safetensors", "dask", "distributed", "joblib", "matplotlib", "sklearn",
-            "mlxtend", "hypothesis")
+            "mlxtend", "hypothesis", "sphinx")
 REQUIRE_OPTIONAL = os.environ.get("PYNEURAL_REQUIRE_OPTIONAL", "") not in ("", "0")
 
 

@@ -24,6 +24,8 @@ import sys
 
 import pytest
 
+from conftest import need
+
 try:
     import tomllib
 except ImportError:                     # Python < 3.11
@@ -224,7 +226,7 @@ def check(words, tmp_path, monkeypatch):
         if module == "pytest":
             return                                   # pytest's own options
         if module == "sphinx":
-            build = pytest.importorskip("sphinx.cmd.build", reason="the docs extra")
+            build = need("sphinx.cmd.build")
             return _parse(build.get_parser(), argv, "sphinx")
         if module == "pyneural":
             return check(["pyneural", *argv], tmp_path, monkeypatch)
