@@ -55,18 +55,28 @@ REFINE_PASSES = 10
 
 @dataclass
 class LayerAlignment:
-    """What alignment did to one hidden layer."""
-    index: int            # position in net.layers
+    """What alignment did to one permutation group (a hidden layer, or the
+    layers of a residual stream)."""
+    index: int            # position in net.layers of the group's first producer
     width: int
     permutation: np.ndarray
     churn: float
     objective: float      # sum of matched scores
+    producers: tuple = ()     # every producer's position in net.layers
+
+    @property
+    def name(self):
+        """``net layer 4``, or ``net layers 1, 3, 8`` for a tied group."""
+        if len(self.producers) > 1:
+            return "net layers " + ", ".join(map(str, self.producers))
+        return f"net layer {self.index}"
 
     def to_dict(self):
-        """The fields as plain values (``index`` as ``net_layer``)."""
-        return {"net_layer": self.index, "width": self.width,
-                "permutation": self.permutation.tolist(), "churn": self.churn,
-                "objective": self.objective}
+        """The fields as plain values (``index`` as ``net_layer``, the
+        producers as ``net_layers``)."""
+        return {"net_layer": self.index, "net_layers": list(self.producers or (self.index,)),
+                "width": self.width, "permutation": self.permutation.tolist(),
+                "churn": self.churn, "objective": self.objective}
 
 
 def resolve_score_mode(score_mode):
@@ -89,15 +99,33 @@ def resolve_score_mode(score_mode):
     raise ValueError(f"unknown score_mode {score_mode!r}; use one of {names}")
 
 
-def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
-    """The score matrix of one hidden layer (A units x B units)."""
+def layer_scores(net, mode, snap_a, snap_b, group, X, exact, acts_a=None):
+    """The score matrix of one permutation group (A units x B units): the
+    cosines of every producer's units summed (a tied group is scored with
+    every layer that writes into it)."""
     if mode == "weight":
-        return matching.cosine_scores(symmetry.rows(net, snap_a, hidden.index),
-                                      symmetry.rows(net, snap_b, hidden.index))
-    net.restore(snap_b)
-    acts_b = net.layer_outputs(X, exact)[hidden.index]
-    return matching.cosine_scores(symmetry.unit_activations(acts_a[hidden.index], hidden.width).T,
-                                  symmetry.unit_activations(acts_b, hidden.width).T)
+        pairs = [(symmetry.rows(net, snap_a, i), symmetry.rows(net, snap_b, i), units, 0)
+                 for i, units in group.units.items()]
+    else:
+        net.restore(snap_b)
+        acts_b = net.layer_outputs(X, exact)
+        pairs = [(symmetry.unit_activations(acts_a[i], net.layers[i].neurons),
+                  symmetry.unit_activations(acts_b[i], net.layers[i].neurons), units, 1)
+                 for i, units in group.units.items()]
+    S = None
+    for a, b, units, axis in pairs:
+        a, b = _units(a, units, axis), _units(b, units, axis)
+        term = matching.cosine_scores(a.T, b.T) if axis else matching.cosine_scores(a, b)
+        S = term if S is None else S + term
+    return S
+
+
+def _units(values, units, axis):
+    """``values`` restricted to a group's units along ``axis`` (itself
+    when the group holds all of them in order)."""
+    if len(units) == values.shape[axis] and symmetry.is_identity(units):
+        return values
+    return np.take(values, units, axis=axis)
 
 
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_break=0.0):
@@ -112,7 +140,7 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
                                      normalize=mode.endswith("cosine"), seed=seed,
                                      solver=matching.SOLVERS[solver]).run()
         results = [LayerAlignment(h.index, h.width, p, symmetry.churn(p),
-                                  matching.objective(wm.scores(l), p))
+                                  matching.objective(wm.scores(l), p), h.producers)
                    for l, (h, p) in enumerate(zip(hidden_list, wm.perms))]
         info = (f"weight matching {wm.iterations} passes, objective {wm.history[0]:.4f} -> "
                 f"{wm.history[-1]:.4f}, {wm.reason}")
@@ -135,7 +163,8 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
         info = (f"{mode} matching, then {TIE_BREAK_PASSES} passes breaking its near-ties by "
                 f"the weights (bonus {tie_break:g} x the cosine of incoming rows and outgoing "
                 "columns)")
-    return [LayerAlignment(h.index, h.width, p, symmetry.churn(p), matching.objective(S, p))
+    return [LayerAlignment(h.index, h.width, p, symmetry.churn(p), matching.objective(S, p),
+                           h.producers)
             for h, p, S in zip(hidden_list, perms, scores)], aligned, info
 
 
@@ -305,17 +334,25 @@ def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, e
 
 
 def match_norms(net, snap_a, snap_b, hidden_list):
-    """Rescale B's positively homogeneous units (ReLU) so each incoming
-    [weights | bias] row has the norm of A's unit at the same position, with
+    """Rescale B's positively homogeneous units (ReLU) so each unit's
+    incoming [weights | bias] rows (of every producer of its group, side by
+    side) have the norm of A's unit at the same position, with
     compensation: an exact symmetry of B. Front to back, because rescaling
-    one layer changes the next layer's rows."""
+    one group changes the rows of the groups that read it."""
     for h in hidden_list:
         if h.positive_scale:
-            na = np.linalg.norm(matching._layer_rows(net, snap_a, h.index, False), axis=1)
-            nb = np.linalg.norm(matching._layer_rows(net, snap_b, h.index, False), axis=1)
+            na, nb = (np.linalg.norm(_incoming(net, s, h), axis=1) for s in (snap_a, snap_b))
             f = np.where((na > 0) & (nb > 0), na / np.where(nb > 0, nb, 1), 1.0)
             snap_b = symmetry.scale(net, snap_b, h, f.astype(np.float32))
     return snap_b
+
+
+def _incoming(net, snap, group, which=None):
+    """A group's units' incoming [weights | bias] rows, every producer's
+    side by side (float64); only the units ``which`` when given."""
+    return np.hstack([_units(matching._layer_rows(net, snap, i, False), units, 0)
+                      [slice(None) if which is None else which]
+                      for i, units in group.units.items()])
 
 
 def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
@@ -336,8 +373,8 @@ def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
 
 def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
     """Re-match, by the cosine of their incoming weights, the units that are
-    silent (output exactly 0 on every probe) in A and in aligned B at the
-    same position.
+    silent (exactly 0 on every probe wherever a reader reads them) in A and
+    in aligned B at the same position.
 
     Activations cannot tell such units apart (their scores tie), so the
     matching pairs them arbitrarily, and a merged unit may average two
@@ -359,15 +396,16 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
         if not h.positive_scale:
             continue
         work.restore(aligned)
-        out_b = symmetry.unit_activations(work.layer_outputs(X)[h.next_index - 1], h.width)
-        out_a = symmetry.unit_activations(outs_a[h.next_index - 1], h.width)
-        both = np.flatnonzero(~np.any(out_a != 0, axis=0) & ~np.any(out_b != 0, axis=0))
+        outs_b = work.layer_outputs(X)
+        silent = np.ones(h.width, bool)
+        for j, elements in h.inputs.items():
+            for outs in (outs_a, outs_b):
+                silent &= ~np.any(symmetry.group_values(outs[j], elements) != 0, axis=0)
+        both = np.flatnonzero(silent)
         if len(both) < 2:
             continue
-        rows_a = np.column_stack([symmetry.rows(work, snap_a, h.index)[both],
-                                  symmetry.bias(work, snap_a, h.index)[both]])
-        rows_b = np.column_stack([symmetry.rows(work, aligned, h.index)[both],
-                                  symmetry.bias(work, aligned, h.index)[both]])
+        rows_a = _incoming(work, snap_a, h, both)
+        rows_b = _incoming(work, aligned, h, both)
         q = matching.hungarian(matching.cosine_scores(rows_a, rows_b))
         if np.array_equal(q, np.arange(len(both))):
             continue

@@ -104,7 +104,7 @@ class MergeResult(BeforeAfter):
     naive_repaired: ModelScore = None
     repaired: ModelScore = None
     permutations: list = field(default_factory=list, repr=False)
-    hidden: list = field(default_factory=list)            # (net layer, width) per hidden layer
+    hidden: list = field(default_factory=list)  # ("net layer i" or "net layers i, j", width) per group
     matching_info: list = field(default_factory=list)
     refinement: list = field(default_factory=list, repr=False)
     repair_layers: list = field(default=None, repr=False)
@@ -240,7 +240,7 @@ def _render(r):
             continue
         name = "B" if r.n_nets == 2 else f"net {i}"
         yield (f"  churn of {name}: " + ", ".join(
-            f"net layer {idx} {fixed(f32(c), 3)}" for (idx, _), c in zip(r.hidden, churn)))
+            f"{name} {fixed(f32(c), 3)}" for (name, _), c in zip(r.hidden, churn)))
     if r.repair_layers is not None:
         units = sum(l.repaired for l in r.repair_layers)
         alone = sum(int(np.sum(l.left_alone)) for l in r.repair_layers)
@@ -438,7 +438,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
     hidden = symmetry.hidden_layers(work, o.channels)
     n = len(snaps)
     result = MergeResult(None, n, len(X), tuple(float(w) for w in weights), o.mode, o.solver,
-                         o.refine, o.budget, o.k, hidden=[(h.index, h.width) for h in hidden],
+                         o.refine, o.budget, o.k, hidden=[(h.describe(), h.width) for h in hidden],
                          eval_set=eval_set, n_eval=n_eval, exact=ex)
     perms = [[np.arange(h.width) for h in hidden]]
     aligned, infos, stats = [snaps[0]], [""], [None]

@@ -217,7 +217,7 @@ def _render(r):
     yield ""
     yield "Per-hidden-layer permutation churn (fraction of units moved):"
     for i, l in enumerate(r.layers):
-        yield (f"  layer[{i}] (net layer {l.index}, width {l.width}): churn = "
+        yield (f"  layer[{i}] ({l.name}, width {l.width}): churn = "
                f"{fixed(f32(l.churn), 3)}")
     yield ""
     pre, post = r.pre_barrier, r.post_barrier
@@ -394,7 +394,7 @@ def _check_scale(net, snap_b, ref_b, hidden_list, X, exact, seed):
         if h.sign_flip:
             f *= g.choice(np.array([-1, 1], np.float32), h.width)
         if not (h.positive_scale or h.sign_flip):
-            skipped.append(f"net layer {h.index} ({'/'.join(h.activations)})")
+            skipped.append(f"{h.describe()} ({'/'.join(h.activations)})")
         factors.append(f)
     if len(skipped) == len(hidden_list):
         return Check(4, "scale invariance", "SKIPPED", None,

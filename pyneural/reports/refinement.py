@@ -26,6 +26,7 @@ from .._blocks import map_row_blocks
 from ..volume import blend
 from . import interpolation as interp
 from . import symmetry
+from .forward import walk
 from .matching import cosine_scores
 from .text import fixed
 
@@ -37,6 +38,7 @@ MAX_PASSES = 6
 # rounding noise of the batched forward pass, not an improvement.
 MARGIN = 1e-9
 _F32 = np.float32
+_POOLING = ("maxpool", "avgpool", "maxchannel")
 
 
 @dataclass
@@ -82,27 +84,35 @@ def _act(layers):
 class _Path:
     """Per-alpha caches of the interpolated net A(1-a) + B'a and its
     activations on X, with incremental evaluation of unit swaps in B'.
-    Swaps change trainable layers ``first`` and later only: what comes
-    before (a conv net's convolutions) is computed once."""
 
-    def __init__(self, net, snap_a, snap_b, X, Y, k, first=0):
+    Swaps change the layers from ``first`` (a net-layer index, default the
+    first weighted layer) on, which must form a chain of unit layers and
+    weightless layers, each reading the one before (``chain_from``); the
+    *tail*. What comes before it (a conv net's convolutions, a residual
+    net's blocks) is computed once per alpha. Layer numbers ``t`` below
+    count the tail's weighted layers from 0."""
+
+    def __init__(self, net, snap_a, snap_b, X, Y, k, first=None):
         self.net, self.X, self.Y = net, X, Y
-        self.trainable = [i for i, l in enumerate(net.layers) if l.has_weights]
+        if first is None:
+            first = next(i for i, l in enumerate(net.layers) if l.has_weights)
+        self.trainable = [i for i in range(first, len(net.layers)) if net.layers[i].has_weights]
         self.layers = [net.layers[i] for i in self.trainable]
         bounds = self.trainable + [len(net.layers)]
         self.act = [_act(net.layers[i:j]) for i, j in zip(bounds, bounds[1:])]
         # A layer's tail is elementwise unless a softmax or a pooling sits in it.
-        self.elementwise = [all(l.activation != "softmax" and l.kind != "maxpool"
+        self.elementwise = [all(l.activation != "softmax" and l.kind not in _POOLING
                                 for l in net.layers[i:j])
                             for i, j in zip(bounds, bounds[1:])]
         self.A = [self._wb(snap_a, i) for i in self.trainable]
         self.B = [self._wb(snap_b, i) for i in self.trainable]
         self.alphas = interp.alphas(k)[1:-1]
         self.evaluations = 0
-        self.first = first
+        self._reads = net.layers[first].prev         # the tail's input is this layer's output
+        self._ends = [v.data for v in snap_a], [v.data for v in snap_b]
         self.Z = self.H = None
         self.rebuild()
-        self._end_b = self._prefix(self.B)
+        self._end_inputs = [None, self._prefix(self._ends[1])]
 
     def _wb(self, snap, index):
         """(W (neurons x fan_in), b) copies of one layer of a snapshot."""
@@ -114,30 +124,29 @@ class _Path:
         return blend(wa, wb, a), blend(ba, bb, a)
 
     def rebuild(self):
-        """Recompute every cache from layer ``first`` on (also clears
-        rounding drift)."""
+        """Recompute every cache of the tail (also clears rounding drift)."""
         cached = self.H is not None
         W, Z, H, losses = [], [], [], []
         for idx, a in enumerate(self.alphas):
             Ws = [self._mix(t, a) for t in range(len(self.trainable))]
-            z, h = self._forward(Ws, *((self.H[idx], self.first, self.Z[idx]) if cached
-                                       else self._prefix(Ws)))
+            head = (self.H[idx][0] if cached else self.X if not self._reads
+                    else self._prefix([blend(pa, pb, a) for pa, pb in zip(*self._ends)]))
+            z, h = self._forward(Ws, [head], 0)
             W.append(Ws)
             Z.append(z)
             H.append(h)
             losses.append(interp.mean_loss(h[-1], self.Y))
         self.W, self.Z, self.H, self.losses = W, Z, H, np.array(losses)
 
-    def _prefix(self, Ws):
-        """``(H, first, Z)`` to forward from: the input of trainable layer
-        ``first`` (the layers before it in row blocks, side by side on the
-        cores; their own activations are never needed again)."""
-        h = (map_row_blocks(lambda rows: self._forward(Ws[:self.first], [rows], 0)[1][-1],
-                            self.X) if self.first else self.X)
-        return [None] * self.first + [h], self.first, [None] * self.first
+    def _prefix(self, params):
+        """The tail's input for the whole net's parameters ``params``: the
+        layers before it in row blocks, side by side on the cores."""
+        if not self._reads:
+            return self.X
+        return map_row_blocks(lambda rows: walk(self.net, params, rows, self._reads), self.X)
 
     def _forward(self, Ws, H, start, Z=None):
-        """Forward from trainable layer ``start`` given inputs H[start]."""
+        """Forward from tail layer ``start`` given inputs H[start]."""
         Z = list(Z[:start]) if Z is not None else []
         H = list(H[: start + 1])
         for t in range(start, len(Ws)):
@@ -207,18 +216,34 @@ class _Path:
             Z[l + 1], H[l + 2] = z_n, tail_H[0]
             Z[l + 2:], H[l + 3:] = tail_Z, tail_H[1:]
 
-    def end_activations(self, params):
-        """Each trainable layer's activations on X for endpoint weights
-        (A's, or B' as the swaps have left it)."""
-        prefix = self._end_b if params is self.B else self._prefix(params)
-        return self._forward(params, *prefix)[1][1:]
+    def end_activations(self, b=False):
+        """Each tail layer's activations on X for endpoint weights (A's, or
+        with ``b`` B' as the swaps have left it)."""
+        if self._end_inputs[b] is None:
+            self._end_inputs[b] = self._prefix(self._ends[b])
+        return self._forward(self.B if b else self.A, [self._end_inputs[b]], 0)[1][1:]
+
+
+def chain_from(net, candidates):
+    """The first of ``candidates`` (net-layer indices) from which on the net
+    is a chain the swap search can run on: every later layer reads the one
+    before it, merges nothing and is a unit layer or weightless (no
+    normalisation); None when there is none."""
+    ok = len(net.layers)
+    for i in range(len(net.layers) - 1, 0, -1):
+        layer = net.layers[i]
+        if (layer.input_indices() != (i - 1,) or layer.merges
+                or (layer.has_weights and not symmetry.is_unit_layer(layer))):
+            break
+        ok = i
+    return next((c for c in sorted(candidates) if c >= ok - 1), None)
 
 
 def _candidate_swaps(path, acts_a, t, limit):
     """Position pairs (i, j) of hidden layer t, the most plausible swaps
     first: those that cost the least activation-cosine agreement between A
     and the current B' at the path's ends."""
-    C = cosine_scores(acts_a[t].T, path.end_activations(path.B)[t].T).astype(np.float64)
+    C = cosine_scores(acts_a[t].T, path.end_activations(b=True)[t].T).astype(np.float64)
     d = np.diag(C)
     cost = (d[:, None] + d[None, :]) - (C + C.T)
     i, j = np.triu_indices(C.shape[0], 1)
@@ -270,15 +295,18 @@ def refine_permutations(net, snap_a, snap_b, hidden_list, perms, X, Y, k, *, bud
             "no interior alphas (K=1)" if k < 2 else "the barrier is already at the floor")
         return start_perms, stats
     # Swaps of a convolution's channels would need a whole forward pass per
-    # evaluation: only fully-connected pairs are refined, conv channels keep
-    # their matching.
-    trainable = [i for i, layer in enumerate(net.layers) if layer.has_weights]
-    refined = [(t, trainable.index(h.index)) for t, h in enumerate(hidden_list) if h.dense]
-    if not refined:
-        stats.reason = "nothing to refine: no fully-connected hidden layer"
+    # evaluation: only fully-connected pairs are refined, conv channels and
+    # tied groups keep their matching, and only where the rest of the net
+    # is a chain (a residual net's dense head).
+    first = chain_from(net, [h.index for h in hidden_list if h.dense])
+    if first is None:
+        stats.reason = "nothing to refine: no fully-connected hidden layer" + (
+            " in a chain to the output" if any(h.dense for h in hidden_list) else "")
         return start_perms, stats
-    path = _Path(net, snap_a, start, X, Y, k, first=min(layer for _, layer in refined))
-    acts_a = path.end_activations(path.A)
+    path = _Path(net, snap_a, start, X, Y, k, first)
+    refined = [(t, path.trainable.index(h.index)) for t, h in enumerate(hidden_list)
+               if h.dense and h.index >= first]
+    acts_a = path.end_activations()
     for stats.passes in range(1, MAX_PASSES + 1):
         accepted = 0
         for t, layer in refined:

@@ -1,0 +1,285 @@
+"""Alignment of nets with branches: the permutation spec derived from the
+graph (a residual stream is one group, concatenations keep their inputs'
+units side by side, per-channel layers carry a channel, the output and the
+input stay fixed), checks 1 and 4 on the fixture pair, the original's three
+trace nets and random graphs, and the original's text on the fixture."""
+import numpy as np
+import pytest
+
+import pyneural as pn
+from pyneural import rng
+from pyneural.reports import symmetry
+from pyneural.reports.permutation_align import ORIGINAL_OPTIONS
+from pyneural.reports.samples import read_samples
+from conftest import FIXTURES
+from test_branch_traces import CASES
+
+REPORT = FIXTURES / "branches" / "report"
+
+
+def fixture_pair():
+    a, b = (pn.load(str(REPORT / f"{n}.nn")) for n in "AB")
+    return a, b, read_samples(str(REPORT / "probes.csv"), a)
+
+
+def trace_net(case, seed=5):
+    """The shape of the original's trace net ``case`` with weights from ``seed``."""
+    rng.set_seed(seed)
+    net = pn.TNNet()
+    CASES[case][1](net)
+    return _with_busy_normalisations(net, np.random.default_rng(seed))
+
+
+def _with_busy_normalisations(net, g):
+    """Give the normalisations weights that are not the identity (a channel
+    moved without its shift and scale must change the function)."""
+    snap = net.snapshot()
+    for layer, v in zip(net.layers, snap):
+        if isinstance(layer, pn.TNNetChannelStdNormalization):
+            w, b = layer.split(v.data)
+            w[0] = g.uniform(-0.5, 0.5, w.shape[1])
+            w[1] = g.uniform(0.5, 2.0, w.shape[1])
+        elif isinstance(layer, pn.TNNetMovingStdNormalization):
+            layer.split(v.data)[0][0] = (g.uniform(-0.3, 0.3), g.uniform(0.6, 1.8), 5)
+    net.restore(snap)
+    return net
+
+
+def random_graph(seed):
+    """A random small net with branches: convolutions (3x3, pointwise) reading
+    any earlier volume, sums of volumes of one shape, depth concatenations,
+    ReLU / leaky ReLU / the normalisations / dropout between, a pooled
+    head, sometimes a flat concatenation of two heads, then dense layers."""
+    g = np.random.default_rng(seed)
+    rng.set_seed(seed)
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(4, 4, int(g.integers(1, 3))))
+    volumes = [net.layers[0]]
+
+    def conv(features, after):
+        kind = g.choice(["relu", "linear", "pw_relu", "pw_linear"])
+        layer = {"relu": lambda: pn.TNNetConvolutionReLU(features, 3, 1, 1, 0),
+                 "linear": lambda: pn.TNNetConvolutionLinear(features, 3, 1, 1, 0),
+                 "pw_relu": lambda: pn.TNNetPointwiseConvReLU(features),
+                 "pw_linear": lambda: pn.TNNetPointwiseConvLinear(features)}[kind]()
+        return net.add_layer_after(layer, after)
+
+    for _ in range(int(g.integers(4, 9))):
+        op = g.choice(["conv", "conv", "sum", "deep", "act"])
+        src = volumes[int(g.integers(len(volumes)))]
+        if op == "sum" and src.output.shape[2] in (3, 4):
+            d = src.output.shape[2]
+            other = conv(d, volumes[int(g.integers(len(volumes)))])
+            volumes.append(net.add_layer(pn.TNNetSum([other, src])))
+        elif op == "deep" and len(volumes) > 1:
+            other = volumes[int(g.integers(len(volumes)))]
+            volumes.append(net.add_layer(pn.TNNetDeepConcat([src, other])))
+        elif op == "act":
+            layer = g.choice(["relu", "leaky", "channel_std", "moving_std", "dropout"])
+            volumes.append(net.add_layer_after(
+                {"relu": pn.TNNetReLU, "leaky": lambda: pn.TNNetLeakyReLU(0.1),
+                 "channel_std": pn.TNNetChannelStdNormalization,
+                 "moving_std": pn.TNNetMovingStdNormalization,
+                 "dropout": lambda: pn.TNNetDropout(0.5)}[layer](), src))
+        else:
+            volumes.append(conv(int(g.choice([3, 4])), src))
+    last = volumes[-1]
+    heads = [net.add_layer_after(g.choice([pn.TNNetMaxPool(2), pn.TNNetAvgPool(2),
+                                           pn.TNNetMaxChannel()]), last)]
+    if g.random() < 0.5:
+        heads.append(net.add_layer_after(pn.TNNetFullConnectReLU(5), volumes[-2]))
+        net.add_layer(pn.TNNetConcat(heads))
+    net.add_layer(pn.TNNetFullConnectReLU(6))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    net.enable_dropouts(False)
+    return _with_busy_normalisations(net, g)
+
+
+def rows(net, n=24, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, net.input_size)).astype(np.float32)
+
+
+def _moved(net, snap):
+    out = net.clone()
+    out.restore(snap)
+    out.enable_dropouts(False)
+    return out
+
+
+def assert_symmetries_hold(net, seed=0):
+    """Random permutations of every group, and random positive scales (and
+    sign flips) of the groups that allow them, keep the function; moving
+    one producer's rows without the readers does not."""
+    X = rows(net)
+    ref = net.compute_batch(X, exact=True)
+    groups = symmetry.hidden_layers(net)
+    g = np.random.default_rng(seed)
+    perms = [p if not symmetry.is_identity(p) else np.roll(p, 1)
+             for p in symmetry.random_permutations(groups, g)]
+    moved = pn.permute(net, perms)
+    moved.enable_dropouts(False)
+    np.testing.assert_allclose(moved.compute_batch(X, exact=True), ref, rtol=0, atol=2e-5)
+    snap = net.snapshot()
+    for group in groups:
+        f = np.ones(group.width, np.float32)
+        if group.positive_scale:
+            f = g.uniform(0.5, 2.0, group.width).astype(np.float32)
+        if group.sign_flip:
+            f *= g.choice(np.array([-1, 1], np.float32), group.width)
+        snap = symmetry.scale(net, snap, group, f)
+    np.testing.assert_allclose(_moved(net, snap).compute_batch(X, exact=True), ref,
+                               rtol=1e-4, atol=1e-4)
+    for group, perm in zip(groups, perms):
+        broken = list(net.snapshot())
+        i = group.index
+        broken[i] = symmetry.permute(net, broken, group, perm)[i]
+        out = _moved(net, broken).compute_batch(X, exact=True)
+        assert not np.allclose(out, ref, rtol=0, atol=2e-5), f"group {group.describe()}"
+    return groups
+
+
+# ------------------------------------------------------------ the spec --
+
+def test_a_residual_stream_is_one_group_read_wherever_it_goes():
+    a, _, _ = fixture_pair()
+    groups = symmetry.hidden_layers(a)
+    assert [(g.producers, g.readers, g.width) for g in groups] == [
+        ((1, 3), (2, 7), 6), ((2,), (3,), 6), ((7,), (8,), 8)]
+    stream = groups[0]
+    assert stream.tied and stream.describe() == "net layers 1, 3"
+    assert stream.activations == ("identity", "identity", "sum", "relu", "maxpool")
+    assert stream.positive_scale and not stream.sign_flip
+    # the sum's two producers move the same units, the FC reads a channel at
+    # every position of the pooled 4x4 plane
+    assert np.array_equal(stream.units[1], np.arange(6)) and np.array_equal(stream.units[3],
+                                                                            np.arange(6))
+    assert stream.columns[2].shape == (6, 9) and stream.columns[7].shape == (6, 16)
+    assert [g.index for g in symmetry.hidden_layers(a, channels=False)] == [7]
+
+
+def test_the_resnet_stream_runs_through_both_blocks():
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(8, 8, 1))
+    s = net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
+    for _ in range(2):
+        net.add_layer(pn.TNNetConvolutionReLU(4, 3, 1, 1, 0))
+        net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
+        net.add_layer(pn.TNNetSum([net.get_last_layer(), s]))
+        net.add_layer(pn.TNNetReLU())
+        s = net.add_layer(pn.TNNetMaxPool(2))
+    net.add_layer(pn.TNNetFullConnectReLU(6))
+    net.add_layer(pn.TNNetFullConnectLinear(3))
+    groups = assert_symmetries_hold(net)
+    assert [(g.producers, g.readers) for g in groups] == [
+        ((1, 3, 8), (2, 7, 12)), ((2,), (3,)), ((7,), (8,)), ((12,), (13,))]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_trace_nets_keep_their_function_under_every_symmetry(case):
+    net = trace_net(case)
+    net.enable_dropouts(False)
+    groups = assert_symmetries_hold(net, case)
+    spec = [(g.producers, g.readers, g.width, g.positive_scale) for g in groups]
+    assert spec == {
+        # the stream of two blocks through dropout and pooling into the
+        # dense layer; the softmax output stays fixed
+        1: [((1, 3, 7), (2, 6, 12), 4, True), ((2,), (3,), 4, True), ((6,), (7,), 4, True)],
+        # the depth concatenation keeps each branch's channels; through the
+        # moving-std normalisation no scale
+        2: [((1,), (2, 6), 4, False), ((2,), (6,), 3, False), ((6,), (8,), 5, True),
+            ((8,), (9,), 6, True)],
+        # the flat concatenation: the channel max's 3 and the branch's 2x2x2
+        3: [((1,), (5,), 3, True), ((3,), (5,), 2, True), ((5,), (7,), 5, True)]}[case]
+
+
+def test_units_tied_to_the_input_or_mixed_by_a_pool_are_fixed():
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(4, 4, 2))
+    c = net.add_layer(pn.TNNetConvolutionLinear(2, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetSum([c, net.layers[0]]))       # tied to the input: fixed
+    d = net.add_layer(pn.TNNetFullConnectReLU(2, 2, 3))     # a volume whose units vary by position
+    pool = net.add_layer(pn.TNNetMaxPool(2))                # mixes them: fixed
+    e = net.add_layer_after(pn.TNNetFullConnectReLU(5), d)
+    net.add_layer(pn.TNNetConcat([pool, e]))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+    groups = assert_symmetries_hold(net)
+    assert [(g.producers, g.readers) for g in groups] == [((5,), (7,))]
+    assert groups[0].columns[7].shape == (5, 1) and groups[0].columns[7][0, 0] == 3
+
+
+def test_a_depth_concatenation_of_a_layer_with_itself_moves_both_copies():
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(3, 3, 2))
+    a = net.add_layer(pn.TNNetConvolutionReLU(3, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetDeepConcat([a, a]))
+    net.add_layer(pn.TNNetChannelStdNormalization())
+    net.add_layer(pn.TNNetPointwiseConvReLU(4))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+    _with_busy_normalisations(net, np.random.default_rng(1))
+    groups = assert_symmetries_hold(net)
+    first = groups[0]
+    assert first.columns[3].shape == (3, 2) and first.columns[4].shape == (3, 2)
+    assert "channel_std" in first.activations and not first.positive_scale
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_graphs_keep_their_function_under_every_symmetry(seed):
+    net = random_graph(seed)
+    groups = assert_symmetries_hold(net, seed)
+    assert groups
+    for g in groups:
+        assert net.layers[-1].index not in g.producers
+        through_norm = any(a in ("channel_std", "moving_std") for a in g.activations)
+        assert not (through_norm and g.positive_scale)
+
+
+def test_random_graphs_reach_every_construct():
+    seen = set()
+    for seed in range(30):
+        net = random_graph(seed)
+        seen |= {type(l).__name__ for l in net.layers}
+        seen |= {"tied" for g in symmetry.hidden_layers(net) if g.tied}
+    assert {"TNNetSum", "TNNetDeepConcat", "TNNetConcat", "TNNetPointwiseConvReLU",
+            "TNNetChannelStdNormalization", "TNNetMovingStdNormalization", "TNNetDropout",
+            "tied"} <= seen
+
+
+# ---------------------------------------------------------- the reports --
+
+def test_the_default_report_on_the_residual_pair_keeps_b_and_lowers_the_barrier():
+    a, b, probes = fixture_pair()
+    before = a.save_to_string(), b.save_to_string()
+    r = a.permutation_align_report(b, probes, progress=False, check_recovery=True)
+    assert [c.status for c in r.checks] == ["PASS", "SKIPPED", "PASS", "PASS", "PASS"]
+    assert r.check(1).value < 1e-5
+    assert [l.producers for l in r.layers] == [(1, 3), (2,), (7,)]
+    assert "layer[0] (net layers 1, 3, width 6)" in str(r)
+    assert r.reduction > 0.5
+    assert (a.save_to_string(), b.save_to_string()) == before
+    aligned = pn.permute(b, r.permutations)
+    assert a.mode_connectivity_report(aligned, probes).barrier == pytest.approx(
+        r.post_barrier, abs=1e-6)
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+def test_the_original_options_print_the_originals_text_on_the_residual_pair(mode):
+    a, b, probes = fixture_pair()
+    text = (str(a.mode_connectivity_report(b, probes)) + "\n"
+            + str(a.permutation_align_report(b, probes, score_mode=mode, **ORIGINAL_OPTIONS))
+            + "\n")
+    assert text == (REPORT / f"pascal_mode{mode}.txt").read_text()
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("mode", ["activation", "weight", "weight_matching"])
+def test_checks_1_and_4_pass_on_random_graph_pairs(seed, mode):
+    a, b = random_graph(seed), random_graph(seed)
+    rng.set_seed(1000 + seed)
+    b.init_weights()
+    _with_busy_normalisations(b, np.random.default_rng(1000 + seed))
+    X = rows(a, 40, seed)
+    Y = np.eye(3, dtype=np.float32)[np.arange(40) % 3]
+    r = a.permutation_align_report(b, (X, Y), mode, progress=False)
+    assert r.check(1).status == "PASS", r.check(1).detail
+    assert r.check(4).status in ("PASS", "SKIPPED"), r.check(4).detail
+    assert r.check(3).status == "PASS"
