@@ -13,9 +13,10 @@ import numpy as np
 
 from . import interpolation as interp
 from .interpolation import DEFAULT_K
-from . import matching, symmetry
+from . import forward, matching, symmetry
 from .assignment_steps import assignment_steps, supported as steps_supported
-from .refinement import MAX_CANDIDATES, refine_permutations
+from . import refinement
+from .refinement import MAX_CANDIDATES
 from .text import fixed
 
 # Pascal's integers first; the new modes get new integers.
@@ -101,23 +102,32 @@ def resolve_score_mode(score_mode):
 
 def layer_scores(net, mode, snap_a, snap_b, group, X, exact, acts_a=None):
     """The score matrix of one permutation group (A units x B units): the
-    cosines of every producer's units summed (a tied group is scored with
-    every layer that writes into it)."""
+    cosines of every producer's units summed, and for a tied group of
+    every sum that ties them (a residual stream is scored with every layer
+    that writes into it, and as the sums write it)."""
     if mode == "weight":
         pairs = [(symmetry.rows(net, snap_a, i), symmetry.rows(net, snap_b, i), units, 0)
                  for i, units in group.units.items()]
     else:
-        net.restore(snap_b)
-        acts_b = net.layer_outputs(X, exact)
+        acts_b = forward.outputs(net, snap_b, X, score_layers([group]), exact)
         pairs = [(symmetry.unit_activations(acts_a[i], net.layers[i].neurons),
                   symmetry.unit_activations(acts_b[i], net.layers[i].neurons), units, 1)
                  for i, units in group.units.items()]
+        pairs += [(symmetry.group_values(acts_a[i], elements),
+                   symmetry.group_values(acts_b[i], elements), None, 1)
+                  for i, elements in group.sums.items()]
     S = None
     for a, b, units, axis in pairs:
-        a, b = _units(a, units, axis), _units(b, units, axis)
+        if units is not None:
+            a, b = _units(a, units, axis), _units(b, units, axis)
         term = matching.cosine_scores(a.T, b.T) if axis else matching.cosine_scores(a, b)
         S = term if S is None else S + term
     return S
+
+
+def score_layers(groups):
+    """The layers whose outputs the activation scores of ``groups`` read."""
+    return sorted({i for g in groups for i in (*g.producers, *g.sums)})
 
 
 def _units(values, units, axis):
@@ -147,8 +157,7 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
         return results, symmetry.permute_all(net, snap_b, hidden_list, wm.perms), info
     acts_a = None
     if mode == "activation":
-        net.restore(snap_a)
-        acts_a = net.layer_outputs(X, exact)
+        acts_a = forward.outputs(net, snap_a, X, score_layers(hidden_list), exact)
     solve = matching.SOLVERS[solver]
     scores, perms, aligned = [], [], snap_b
     for h in hidden_list:
@@ -286,12 +295,13 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     # docs/notes/2026-11-30-refinement-budgets.md).
     tie_break = SCALE_TIE_BREAK if at_scale else 0.0
     tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
-                               seed, refine, refine_budget, progress, tie_break) for m in starts]
-    best = min(tried, key=lambda t: t[-1])
-    layers, aligned, info, stats, _ = best
+                               seed, refine, refine_budget, progress, tie_break,
+                               measured=len(starts) > 1 or mode == "auto") for m in starts]
+    best = min(tried, key=lambda t: t[4])
+    layers, aligned, info, stats, _, measure = best
     if at_scale:
         info = (f"auto at scale (weights x probes {work:.1e} > {AUTO_SCALE_WORK:.0e}): "
-                f"{info}, barrier on samples {fixed(best[-1], 6)}")
+                f"{info}, barrier on samples {fixed(best[4], 6)}")
         if steps:
             perms, stats = assignment_steps(net, snap_a, snap_b, hidden_list,
                                             [l.permutation for l in layers], X, Y, k)
@@ -303,11 +313,11 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
             info += ", no further steps (aligned for the REPAIR'd path)"
     elif mode == "auto":
         info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
-            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
+            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[4], 6)}"
             for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
     if refine:
-        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k,
-                                        best[-1])
+        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, best[4],
+                                        measure)
         if moved:
             info = (info + "; " if info else "") + (
                 f"{moved} unit{'s' if moved != 1 else ''} silent on the samples in both nets "
@@ -316,21 +326,25 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
 
 
 def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, exact, seed,
-                      refine, budget, progress, tie_break):
+                      refine, budget, progress, tie_break, measured=True):
     """One start: matching, then (optionally) refinement. Returns (layers,
-    aligned B, matching info, refinement stats, barrier on the samples)."""
+    aligned B, matching info, refinement stats, barrier on the samples,
+    the refinement's ``measure``). Without refinement the barrier is
+    measured only when ``measured`` (several starts to choose from, or
+    "auto" printing it)."""
     layers, aligned, info = align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed,
                                   tie_break)
     if not refine:
-        barrier = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
-        return layers, aligned, info, None, barrier
-    perms, stats = refine_permutations(net, snap_a, snap_b, hidden_list,
-                                       [l.permutation for l in layers], X, Y, k,
-                                       budget=budget, progress=progress)
+        barrier = (interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
+                   if measured else float("nan"))
+        return layers, aligned, info, None, barrier, None
+    perms, stats, measure = refinement.refine(net, snap_a, snap_b, hidden_list,
+                                              [l.permutation for l in layers], X, Y, k,
+                                              budget=budget, progress=progress)
     for l, p in zip(layers, perms):
         l.permutation, l.churn = p, symmetry.churn(p)
     return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, stats,
-            stats.barrier_after)
+            stats.barrier_after, measure)
 
 
 def match_norms(net, snap_a, snap_b, hidden_list):
@@ -355,15 +369,16 @@ def _incoming(net, snap, group, which=None):
                       for i, units in group.units.items()])
 
 
-def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
+def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, before, measure):
     """Re-pair silent units; keep it only if the samples' barrier (``before``
-    for ``aligned``) does not rise."""
+    for ``aligned``, ``measure`` from the refinement) does not rise."""
     perms = [l.permutation for l in layers]
     new_perms, new_aligned, moved = rematch_silent_units(net, snap_a, aligned, hidden_list,
                                                          perms, X)
     if not moved:
         return aligned, 0
-    after = interp.sweep(net, snap_a, new_aligned, X, Y, k, exact=False).barrier
+    changed = [t for t, (p, q) in enumerate(zip(perms, new_perms)) if not np.array_equal(p, q)]
+    after = measure(new_aligned, changed).barrier
     if not after <= before:
         return aligned, 0
     for l, p in zip(layers, new_perms):
@@ -388,19 +403,15 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
     it does not raise the barrier on the probes. Returns (perms, aligned
     snapshot, units moved).
     """
-    work.restore(snap_a)
-    outs_a = work.layer_outputs(X)
+    outs_a = forward.outputs(work, snap_a, X, [j for h in hidden for j in h.inputs])
     moved = 0
     perms = [np.array(p) for p in perms]
     for t, h in enumerate(hidden):
         if not h.positive_scale:
             continue
-        work.restore(aligned)
-        outs_b = work.layer_outputs(X)
-        silent = np.ones(h.width, bool)
-        for j, elements in h.inputs.items():
-            for outs in (outs_a, outs_b):
-                silent &= ~np.any(symmetry.group_values(outs[j], elements) != 0, axis=0)
+        silent = _silent(outs_a, h)
+        if silent.sum() >= 2:           # else B's outputs cannot make two silent in both
+            silent &= _silent(forward.outputs(work, aligned, X, h.inputs), h)
         both = np.flatnonzero(silent)
         if len(both) < 2:
             continue
@@ -415,3 +426,12 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
         perms[t] = perms[t][sub]
         aligned = symmetry.permute(work, aligned, h, sub)
     return perms, aligned, moved
+
+
+def _silent(outs, group):
+    """Per unit of ``group``, True when it is exactly 0 on every probe in
+    every output a reader reads it from (``outs``: layer -> outputs)."""
+    silent = np.ones(group.width, bool)
+    for j, elements in group.inputs.items():
+        silent &= ~np.any(symmetry.group_values(outs[j], elements) != 0, axis=0)
+    return silent

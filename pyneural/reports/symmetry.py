@@ -105,7 +105,8 @@ class PermutationGroup:
     producer p; ``columns[r]`` a ``(width, m)`` array, the weight columns
     of reader (or channel-std layer) r that read each unit; ``inputs[t]``
     a ``(width, m)`` array, the values of layer t's output (a reader's
-    input) that hold each unit.
+    input) that hold each unit; ``sums[s]`` the same for the output of
+    each sum that ties the producers (the residual stream as written).
     """
     index: int
     width: int
@@ -117,6 +118,7 @@ class PermutationGroup:
     units: dict = field(default_factory=dict, repr=False)
     columns: dict = field(default_factory=dict, repr=False)
     inputs: dict = field(default_factory=dict, repr=False)
+    sums: dict = field(default_factory=dict, repr=False)
 
     def _key(self):
         return (self.index, self.width, self.producers, self.readers, self.activations,
@@ -336,9 +338,13 @@ def _group(net, producers, classes, roots, layer_roots, present, live):
     each layer's output as tied units, ``present``: the set of them."""
     own = set(classes)
     unit_maps = {p: _by_class(roots[p], classes)[:, 0] for p in producers}
-    columns, inputs, readers = {}, {}, []
+    columns, inputs, readers, sums = {}, {}, [], {}
     for layer in net.layers[1:]:
-        if layer.merges or not live[layer.index]:
+        if not live[layer.index]:
+            continue
+        if layer.merges:
+            if isinstance(layer, TNNetSum) and own & present[layer.index]:
+                sums[layer.index] = _by_class(layer_roots[layer.index], classes)
             continue
         j = layer.input_indices()[0]
         lab = layer_roots[j]
@@ -367,7 +373,7 @@ def _group(net, producers, classes, roots, layer_roots, present, live):
     return PermutationGroup(producers[0], len(classes), producers, tuple(readers), activations,
                             columns[readers[0]].shape[1],
                             any(is_conv(net.layers[i]) for i in producers + tuple(readers)),
-                            unit_maps, columns, inputs)
+                            unit_maps, columns, inputs, sums)
 
 
 def _original_groups(net):
