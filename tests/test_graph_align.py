@@ -283,3 +283,186 @@ def test_checks_1_and_4_pass_on_random_graph_pairs(seed, mode):
     assert r.check(1).status == "PASS", r.check(1).detail
     assert r.check(4).status in ("PASS", "SKIPPED"), r.check(4).detail
     assert r.check(3).status == "PASS"
+
+
+# --------------------------------------------------------- refinement --
+
+def _small_resnet(seed):
+    rng.set_seed(seed)
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(6, 6, 1))
+    s = net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetConvolutionReLU(4, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetSum([net.get_last_layer(), s]))
+    net.add_layer(pn.TNNetReLU())
+    net.add_layer(pn.TNNetMaxPool(2))
+    net.add_layer(pn.TNNetFullConnectReLU(6))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+    return net
+
+
+def _conv_chain(seed):
+    rng.set_seed(seed)
+    net = pn.TNNet()
+    net.add_layer(pn.TNNetInput(6, 6, 1))
+    net.add_layer(pn.TNNetConvolutionReLU(3, 3, 1, 1, 0))
+    net.add_layer(pn.TNNetMaxPool(2))
+    net.add_layer(pn.TNNetFullConnectReLU(5))
+    net.add_layer(pn.TNNetFullConnectLinear(2))
+    return net
+
+
+@pytest.mark.parametrize("build", [_small_resnet, _conv_chain])
+def test_the_swap_search_measures_the_sweeps_bits(build):
+    from pyneural.reports import interpolation as interp, refinement
+    a, b = build(1), build(2)
+    X = rows(a, 300)            # more than one row block of compute_batch
+    Y = np.eye(2, dtype=np.float32)[np.arange(300) % 2]
+    groups = symmetry.hidden_layers(a)
+    first = refinement.chain_from(a, [g.index for g in groups if g.dense])
+    assert first == len(a.layers) - 2
+    work, sa, sb = a.clone(), a.snapshot(), b.snapshot()
+    path = refinement._Path(work, sa, sb, X, Y, 10, first)
+    for snap in (sb, symmetry.permute(work, sb, groups[-1], np.roll(np.arange(groups[-1].width),
+                                                                    1))):
+        ours, theirs = path.sweep(snap), interp.sweep(work, sa, snap, X, Y, 10, exact=False)
+        assert np.array_equal(ours.losses, theirs.losses)
+        assert np.array_equal(ours.accuracies, theirs.accuracies)
+
+
+def test_channel_swaps_on_the_residual_pair_lower_the_barrier_on_their_samples():
+    from pyneural.reports import interpolation as interp, refinement
+    a, b, (X, Y) = fixture_pair()
+    work, sa, sb = a.clone(), a.snapshot(), b.snapshot()
+    groups = symmetry.hidden_layers(work)
+    start = [np.arange(g.width) for g in groups]
+    perms, stats = refinement.refine_permutations(work, sa, sb, groups, start, X, Y, 10,
+                                                  budget=500, progress=False)
+    assert stats.channel_probes == refinement.CHANNEL_PROBES
+    assert stats.channel_tried == sum(min(refinement.CHANNEL_CANDIDATES,
+                                          g.width * (g.width - 1) // 2) for g in groups[:2])
+    assert stats.channel_accepted and stats.channel_after < stats.channel_before
+    assert "channel swaps accepted" in stats.summary()
+    refined = symmetry.permute_all(work, sb, groups, perms)
+    assert interp.sweep(work, sa, refined, X, Y, 10, False).barrier == pytest.approx(
+        stats.barrier_after, abs=1e-7)
+    assert stats.barrier_after <= stats.barrier_before
+    assert stats.barrier_after < interp.sweep(work, sa, sb, X, Y, 10, False).barrier
+
+
+# ------------------------------------------------------------- dropout --
+
+def _dropout_pair():
+    a, b = trace_net(1, 5), trace_net(1, 6)
+    return a, b, rows(a, 30), np.eye(3, dtype=np.float32)[np.arange(30) % 3]
+
+
+def test_reports_measure_the_function_with_dropout_off_and_draw_nothing():
+    a, b, X, Y = _dropout_pair()
+    assert all(l.enabled for l in a.layers if isinstance(l, pn.TNNetDropout))
+    rng.set_seed(11)
+    first = (str(a.permutation_align_report(b, (X, Y), progress=False)),
+             str(a.mode_connectivity_report(b, (X, Y))))
+    state = rng.random()
+    rng.set_seed(11)
+    again = (str(a.permutation_align_report(b, (X, Y), progress=False)),
+             str(a.mode_connectivity_report(b, (X, Y))))
+    assert again == first and rng.random() == state       # no mask was drawn
+    off = a.clone()
+    off.enable_dropouts(False)
+    r = off.mode_connectivity_report(b, (X, Y))
+    assert str(r) == first[1]
+    assert "PASS" in first[0].split("Check 1")[1].split("\n")[0]
+    assert all(l.enabled for l in a.layers if isinstance(l, pn.TNNetDropout))
+
+
+def test_merges_and_repair_hand_back_nets_with_their_dropout_as_given():
+    a, b, X, Y = _dropout_pair()
+    merged = a.merge_with(b, (X, Y), repair=True, progress=False)
+    drops = [l for l in merged.net.layers if isinstance(l, pn.TNNetDropout)]
+    assert drops and all(l.enabled for l in drops)
+    assert merged.drift < 1e-4
+    a.enable_dropouts(False)
+    assert not any(l.enabled for l in pn.merge_many([a, b, b], (X, Y)).net.layers
+                   if isinstance(l, pn.TNNetDropout))
+    fixed = pn.repair(merged.net, [a, pn.permute(b, merged.permutations[1])], X)
+    assert all(l.enabled for l in fixed.net.layers if isinstance(l, pn.TNNetDropout))
+    assert fixed.matched
+
+
+# ------------------------------------------- other graphs are refused --
+
+def _other_links():
+    """The fixture's A with its sum reading layers 3 and 2 instead of 3 and 1."""
+    a, _, _ = fixture_pair()
+    text = a.save_to_string().replace("TNNetSum:0;0;0;0;0;0;0;0:3;1:", "TNNetSum:0;0;0;0;0;0;0;0:3;2:")
+    return pn.TNNet.from_string(text)
+
+
+def test_every_report_merge_and_sweep_names_the_first_layer_that_reads_otherwise():
+    a, b, probes = fixture_pair()
+    other = _other_links()
+    want = ("layer 4 is TNNetSum output 8x8x6, reading layers 3, 1 in A but TNNetSum output "
+            "8x8x6, reading layers 3, 2 in B")
+    calls = [lambda: a.permutation_align_report(other, probes),
+             lambda: a.mode_connectivity_report(other, probes),
+             lambda: a.merge_with(other, probes)]
+    for call in calls:
+        with pytest.raises(pn.ArchitectureError, match=want):
+            call()
+    for call in (lambda: pn.merge_many([a, b, other], probes),
+                 lambda: pn.barrier_matrix([a, b, other], probes),
+                 lambda: pn.repair(a, [b, other], probes)):
+        with pytest.raises(pn.ArchitectureError, match="layer 4 is TNNetSum output 8x8x6, "
+                                                       "reading layers 3, 1 in .* but "
+                                                       "TNNetSum output 8x8x6, reading "
+                                                       "layers 3, 2 in "):
+            call()
+
+
+# ------------------------------------------------- merges and sweeps --
+
+def test_merges_repair_and_sweeps_work_on_the_residual_pair():
+    a, b, probes = fixture_pair()
+    merged = a.merge_with(b, probes, repair=True, progress=False)
+    assert merged.drift < 1e-4 and merged.repair_error < 1e-4
+    assert merged.repaired.loss < merged.naive.loss
+    assert [l.index for l in merged.repair_layers] == [1, 2, 3, 7]
+    c = pn.permute(b, symmetry.random_permutations(symmetry.hidden_layers(b),
+                                                  np.random.default_rng(3)))
+    many = pn.merge_many([a, b, c], probes, repair=True)
+    assert many.drift < 1e-4 and np.isfinite(many.net.compute_batch(rows(a, 5))).all()
+    sweep = pn.barrier_matrix([a, b, c], probes)
+    assert sweep.post[1, 2] == pytest.approx(0, abs=1e-6) and sweep.pre[1, 2] > 0.01
+    assert sweep.post[0, 1] < sweep.pre[0, 1]
+
+
+# ------------------------------------------------------------- the CLI --
+
+def test_every_command_runs_on_the_residual_pair(capsys, tmp_path):
+    from pyneural import cli
+    A, B, P = (str(REPORT / n) for n in ("A.nn", "B.nn", "probes.csv"))
+
+    def run(*argv):
+        code = cli.main([str(x) for x in argv])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return out
+    out = run("info", A)
+    assert "TNNetSum" in out and "  3,1  " in out
+    assert "Permutation groups: 3\n  net layers 1, 3: 6 units, read by 2, 7" in out
+    assert "Check 1 permutation invariance: PASS" in run("align", A, B, "--samples", P)
+    pascal = (REPORT / "pascal_mode1.txt").read_text()
+    out = run("align", A, B, "--samples", P, "--score-mode", "1", "--original")
+    assert out.rstrip("\n") == pascal[pascal.index("PermutationAlignReport"):].rstrip("\n")
+    assert "Barrier height" in run("connect", A, B, "--samples", P)
+    out = run("permute", B, "--to", A, "--samples", P, "-o", tmp_path / "b.nn")
+    assert "net layers 1, 3 (width 6)" in out
+    moved, b = pn.load(str(tmp_path / "b.nn")), pn.load(B)
+    X = rows(b, 20)
+    np.testing.assert_allclose(moved.compute_batch(X), b.compute_batch(X), atol=1e-5)
+    assert "aligned + REPAIR" in run("merge", A, B, "--samples", P, "--repair", "-o",
+                                     tmp_path / "m.nn")
+    assert pn.load(str(tmp_path / "m.nn")).layers[4].links == (3, 1)
+    assert "After alignment" in run("sweep", A, B, tmp_path / "b.nn", "--samples", P)

@@ -539,7 +539,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     seed = non_negative_int(seed, "seed")
     # One state of A for the whole report: every pass below works on this
     # copy (and writes weights only into it), even if A is reloaded meanwhile.
-    work = net.clone()
+    work = interp.work_copy(net)
     hidden_list = symmetry.hidden_layers(
         work, interp.check_flag(permute_channels, "permute_channels"))
     result = PermutationAlignResult(0, k, mode, solver, len(work.trainable_layers()))

@@ -452,15 +452,16 @@ def repair(merged, endpoints, samples, weights=None, *, in_place=False):
         ``endpoints`` is not a sequence (a str is not one), or samples in a
         form REPAIR does not take.
     """
-    work = new_net_like(merged)             # one state of merged, read once
+    out = new_net_like(merged)              # one state of merged, read once
+    work = interp.work_copy(out)
     snaps = _endpoint_snapshots(work, endpoints)
     X = _inputs(samples, work)
     if X is None:
         raise ValueError("repair: samples is nil or empty")
     w = mix_weights(weights, len(snaps))
     snap, layers = repair_snapshot(work, work.snapshot(), snaps, w, X)
-    work.restore(snap)
+    out.restore(snap)
     if in_place:
         merged.restore(snap)
-        work = merged
-    return RepairResult(work, snap, layers, len(X), tuple(float(v) for v in w))
+        out = merged
+    return RepairResult(out, snap, layers, len(X), tuple(float(v) for v in w))
