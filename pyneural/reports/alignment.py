@@ -100,16 +100,19 @@ def resolve_score_mode(score_mode):
     raise ValueError(f"unknown score_mode {score_mode!r}; use one of {names}")
 
 
-def layer_scores(net, mode, snap_a, snap_b, group, X, exact, acts_a=None):
+def layer_scores(net, mode, snap_a, snap_b, group, X, exact, acts_a=None, acts_b=None):
     """The score matrix of one permutation group (A units x B units): the
     cosines of every producer's units summed, and for a tied group of
     every sum that ties them (a residual stream is scored with every layer
-    that writes into it, and as the sums write it)."""
+    that writes into it, and as the sums write it). Activation scores read
+    ``acts_a`` and ``acts_b`` (``forward.outputs`` of ``score_layers``;
+    B's computed when not given)."""
     if mode == "weight":
         pairs = [(symmetry.rows(net, snap_a, i), symmetry.rows(net, snap_b, i), units, 0)
                  for i, units in group.units.items()]
     else:
-        acts_b = forward.outputs(net, snap_b, X, score_layers([group]), exact)
+        if acts_b is None:
+            acts_b = forward.outputs(net, snap_b, X, score_layers([group]), exact)
         pairs = [(symmetry.unit_activations(acts_a[i], net.layers[i].neurons),
                   symmetry.unit_activations(acts_b[i], net.layers[i].neurons), units, 1)
                  for i, units in group.units.items()]
@@ -155,13 +158,16 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
         info = (f"weight matching {wm.iterations} passes, objective {wm.history[0]:.4f} -> "
                 f"{wm.history[-1]:.4f}, {wm.reason}")
         return results, symmetry.permute_all(net, snap_b, hidden_list, wm.perms), info
-    acts_a = None
+    acts_a = acts_b = None
     if mode == "activation":
-        acts_a = forward.outputs(net, snap_a, X, score_layers(hidden_list), exact)
+        # B's units of a group are where they were until the group is
+        # permuted, and its function is B's: one pass serves every group.
+        acts_a, acts_b = (forward.outputs(net, s, X, score_layers(hidden_list), exact)
+                          for s in (snap_a, snap_b))
     solve = matching.SOLVERS[solver]
     scores, perms, aligned = [], [], snap_b
     for h in hidden_list:
-        scores.append(layer_scores(net, mode, snap_a, aligned, h, X, exact, acts_a))
+        scores.append(layer_scores(net, mode, snap_a, aligned, h, X, exact, acts_a, acts_b))
         perms.append(solve(scores[-1]))
         aligned = symmetry.permute(net, aligned, h, perms[-1])
     info = ""

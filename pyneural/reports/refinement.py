@@ -47,7 +47,7 @@ MARGIN = 1e-9
 # peaked; the swaps are kept when the barrier on those samples is lower.
 # Measured on the residual and LeNet pairs of benchmarks.branches and
 # benchmarks.conv_align (docs/benchmarks.md).
-CHANNEL_PROBES = 64
+CHANNEL_PROBES = 48
 CHANNEL_CANDIDATES = 90
 _F32 = np.float32
 _POOLING = ("maxpool", "avgpool", "maxchannel")
