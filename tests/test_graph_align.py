@@ -157,23 +157,6 @@ def test_a_residual_stream_is_one_group_read_wherever_it_goes():
     assert [g.index for g in symmetry.hidden_layers(a, channels=False)] == [7]
 
 
-def test_the_resnet_stream_runs_through_both_blocks():
-    net = pn.TNNet()
-    net.add_layer(pn.TNNetInput(8, 8, 1))
-    s = net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
-    for _ in range(2):
-        net.add_layer(pn.TNNetConvolutionReLU(4, 3, 1, 1, 0))
-        net.add_layer(pn.TNNetConvolutionLinear(4, 3, 1, 1, 0))
-        net.add_layer(pn.TNNetSum([net.get_last_layer(), s]))
-        net.add_layer(pn.TNNetReLU())
-        s = net.add_layer(pn.TNNetMaxPool(2))
-    net.add_layer(pn.TNNetFullConnectReLU(6))
-    net.add_layer(pn.TNNetFullConnectLinear(3))
-    groups = assert_symmetries_hold(net)
-    assert [(g.producers, g.readers) for g in groups] == [
-        ((1, 3, 8), (2, 7, 12)), ((2,), (3,)), ((7,), (8,)), ((12,), (13,))]
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_trace_nets_keep_their_function_under_every_symmetry(case):
     net = trace_net(case)
@@ -466,3 +449,57 @@ def test_every_command_runs_on_the_residual_pair(capsys, tmp_path):
                                      tmp_path / "m.nn")
     assert pn.load(str(tmp_path / "m.nn")).layers[4].links == (3, 1)
     assert "After alignment" in run("sweep", A, B, tmp_path / "b.nn", "--samples", P)
+
+
+# ------------------------------------------- the example and benchmark --
+
+def _branches(monkeypatch):
+    import importlib
+    import pathlib
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1]))
+    return importlib.import_module("benchmarks.branches")
+
+
+def test_the_examples_net_is_the_issues_and_its_stream_runs_through_both_blocks(monkeypatch):
+    ex = _branches(monkeypatch).load_example("mnist_resnet")
+    net = ex.build_resnet(1)
+    assert [l.class_name for l in net.layers] == [
+        "TNNetInput", "TNNetConvolutionLinear",
+        "TNNetConvolutionReLU", "TNNetConvolutionLinear", "TNNetSum", "TNNetReLU", "TNNetMaxPool",
+        "TNNetConvolutionReLU", "TNNetConvolutionLinear", "TNNetSum", "TNNetReLU", "TNNetMaxPool",
+        "TNNetFullConnectReLU", "TNNetFullConnectLinear"]
+    assert net.layers[4].links == (3, 1) and net.layers[9].links == (8, 6)
+    groups = assert_symmetries_hold(net)
+    assert [(g.producers, g.readers, g.width) for g in groups] == [
+        ((1, 3, 8), (2, 7, 12), 16), ((2,), (3,), 16), ((7,), (8,), 16), ((12,), (13,), 64)]
+
+
+def test_repair_after_the_sums_sets_the_sums_statistics(monkeypatch):
+    bench = _branches(monkeypatch)
+    ex = bench.load_example("mnist_resnet")
+
+    def small(seed):
+        net = ex.build_resnet(seed)
+        X = rows(net, 60, seed)
+        net.fit_samples(X, np.eye(10, dtype=np.float32)[np.arange(60) % 10])
+        return net
+    a, b = small(1), small(2)
+    X = rows(a, 80, 5)
+    work = a.clone()
+    stats = [bench._sum_statistics(work, s, X) for s in (a.snapshot(), b.snapshot())]
+    work.interpolate(a.snapshot(), b.snapshot(), 0.5)
+    fixed = bench.repair_after_sums(work, work.snapshot(), stats, (0.5, 0.5), X)
+    got = bench._sum_statistics(work, fixed, X)
+    for i in (*bench.ALONE, bench.FIRST_SUM, bench.SECOND_SUM):
+        target = [(stats[0][i][j] + stats[1][i][j]) / 2 for j in (0, 1)]
+        np.testing.assert_allclose(got[i][0], target[0], rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(got[i][1], target[1], rtol=1e-3, atol=1e-3)
+    assert not np.allclose(bench._sum_statistics(work, work.snapshot(), X)[4][1], got[4][1])
+
+
+def test_the_yardstick_keeps_bs_function(monkeypatch):
+    bench = _branches(monkeypatch)
+    a, b, (X, _) = fixture_pair()
+    moved = bench.plain_matching(a, b, X)
+    np.testing.assert_allclose(moved.compute_batch(X), b.compute_batch(X), atol=1e-5)
+    assert not np.array_equal(moved.layers[1].weights, b.layers[1].weights)
