@@ -82,7 +82,7 @@ class MergeResult(BeforeAfter):
 
     ``net`` is the merged net (a new TNNet: the repaired aligned merge with
     ``repair=True``, else the aligned merge). ``permutations[i]`` holds net
-    i's permutation per hidden layer (``perm[j]`` = net i's unit placed at
+    i's permutation per permutation group (``perm[j]`` = net i's unit placed at
     position j; identity for the reference unless MergeMany rounds moved
     it). ``endpoints``, ``naive``, ``aligned``, ``naive_repaired`` and
     ``repaired`` are ModelScores on the evaluation samples; ``pre`` and

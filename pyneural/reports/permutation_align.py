@@ -110,7 +110,8 @@ class PermutationAlignResult(BeforeAfter):
 
     @property
     def permutations(self):
-        """One permutation per hidden layer (``perm[i]`` = B's unit at A's position i)."""
+        """One permutation per permutation group, in the order of
+        ``symmetry.hidden_layers`` (``perm[i]`` = B's unit at A's position i)."""
         return [l.permutation for l in self.layers]
 
     @property
