@@ -34,7 +34,7 @@ def merge_many(nets_or_snapshots, samples, weights=None, **options):
 
 def permute(net, permutations):
     """A new net: ``net`` with its hidden units moved, computing the same
-    function (the next layer's inputs move with them). Gives the aligned B
+    function (every layer that reads them follows). Gives the aligned B
     of an alignment: ``permute(b, a.permutation_align_report(b, X_Y).permutations)``.
 
     Parameters
@@ -42,7 +42,9 @@ def permute(net, permutations):
     net : TNNet
         Not changed.
     permutations : sequence of int arrays
-        One per hidden layer (a weighted layer followed by another; a
+        One per permutation group of ``reports.symmetry.hidden_layers(net)``,
+        in its order (a layer whose units a later layer reads; on a net
+        with branches, the layers writing into one sum share a group; a
         convolution's units are its channels), or one per layer the
         original permutes (a report with ``permute_channels=False``), each
         a permutation of its units, new position -> old unit: ``perm[i]``
@@ -57,8 +59,8 @@ def permute(net, permutations):
     Raises
     ------
     ValueError
-        Another number of permutations than hidden layers, or an array that
-        is not a permutation of its layer's units (the message names the layer).
+        Another number of permutations than groups, or an array that is
+        not a permutation of its group's units (the message names its layers).
     TypeError
         ``net`` is not a TNNet, or a permutation is not of integers.
     """

@@ -529,23 +529,22 @@ def cmd_permute(args):
     X, Y = _read_samples(args.samples, net_a, args.a)
     mode, solver, refine, _ = _alignment_settings(args)
     # Resolved as the align report resolves it, so that `permute` writes
-    # the permutations `align` reports with the same options.
+    # the permutations `align` reports with the same options, on the
+    # function as the reports measure it (dropout off).
     exact = interp.use_exact(net_a, len(X), _exact(args))
-    snap_a, snap_b = net_a.snapshot(), net_b.snapshot()
-    try:
-        layers, aligned, info, stats = find_alignment(
-            net_a, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
-            refine_budget=args.refine_budget, k=args.k, seed=args.seed, exact=exact,
-            progress=False if args.json else None, for_repair=args.repair,
-            channels=not args.original)
-        before = interp.sweep(net_a, snap_a, snap_b, X, Y, args.k, exact).barrier
-        after = interp.sweep(net_a, snap_a, aligned, X, Y, args.k, exact).barrier
-    finally:
-        net_a.restore(snap_a)
+    work = interp.work_copy(net_a)
+    snap_a, snap_b = work.snapshot(), net_b.snapshot()
+    layers, aligned, info, stats = find_alignment(
+        work, snap_a, snap_b, X, Y, mode, solver=solver, refine=refine,
+        refine_budget=args.refine_budget, k=args.k, seed=args.seed, exact=exact,
+        progress=False if args.json else None, for_repair=args.repair,
+        channels=not args.original)
+    before = interp.sweep(work, snap_a, snap_b, X, Y, args.k, exact).barrier
+    after = interp.sweep(work, snap_a, aligned, X, Y, args.k, exact).barrier
     out = permute(net_b, [l.permutation for l in layers])
     with np.errstate(invalid="ignore"):
-        drift = float(np.max(np.abs(out.compute_batch(X, exact=True)
-                                    - net_b.compute_batch(X, exact=True))))
+        drift = float(np.max(np.abs(interp.work_copy(out).compute_batch(X, exact=True)
+                                    - interp.work_copy(net_b).compute_batch(X, exact=True))))
     _write_net(out, args.output)
     summary = {"command": "permute", "b": args.b, "a": args.a, "output": args.output,
                "n_samples": len(X), "k": args.k, "score_mode": mode, "solver": solver,
@@ -572,8 +571,9 @@ def _permute_text(s):
     if s["layers"]:
         lines.append("Permutation churn (fraction of units moved):")
     for l in s["layers"]:
-        lines.append(f"  net layer {l['net_layer']} (width {l['width']}): "
-                     f"churn = {fixed(f32(l['churn']), 3)}")
+        names = l["net_layers"]
+        lines.append(f"  net layer{'s' if len(names) > 1 else ''} {', '.join(map(str, names))} "
+                     f"(width {l['width']}): churn = {fixed(f32(l['churn']), 3)}")
     before, after = s["barrier_before"], s["barrier_after"]
     line = f"Barrier on the samples: before {fixed(before, 6)}, after {fixed(after, 6)}"
     if math.isfinite(before) and math.isfinite(after) and before > 1e-6:
@@ -595,33 +595,43 @@ def _add_info_args(p):
 
 
 def cmd_info(args):
-    """``pyneural info``: print a net's layers and parameter counts (a table,
-    or ``--json``). Returns 0; InputError for a missing or bad file."""
+    """``pyneural info``: print a net's layers (and the layers each reads),
+    parameter counts and permutation groups (a table, or ``--json``).
+    Returns 0; InputError for a missing or bad file."""
+    from .reports.symmetry import hidden_layers
     net = load_net(args.net, args.activations)
     rows = []
     for i, layer in enumerate(net.layers):
         rows.append({"index": i, "class": layer.class_name,
+                     "reads": list(layer.input_indices()),
                      "output": list(layer.output.shape),
                      "neurons": layer.neurons if layer.has_weights else None,
                      "fan_in": layer.fan_in if layer.has_weights else None,
                      "parameters": int(layer.params.size) if layer.has_weights else 0})
+    groups = [{"net_layers": list(g.producers), "readers": list(g.readers), "width": g.width}
+              for g in hidden_layers(net)]
     total, weights = net.count_parameters(), net.count_weights()
     if args.json:
         print_json({"net": args.net, "layers": rows, "inputs": net.input_size,
                     "outputs": net.output_size, "parameters": total, "weights": weights,
-                    "biases": total - weights})
+                    "biases": total - weights, "permutation_groups": groups})
         return 0
     print(f"{args.net}: {len(rows)} layers, {net.input_size} inputs -> "
           f"{net.output_size} outputs")
-    table = [("#", "class", "output", "neurons x fan_in", "parameters")]
+    table = [("#", "class", "reads", "output", "neurons x fan_in", "parameters")]
     for r in rows:
-        table.append((str(r["index"]), r["class"], "x".join(map(str, r["output"])),
+        table.append((str(r["index"]), r["class"], ",".join(map(str, r["reads"])) or "-",
+                      "x".join(map(str, r["output"])),
                       f"{r['neurons']} x {r['fan_in']}" if r["neurons"] is not None else "-",
                       str(r["parameters"])))
     widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
     for row in table:
-        print("  " + "  ".join(cell.rjust(w) if c in (0, 4) else cell.ljust(w)
+        print("  " + "  ".join(cell.rjust(w) if c in (0, 5) else cell.ljust(w)
                                for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    print(f"Permutation groups: {len(groups)}" + "".join(
+        f"\n  net layer{'s' if len(g['net_layers']) > 1 else ''} "
+        f"{', '.join(map(str, g['net_layers']))}: {g['width']} units, read by "
+        f"{', '.join(map(str, g['readers']))}" for g in groups))
     print(f"Parameters: {total} ({weights} weights + {total - weights} biases)")
     return 0
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from . import interpolation as interp
 from .interpolation import DEFAULT_K
-from . import matching, symmetry
+from . import forward, matching, symmetry
 from .assignment_steps import assignment_steps, supported as steps_supported
-from .refinement import MAX_CANDIDATES, refine_permutations
+from . import refinement
+from .refinement import MAX_CANDIDATES
 from .text import fixed
 
 # Pascal's integers first; the new modes get new integers.
@@ -55,18 +56,28 @@ REFINE_PASSES = 10
 
 @dataclass
 class LayerAlignment:
-    """What alignment did to one hidden layer."""
-    index: int            # position in net.layers
+    """What alignment did to one permutation group (a hidden layer, or the
+    layers of a residual stream)."""
+    index: int            # position in net.layers of the group's first producer
     width: int
     permutation: np.ndarray
     churn: float
     objective: float      # sum of matched scores
+    producers: tuple = ()     # every producer's position in net.layers
+
+    @property
+    def name(self):
+        """``net layer 4``, or ``net layers 1, 3, 8`` for a tied group."""
+        if len(self.producers) > 1:
+            return "net layers " + ", ".join(map(str, self.producers))
+        return f"net layer {self.index}"
 
     def to_dict(self):
-        """The fields as plain values (``index`` as ``net_layer``)."""
-        return {"net_layer": self.index, "width": self.width,
-                "permutation": self.permutation.tolist(), "churn": self.churn,
-                "objective": self.objective}
+        """The fields as plain values (``index`` as ``net_layer``, the
+        producers as ``net_layers``)."""
+        return {"net_layer": self.index, "net_layers": list(self.producers or (self.index,)),
+                "width": self.width, "permutation": self.permutation.tolist(),
+                "churn": self.churn, "objective": self.objective}
 
 
 def resolve_score_mode(score_mode):
@@ -89,15 +100,45 @@ def resolve_score_mode(score_mode):
     raise ValueError(f"unknown score_mode {score_mode!r}; use one of {names}")
 
 
-def layer_scores(net, mode, snap_a, snap_b, hidden, X, exact, acts_a=None):
-    """The score matrix of one hidden layer (A units x B units)."""
+def layer_scores(net, mode, snap_a, snap_b, group, X, exact, acts_a=None, acts_b=None):
+    """The score matrix of one permutation group (A units x B units): the
+    cosines of every producer's units summed, and for a tied group of
+    every sum that ties them (a residual stream is scored with every layer
+    that writes into it, and as the sums write it). Activation scores read
+    ``acts_a`` and ``acts_b`` (``forward.outputs`` of ``score_layers``;
+    B's computed when not given)."""
     if mode == "weight":
-        return matching.cosine_scores(symmetry.rows(net, snap_a, hidden.index),
-                                      symmetry.rows(net, snap_b, hidden.index))
-    net.restore(snap_b)
-    acts_b = net.layer_outputs(X, exact)[hidden.index]
-    return matching.cosine_scores(symmetry.unit_activations(acts_a[hidden.index], hidden.width).T,
-                                  symmetry.unit_activations(acts_b, hidden.width).T)
+        pairs = [(symmetry.rows(net, snap_a, i), symmetry.rows(net, snap_b, i), units, 0)
+                 for i, units in group.units.items()]
+    else:
+        if acts_b is None:
+            acts_b = forward.outputs(net, snap_b, X, score_layers([group]), exact)
+        pairs = [(symmetry.unit_activations(acts_a[i], net.layers[i].neurons),
+                  symmetry.unit_activations(acts_b[i], net.layers[i].neurons), units, 1)
+                 for i, units in group.units.items()]
+        pairs += [(symmetry.group_values(acts_a[i], elements),
+                   symmetry.group_values(acts_b[i], elements), None, 1)
+                  for i, elements in group.sums.items()]
+    S = None
+    for a, b, units, axis in pairs:
+        if units is not None:
+            a, b = _units(a, units, axis), _units(b, units, axis)
+        term = matching.cosine_scores(a.T, b.T) if axis else matching.cosine_scores(a, b)
+        S = term if S is None else S + term
+    return S
+
+
+def score_layers(groups):
+    """The layers whose outputs the activation scores of ``groups`` read."""
+    return sorted({i for g in groups for i in (*g.producers, *g.sums)})
+
+
+def _units(values, units, axis):
+    """``values`` restricted to a group's units along ``axis`` (itself
+    when the group holds all of them in order)."""
+    if len(units) == values.shape[axis] and symmetry.is_identity(units):
+        return values
+    return np.take(values, units, axis=axis)
 
 
 def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_break=0.0):
@@ -112,19 +153,21 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
                                      normalize=mode.endswith("cosine"), seed=seed,
                                      solver=matching.SOLVERS[solver]).run()
         results = [LayerAlignment(h.index, h.width, p, symmetry.churn(p),
-                                  matching.objective(wm.scores(l), p))
+                                  matching.objective(wm.scores(l), p), h.producers)
                    for l, (h, p) in enumerate(zip(hidden_list, wm.perms))]
         info = (f"weight matching {wm.iterations} passes, objective {wm.history[0]:.4f} -> "
                 f"{wm.history[-1]:.4f}, {wm.reason}")
         return results, symmetry.permute_all(net, snap_b, hidden_list, wm.perms), info
-    acts_a = None
+    acts_a = acts_b = None
     if mode == "activation":
-        net.restore(snap_a)
-        acts_a = net.layer_outputs(X, exact)
+        # B's units of a group are where they were until the group is
+        # permuted, and its function is B's: one pass serves every group.
+        acts_a, acts_b = (forward.outputs(net, s, X, score_layers(hidden_list), exact)
+                          for s in (snap_a, snap_b))
     solve = matching.SOLVERS[solver]
     scores, perms, aligned = [], [], snap_b
     for h in hidden_list:
-        scores.append(layer_scores(net, mode, snap_a, aligned, h, X, exact, acts_a))
+        scores.append(layer_scores(net, mode, snap_a, aligned, h, X, exact, acts_a, acts_b))
         perms.append(solve(scores[-1]))
         aligned = symmetry.permute(net, aligned, h, perms[-1])
     info = ""
@@ -135,7 +178,8 @@ def align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed=0, tie_
         info = (f"{mode} matching, then {TIE_BREAK_PASSES} passes breaking its near-ties by "
                 f"the weights (bonus {tie_break:g} x the cosine of incoming rows and outgoing "
                 "columns)")
-    return [LayerAlignment(h.index, h.width, p, symmetry.churn(p), matching.objective(S, p))
+    return [LayerAlignment(h.index, h.width, p, symmetry.churn(p), matching.objective(S, p),
+                           h.producers)
             for h, p, S in zip(hidden_list, perms, scores)], aligned, info
 
 
@@ -257,12 +301,13 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
     # docs/notes/2026-11-30-refinement-budgets.md).
     tie_break = SCALE_TIE_BREAK if at_scale else 0.0
     tried = [_align_and_refine(net, m, solver, snap_a, snap_b, hidden_list, X, Y, k, exact,
-                               seed, refine, refine_budget, progress, tie_break) for m in starts]
-    best = min(tried, key=lambda t: t[-1])
-    layers, aligned, info, stats, _ = best
+                               seed, refine, refine_budget, progress, tie_break,
+                               measured=len(starts) > 1 or mode == "auto") for m in starts]
+    best = min(tried, key=lambda t: t[4])
+    layers, aligned, info, stats, _, measure = best
     if at_scale:
         info = (f"auto at scale (weights x probes {work:.1e} > {AUTO_SCALE_WORK:.0e}): "
-                f"{info}, barrier on samples {fixed(best[-1], 6)}")
+                f"{info}, barrier on samples {fixed(best[4], 6)}")
         if steps:
             perms, stats = assignment_steps(net, snap_a, snap_b, hidden_list,
                                             [l.permutation for l in layers], X, Y, k)
@@ -274,11 +319,11 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
             info += ", no further steps (aligned for the REPAIR'd path)"
     elif mode == "auto":
         info = f"auto, each start{' refined' if refine else ''}: " + ", ".join(
-            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[-1], 6)}"
+            f"{m} {'(kept) ' if t is best else ''}barrier on samples {fixed(t[4], 6)}"
             for m, t in zip(starts, tried)) + (f"; {best[2]}" if best[2] else "")
     if refine:
-        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k,
-                                        best[-1])
+        aligned, moved = _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, best[4],
+                                        measure)
         if moved:
             info = (info + "; " if info else "") + (
                 f"{moved} unit{'s' if moved != 1 else ''} silent on the samples in both nets "
@@ -287,46 +332,59 @@ def find_alignment(net, snap_a, snap_b, X, Y, score_mode=None, *, solver=DEFAULT
 
 
 def _align_and_refine(net, mode, solver, snap_a, snap_b, hidden_list, X, Y, k, exact, seed,
-                      refine, budget, progress, tie_break):
+                      refine, budget, progress, tie_break, measured=True):
     """One start: matching, then (optionally) refinement. Returns (layers,
-    aligned B, matching info, refinement stats, barrier on the samples)."""
+    aligned B, matching info, refinement stats, barrier on the samples,
+    the refinement's ``measure``). Without refinement the barrier is
+    measured only when ``measured`` (several starts to choose from, or
+    "auto" printing it)."""
     layers, aligned, info = align(net, mode, solver, snap_a, snap_b, hidden_list, X, exact, seed,
                                   tie_break)
     if not refine:
-        barrier = interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
-        return layers, aligned, info, None, barrier
-    perms, stats = refine_permutations(net, snap_a, snap_b, hidden_list,
-                                       [l.permutation for l in layers], X, Y, k,
-                                       budget=budget, progress=progress)
+        barrier = (interp.sweep(net, snap_a, aligned, X, Y, k, exact=False).barrier
+                   if measured else float("nan"))
+        return layers, aligned, info, None, barrier, None
+    perms, stats, measure = refinement.refine(net, snap_a, snap_b, hidden_list,
+                                              [l.permutation for l in layers], X, Y, k,
+                                              budget=budget, progress=progress)
     for l, p in zip(layers, perms):
         l.permutation, l.churn = p, symmetry.churn(p)
     return (layers, symmetry.permute_all(net, snap_b, hidden_list, perms), info, stats,
-            stats.barrier_after)
+            stats.barrier_after, measure)
 
 
 def match_norms(net, snap_a, snap_b, hidden_list):
-    """Rescale B's positively homogeneous units (ReLU) so each incoming
-    [weights | bias] row has the norm of A's unit at the same position, with
+    """Rescale B's positively homogeneous units (ReLU) so each unit's
+    incoming [weights | bias] rows (of every producer of its group, side by
+    side) have the norm of A's unit at the same position, with
     compensation: an exact symmetry of B. Front to back, because rescaling
-    one layer changes the next layer's rows."""
+    one group changes the rows of the groups that read it."""
     for h in hidden_list:
         if h.positive_scale:
-            na = np.linalg.norm(matching._layer_rows(net, snap_a, h.index, False), axis=1)
-            nb = np.linalg.norm(matching._layer_rows(net, snap_b, h.index, False), axis=1)
+            na, nb = (np.linalg.norm(_incoming(net, s, h), axis=1) for s in (snap_a, snap_b))
             f = np.where((na > 0) & (nb > 0), na / np.where(nb > 0, nb, 1), 1.0)
             snap_b = symmetry.scale(net, snap_b, h, f.astype(np.float32))
     return snap_b
 
 
-def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
+def _incoming(net, snap, group, which=None):
+    """A group's units' incoming [weights | bias] rows, every producer's
+    side by side (float64); only the units ``which`` when given."""
+    return np.hstack([_units(matching._layer_rows(net, snap, i, False), units, 0)
+                      [slice(None) if which is None else which]
+                      for i, units in group.units.items()])
+
+
+def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, before, measure):
     """Re-pair silent units; keep it only if the samples' barrier (``before``
-    for ``aligned``) does not rise."""
+    for ``aligned``, ``measure`` from the refinement) does not rise."""
     perms = [l.permutation for l in layers]
     new_perms, new_aligned, moved = rematch_silent_units(net, snap_a, aligned, hidden_list,
                                                          perms, X)
     if not moved:
         return aligned, 0
-    after = interp.sweep(net, snap_a, new_aligned, X, Y, k, exact=False).barrier
+    changed = [t for t, (p, q) in enumerate(zip(perms, new_perms)) if not np.array_equal(p, q)]
+    after = measure(new_aligned, changed).barrier
     if not after <= before:
         return aligned, 0
     for l, p in zip(layers, new_perms):
@@ -336,8 +394,8 @@ def _keep_if_lower(net, snap_a, aligned, hidden_list, layers, X, Y, k, before):
 
 def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
     """Re-match, by the cosine of their incoming weights, the units that are
-    silent (output exactly 0 on every probe) in A and in aligned B at the
-    same position.
+    silent (exactly 0 on every probe wherever a reader reads them) in A and
+    in aligned B at the same position.
 
     Activations cannot tell such units apart (their scores tie), so the
     matching pairs them arbitrarily, and a merged unit may average two
@@ -351,23 +409,20 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
     it does not raise the barrier on the probes. Returns (perms, aligned
     snapshot, units moved).
     """
-    work.restore(snap_a)
-    outs_a = work.layer_outputs(X)
+    outs_a = forward.outputs(work, snap_a, X, [j for h in hidden for j in h.inputs])
     moved = 0
     perms = [np.array(p) for p in perms]
     for t, h in enumerate(hidden):
         if not h.positive_scale:
             continue
-        work.restore(aligned)
-        out_b = symmetry.unit_activations(work.layer_outputs(X)[h.next_index - 1], h.width)
-        out_a = symmetry.unit_activations(outs_a[h.next_index - 1], h.width)
-        both = np.flatnonzero(~np.any(out_a != 0, axis=0) & ~np.any(out_b != 0, axis=0))
+        silent = _silent(outs_a, h)
+        if silent.sum() >= 2:           # else B's outputs cannot make two silent in both
+            silent &= _silent(forward.outputs(work, aligned, X, h.inputs), h)
+        both = np.flatnonzero(silent)
         if len(both) < 2:
             continue
-        rows_a = np.column_stack([symmetry.rows(work, snap_a, h.index)[both],
-                                  symmetry.bias(work, snap_a, h.index)[both]])
-        rows_b = np.column_stack([symmetry.rows(work, aligned, h.index)[both],
-                                  symmetry.bias(work, aligned, h.index)[both]])
+        rows_a = _incoming(work, snap_a, h, both)
+        rows_b = _incoming(work, aligned, h, both)
         q = matching.hungarian(matching.cosine_scores(rows_a, rows_b))
         if np.array_equal(q, np.arange(len(both))):
             continue
@@ -377,3 +432,12 @@ def rematch_silent_units(work, snap_a, aligned, hidden, perms, X):
         perms[t] = perms[t][sub]
         aligned = symmetry.permute(work, aligned, h, sub)
     return perms, aligned, moved
+
+
+def _silent(outs, group):
+    """Per unit of ``group``, True when it is exactly 0 on every probe in
+    every output a reader reads it from (``outs``: layer -> outputs)."""
+    silent = np.ones(group.width, bool)
+    for j, elements in group.inputs.items():
+        silent &= ~np.any(symmetry.group_values(outs[j], elements) != 0, axis=0)
+    return silent

@@ -186,6 +186,18 @@ def sweep(net, snap_a, snap_b, X, Y, k, exact=True, endpoint_outputs=False):
 
 
 
+def work_copy(net):
+    """A private copy of ``net`` for a report to compute on: its layers and
+    weights (``net.clone()``), with every dropout layer disabled. The
+    reports measure the function a net computes: a loaded net's dropout is
+    on (as the original's loader leaves it), and each pass would drop
+    other values (random numbers, drawn from the net's generator, which
+    would move). ``net`` itself is not changed."""
+    copy = net.clone()
+    copy.enable_dropouts(False)
+    return copy
+
+
 def is_net(item):
     """True for a TNNet (anything with layers and snapshots), without
     importing the net module."""

@@ -10,8 +10,6 @@ placed at A's position i) that makes ``sum_i S[i, perm[i]]`` large:
 """
 import numpy as np
 
-from .symmetry import by_unit, input_columns
-
 _F32 = np.float32
 # Up to this many multiply-adds the cosine is summed in the original's
 # sequential float32 order (so near-ties break as in Pascal); above it BLAS.
@@ -110,11 +108,16 @@ def _layer_rows(net, snap, index, normalize):
 class WeightMatching:
     """Git Re-Basin weight matching (Ainsworth et al. 2022, algorithm 1).
 
-    Maximises ``sum_t <A_t, P_t B_t P_{t-1}^T>`` over the hidden layers'
-    permutations P (t runs over every trainable layer, bias included) by
-    coordinate descent: one layer at a time, in a seeded random order, the
-    assignment of that layer given its neighbours' current permutations,
-    solved optimally. It stops when a whole pass improves no layer.
+    Maximises ``sum_t <A_t, P_out(t) B_t P_in(t)^T>`` over the groups'
+    permutations P, where t runs over every layer a group touches (bias
+    included): ``P_out(t)`` moves the rows of the groups t produces,
+    ``P_in(t)`` the columns of the groups t reads. Coordinate descent: one
+    group at a time, in a seeded random order, the assignment of that
+    group given the others' current permutations, solved optimally; a
+    group's score matrix sums the incoming rows of all its producers and
+    the outgoing columns of all its readers (a residual stream is scored
+    with every layer that writes into it). It stops when a whole pass
+    improves no group.
 
     The paper starts from identity permutations; we start from front-to-back
     matching of the incoming rows alone, because from identity the descent
@@ -130,12 +133,12 @@ class WeightMatching:
         Gives the layer sizes.
     snap_a, snap_b : list of TNNetVolume
         Snapshots of A and B.
-    hidden_list : list of HiddenLayer
-        At least one (IndexError without).
+    groups : list of PermutationGroup
+        At least one (``symmetry.hidden_layers``).
     normalize : bool
         Unit-normalise every ``[W | b]`` row first (cosine weight matching).
     seed : int
-        Seeds the layer order of each pass.
+        Seeds the group order of each pass.
     max_iter : int
         Most passes.
     solver : callable, optional
@@ -145,111 +148,142 @@ class WeightMatching:
         incoming rows).
     """
 
-    def __init__(self, net, snap_a, snap_b, hidden_list, normalize=False, seed=0,
+    def __init__(self, net, snap_a, snap_b, groups, normalize=False, seed=0,
                  max_iter=100, solver=None, start=None):
-        chain = [h.index for h in hidden_list] + [hidden_list[-1].next_index]
-        self._widths = [h.width for h in hidden_list]
+        self._groups = groups
+        # Per layer, the groups that move its rows and its columns.
+        self._rows_of, self._cols_of = {}, {}
+        for g, group in enumerate(groups):
+            for i, units in group.units.items():
+                self._rows_of.setdefault(i, []).append((g, units))
+            for i, cols in group.columns.items():
+                self._cols_of.setdefault(i, []).append((g, cols))
+        touched = sorted(set(self._rows_of) | set(self._cols_of))
         # float32 products, as the weights are: float64 GEMMs dominate the
         # time of a pass on wide layers.
-        self._A = [_layer_rows(net, snap_a, i, normalize).astype(_F32) for i in chain]
-        self._B = [_layer_rows(net, snap_b, i, normalize).astype(_F32) for i in chain]
-        self.perms = [np.arange(h.width) for h in hidden_list]
+        self._A = {i: _layer_rows(net, snap_a, i, normalize).astype(_F32) for i in touched}
+        self._B = {i: _layer_rows(net, snap_b, i, normalize).astype(_F32) for i in touched}
+        # The groups whose permutations a group's scores depend on.
+        self._deps = [sorted({h for i in group.units for h, _ in self._cols_of.get(i, ())}
+                             | {h for i in group.columns for h, _ in self._rows_of.get(i, ())})
+                      for group in groups]
+        self.perms = [np.arange(group.width) for group in groups]
         self._rng = np.random.default_rng(seed)
         self._max_iter = max_iter
         self._solve = solver or hungarian
-        for l in range(len(self.perms)):
-            self.perms[l] = (np.array(start[l]) if start is not None
-                             else self._solve(self._A[l] @ self._incoming(l).T))
+        for g in range(len(groups)):
+            self.perms[g] = (np.array(start[g]) if start is not None
+                             else self._solve(self._incoming_scores(g)))
         self.history = []
         self.iterations = 0
         self.reason = ""
 
-    def _incoming(self, t):
-        """Layer t of B with its inputs permuted by P_{t-1} (bias last)."""
-        B = self._B[t]
-        if t == 0:
-            return B
-        cols = input_columns(self._widths[t - 1], B.shape[1] - 1, self.perms[t - 1])
-        return np.concatenate([B[:, :-1][:, cols], B[:, -1:]], axis=1)
+    def _permuted(self, i, rows=True, columns=True):
+        """Layer i of B ([W | b]) with its rows and/or columns moved by the
+        groups' current permutations."""
+        M = self._B[i]
+        moves = ([(cols, g, 1) for g, cols in self._cols_of.get(i, ())] if columns else []) + \
+                ([(units, g, 0) for g, units in self._rows_of.get(i, ())] if rows else [])
+        if moves:
+            M = M.copy()
+        for where, g, axis in moves:
+            if axis:
+                M[:, where] = M[:, where[self.perms[g]]]
+            else:
+                M[where] = M[where[self.perms[g]]]
+        return M
 
-    def _outgoing(self, M, l):
-        """The next layer's weights ``M`` (bias last) as one row per unit of
-        hidden layer l: every weight that reads the unit, at every position."""
-        w = by_unit(M[:, :-1], self._widths[l])
-        return w.transpose(2, 0, 1).reshape(self._widths[l], -1)
+    @staticmethod
+    def _outgoing(M, cols):
+        """Every weight of ``M`` (bias last) that reads each unit, at every
+        position: one row per unit."""
+        w = M[:, :-1][:, cols]                       # (neurons, units, positions)
+        return w.transpose(1, 0, 2).reshape(cols.shape[0], -1)
 
-    def _outgoing_pair(self, l):
-        """A's and B's outgoing rows of hidden layer l, B's next layer
-        permuted by P_{l+1}."""
-        nxt = self._B[l + 1]
-        if l + 1 < len(self.perms):
-            nxt = nxt[self.perms[l + 1], :]
-        return self._outgoing(self._A[l + 1], l), self._outgoing(nxt, l)
+    def _incoming_pairs(self, g):
+        """Per producer of group g, A's and B's rows of its units (B's
+        columns moved by the current permutations)."""
+        return [(self._A[i][units], self._permuted(i, rows=False)[units])
+                for i, units in self._groups[g].units.items()]
 
-    def scores(self, l):
-        """The score matrix of hidden layer l given its neighbours."""
-        out_a, out_b = self._outgoing_pair(l)
-        return self._A[l] @ self._incoming(l).T + out_a @ out_b.T
+    def _outgoing_pairs(self, g):
+        """Per reader of group g, A's and B's outgoing rows of its units
+        (B's rows moved by the current permutations)."""
+        return [(self._outgoing(self._A[i], cols), self._outgoing(self._permuted(i, columns=False),
+                                                                   cols))
+                for i, cols in self._groups[g].columns.items()]
 
-    def weight_cosines(self, l):
-        """Hidden layer l's A units x B units: the mean of the cosine of
-        their incoming ``[W | b]`` rows and the cosine of their outgoing
-        weights in the next layer, given the neighbours' permutations."""
-        out_a, out_b = self._outgoing_pair(l)
-        return (cosine_scores(self._A[l], self._incoming(l)) + cosine_scores(out_a, out_b)) / 2
+    def _incoming_scores(self, g):
+        S = None
+        for a, b in self._incoming_pairs(g):
+            S = a @ b.T if S is None else S + a @ b.T
+        return S
+
+    def scores(self, g):
+        """The score matrix of group g given the others."""
+        S = self._incoming_scores(g)
+        for a, b in self._outgoing_pairs(g):
+            S = S + a @ b.T
+        return S
+
+    def weight_cosines(self, g):
+        """Group g's A units x B units: the mean of the cosine of their
+        incoming ``[W | b]`` rows (all producers side by side) and the
+        cosine of their outgoing weights (all readers), given the other
+        groups' permutations."""
+        inc, out = self._incoming_pairs(g), self._outgoing_pairs(g)
+        return (cosine_scores(np.hstack([a for a, _ in inc]), np.hstack([b for _, b in inc]))
+                + cosine_scores(np.hstack([a for a, _ in out]),
+                                np.hstack([b for _, b in out]))) / 2
 
     def break_ties(self, scores, bonus, passes):
-        """Re-solve each hidden layer, front to back, ``passes`` times, on
-        ``scores[l] + bonus * weight_cosines(l)``: the weights decide
+        """Re-solve each group, front to back, ``passes`` times, on
+        ``scores[g] + bonus * weight_cosines(g)``: the weights decide
         between B units that ``scores`` (e.g. activation cosines over a
         few hundred probes) rates nearly alike. Returns the permutations
         (also left in ``perms``)."""
         for _ in range(passes):
-            for l in range(len(self.perms)):
-                self.perms[l] = self._solve(scores[l] + bonus * self.weight_cosines(l))
+            for g in range(len(self.perms)):
+                self.perms[g] = self._solve(scores[g] + bonus * self.weight_cosines(g))
         return self.perms
 
     def objective(self):
-        """``sum_t <A_t, P_t B_t P_{t-1}^T>`` for the current ``perms`` (a float)."""
-        total = 0.0
-        for t in range(len(self._A)):
-            B = self._incoming(t)
-            if t < len(self.perms):
-                B = B[self.perms[t], :]
-            total += float(np.dot(self._A[t].ravel().astype(np.float64),
-                                  B.ravel().astype(np.float64)))
-        return total
+        """``sum_t <A_t, P_out(t) B_t P_in(t)^T>`` for the current ``perms`` (a float)."""
+        return sum(float(np.dot(self._A[i].ravel().astype(np.float64),
+                                self._permuted(i).ravel().astype(np.float64)))
+                   for i in sorted(self._A))
 
     def run(self):
-        """Coordinate descent until a whole pass improves no layer, or
+        """Coordinate descent until a whole pass improves no group, or
         ``max_iter`` passes; sets ``perms``, ``history``, ``iterations`` and
         ``reason``. Returns self."""
         self.history = [self.objective()]
         n = len(self.perms)
-        # A layer's scores depend only on its neighbours' permutations. Once
-        # solved, it cannot improve until a neighbour changes, so it is not
-        # solved again (the same assignment would come out): the last pass,
-        # which only confirms convergence, costs nothing.
+        # A group's scores depend only on the permutations of the groups it
+        # reads and is read by. Once solved, it cannot improve until one of
+        # them changes, so it is not solved again (the same assignment would
+        # come out): the last pass, which only confirms convergence, costs
+        # nothing.
         version = [0] * n
         solved = [None] * n
         for it in range(1, self._max_iter + 1):
             improved = False
-            for l in self._rng.permutation(n):
-                key = (version[l - 1] if l else -1, version[l + 1] if l + 1 < n else -1)
-                if solved[l] == key:
+            for g in self._rng.permutation(n):
+                key = tuple(version[h] for h in self._deps[g])
+                if solved[g] == key:
                     continue
-                S = self.scores(l)
-                old = objective(S, self.perms[l])
+                S = self.scores(g)
+                old = objective(S, self.perms[g])
                 perm = self._solve(S)
-                solved[l] = key
+                solved[g] = key
                 if objective(S, perm) > old + 1e-12 * max(1.0, abs(old)):
-                    self.perms[l] = perm
-                    version[l] += 1
+                    self.perms[g] = perm
+                    version[g] += 1
                     improved = True
             self.history.append(self.objective())
             self.iterations = it
             if not improved:
-                self.reason = "converged (a whole pass improved no layer)"
+                self.reason = "converged (a whole pass improved no group)"
                 return self
         self.reason = f"stopped at max_iter={self._max_iter}"
         return self

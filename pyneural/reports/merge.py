@@ -82,7 +82,7 @@ class MergeResult(BeforeAfter):
 
     ``net`` is the merged net (a new TNNet: the repaired aligned merge with
     ``repair=True``, else the aligned merge). ``permutations[i]`` holds net
-    i's permutation per hidden layer (``perm[j]`` = net i's unit placed at
+    i's permutation per permutation group (``perm[j]`` = net i's unit placed at
     position j; identity for the reference unless MergeMany rounds moved
     it). ``endpoints``, ``naive``, ``aligned``, ``naive_repaired`` and
     ``repaired`` are ModelScores on the evaluation samples; ``pre`` and
@@ -104,7 +104,7 @@ class MergeResult(BeforeAfter):
     naive_repaired: ModelScore = None
     repaired: ModelScore = None
     permutations: list = field(default_factory=list, repr=False)
-    hidden: list = field(default_factory=list)            # (net layer, width) per hidden layer
+    hidden: list = field(default_factory=list)  # ("net layer i" or "net layers i, j", width) per group
     matching_info: list = field(default_factory=list)
     refinement: list = field(default_factory=list, repr=False)
     repair_layers: list = field(default=None, repr=False)
@@ -240,7 +240,7 @@ def _render(r):
             continue
         name = "B" if r.n_nets == 2 else f"net {i}"
         yield (f"  churn of {name}: " + ", ".join(
-            f"net layer {idx} {fixed(f32(c), 3)}" for (idx, _), c in zip(r.hidden, churn)))
+            f"{name} {fixed(f32(c), 3)}" for (name, _), c in zip(r.hidden, churn)))
     if r.repair_layers is not None:
         units = sum(l.repaired for l in r.repair_layers)
         alone = sum(int(np.sum(l.left_alone)) for l in r.repair_layers)
@@ -426,8 +426,9 @@ def _options(score_mode, solver, refine, refine_budget, k, seed, progress, repai
                     interp.check_flag(channels, "permute_channels"))
 
 
-def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
-    """The merge engine shared by merge_with and merge_many."""
+def _run(work, like, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds, curves):
+    """The merge engine shared by merge_with and merge_many: ``work`` (dropout
+    off) computes, the merged net is a copy of ``like``."""
     start = time.perf_counter()
     eval_set, n_eval = "", 0
     if EX is None:
@@ -438,7 +439,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
     hidden = symmetry.hidden_layers(work, o.channels)
     n = len(snaps)
     result = MergeResult(None, n, len(X), tuple(float(w) for w in weights), o.mode, o.solver,
-                         o.refine, o.budget, o.k, hidden=[(h.index, h.width) for h in hidden],
+                         o.refine, o.budget, o.k, hidden=[(h.describe(), h.width) for h in hidden],
                          eval_set=eval_set, n_eval=n_eval, exact=ex)
     perms = [[np.arange(h.width) for h in hidden]]
     aligned, infos, stats = [snaps[0]], [""], [None]
@@ -495,7 +496,7 @@ def _run(work, snaps, names, weights, X, Y, EX, EY, o, *, repair, exact, rounds,
         result.naive_repaired = _score(work, fixed_naive, EX, EY, ex, "naive + REPAIR")
         result.repaired = _score(work, final, EX, EY, ex, "aligned + REPAIR")
         result.repaired_snapshot = final
-    result.net = new_net_like(work, final)
+    result.net = new_net_like(like, final)
     # A ReLU maps NaN to 0, so NaN weights can hide from every loss: check them too.
     result.non_finite = interp.describe_non_finite(*snaps, names=names)
     result.verdict = merge_verdict(result.final, result.endpoints, result.naive,
@@ -579,11 +580,12 @@ def merge_with(net, snapshot_b, samples, alpha=0.5, *, score_mode=None, solver=D
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     o = _options(score_mode, solver, refine, refine_budget, k, seed, progress, repair,
                  permute_channels)
-    work = new_net_like(net)
+    like = new_net_like(net)                # one state of A, read once
+    work = interp.work_copy(like)
     snap_b = interp.endpoint_snapshot(work, snapshot_b)
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
                                  " (alignment needs probe samples)")
-    return _run(work, [work.snapshot(), snap_b], ("A", "B"), np.array([1.0 - a, a]),
+    return _run(work, like, [work.snapshot(), snap_b], ("A", "B"), np.array([1.0 - a, a]),
                 X, Y, EX, EY, o, repair=repair, exact=exact, rounds=0, curves=True)
 
 
@@ -647,7 +649,8 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
         raise ValueError(f"merge_many needs a sequence of at least two nets or snapshots, "
                          f"got {len(items)}")
     first = interp.first_net(items, "merge_many")
-    work = new_net_like(first)              # one state of the first net, read once
+    like = new_net_like(first)              # one state of the first net, read once
+    work = interp.work_copy(like)
     snaps = [work.snapshot() if item is first else interp.endpoint_snapshot(work, item)
              for item in items]
     n = len(snaps)
@@ -660,6 +663,6 @@ def merge_many(nets_or_snapshots, samples, weights=None, *, reference=0, rounds=
     X, Y, EX, EY = probe_arrays(work, samples, eval_samples, "merge",
                                  " (alignment needs probe samples)")
     order = [int(reference)] + [i for i in range(n) if i != int(reference)]
-    result = _run(work, [snaps[i] for i in order], [f"net {i}" for i in order], w[order],
+    result = _run(work, like, [snaps[i] for i in order], [f"net {i}" for i in order], w[order],
                   X, Y, EX, EY, o, repair=repair, exact=exact, rounds=rounds, curves=False)
     return result

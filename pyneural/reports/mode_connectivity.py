@@ -256,7 +256,7 @@ def mode_connectivity_report(net, snapshot_b, samples, k=DEFAULT_K, *, repair=Fa
     """
     k = interp.intervals(k)
     repair = interp.check_flag(repair, "repair")
-    work = net.clone()          # one state of A; passes write weights into this copy only
+    work = interp.work_copy(net)    # one state of A; passes write weights into this copy only
     n_trainable = len(work.trainable_layers())
     snap_b = interp.endpoint_snapshot(work, snapshot_b)
     X, Y = as_arrays(samples, work.input_size, work.output_size)

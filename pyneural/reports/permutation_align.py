@@ -110,7 +110,8 @@ class PermutationAlignResult(BeforeAfter):
 
     @property
     def permutations(self):
-        """One permutation per hidden layer (``perm[i]`` = B's unit at A's position i)."""
+        """One permutation per permutation group, in the order of
+        ``symmetry.hidden_layers`` (``perm[i]`` = B's unit at A's position i)."""
         return [l.permutation for l in self.layers]
 
     @property
@@ -217,7 +218,7 @@ def _render(r):
     yield ""
     yield "Per-hidden-layer permutation churn (fraction of units moved):"
     for i, l in enumerate(r.layers):
-        yield (f"  layer[{i}] (net layer {l.index}, width {l.width}): churn = "
+        yield (f"  layer[{i}] ({l.name}, width {l.width}): churn = "
                f"{fixed(f32(l.churn), 3)}")
     yield ""
     pre, post = r.pre_barrier, r.post_barrier
@@ -394,7 +395,7 @@ def _check_scale(net, snap_b, ref_b, hidden_list, X, exact, seed):
         if h.sign_flip:
             f *= g.choice(np.array([-1, 1], np.float32), h.width)
         if not (h.positive_scale or h.sign_flip):
-            skipped.append(f"net layer {h.index} ({'/'.join(h.activations)})")
+            skipped.append(f"{h.describe()} ({'/'.join(h.activations)})")
         factors.append(f)
     if len(skipped) == len(hidden_list):
         return Check(4, "scale invariance", "SKIPPED", None,
@@ -539,7 +540,7 @@ def permutation_align_report(net, snapshot_b, samples, score_mode=None, k=DEFAUL
     seed = non_negative_int(seed, "seed")
     # One state of A for the whole report: every pass below works on this
     # copy (and writes weights only into it), even if A is reloaded meanwhile.
-    work = net.clone()
+    work = interp.work_copy(net)
     hidden_list = symmetry.hidden_layers(
         work, interp.check_flag(permute_channels, "permute_channels"))
     result = PermutationAlignResult(0, k, mode, solver, len(work.trainable_layers()))

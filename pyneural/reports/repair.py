@@ -32,6 +32,7 @@ import numpy as np
 
 from . import interpolation as interp
 from . import symmetry
+from .forward import walk
 from .samples import as_arrays
 from .text import fixed, fpc_exp, jsonable
 
@@ -202,20 +203,24 @@ class RepairResult:
 # ----------------------------------------------------------------- stats --
 
 def pre_activations(net, X, upto=None):
-    """The pre-activation ``z = h W^T + b`` of every trainable layer of the
-    live net on the rows of X (the layers' batched float32 forward), as a
-    dict net-layer index -> (samples, neurons) array; stops after layer
+    """The pre-activation ``z = h W^T + b`` of every unit layer of the live
+    net on the rows of X (the layers' batched float32 forward), as a dict
+    net-layer index -> (samples, neurons) array; stops after layer
     ``upto``."""
-    h, out = X, {}
-    for i, layer in enumerate(net.layers[1:], 1):
-        if layer.has_weights:
-            out[i] = layer.pre_activation(h)
-            h = layer.activate(out[i])
-        else:
-            h = layer.forward_batch(h)
-        if upto is not None and i >= upto:
-            break
+    out = {}
+
+    def keep(i, h):
+        out[i] = net.layers[i].pre_activation(h)
+        return out[i]
+    walk(net, net.param_volumes(), X, upto, keep)
     return out
+
+
+def repaired_layers(net):
+    """The unit layers REPAIR resets, in layer order: every producer of a
+    permutation group (``symmetry.hidden_layers``), so on a residual net
+    each layer that writes into a sum, before the sum."""
+    return sorted({i for g in symmetry.hidden_layers(net) for i in g.producers})
 
 
 def _non_finite(*statistics):
@@ -259,14 +264,22 @@ def mix_weights(weights, n):
 
 def endpoint_statistics(work, endpoints, X):
     """Per endpoint, the mean and standard deviation (float64) over X of
-    every hidden unit's pre-activation: a list (one per endpoint) of dicts
-    net-layer index -> (mean, std). Overwrites ``work``'s weights."""
-    hidden = symmetry.hidden_layers(work)
+    every repaired unit's pre-activation: a list (one per endpoint) of dicts
+    net-layer index -> (mean, std)."""
+    targets = repaired_layers(work)
     stats = []
     for snap in endpoints:
-        work.restore(snap)
-        zs = pre_activations(work, X, hidden[-1].index if hidden else 0)
-        stats.append({h.index: _stats(zs[h.index], h.width) for h in hidden})
+        found = {}
+
+        def measure(i, h, snap=snap, found=found):
+            layer = work.layers[i]
+            z = layer.pre_activation(h, *layer.split(snap[i].data))
+            if i in targets:
+                found[i] = _stats(z, layer.neurons)
+            return z
+        if targets:
+            walk(work, snap, X, targets[-1], measure)
+        stats.append(found)
     return stats
 
 
@@ -277,10 +290,10 @@ def repair_snapshot(work, merged, endpoints, weights, X, statistics=None):
     Parameters
     ----------
     work : TNNet
-        Any net of the architecture; its weights are overwritten (the
-        caller owns it).
+        Any net of the architecture (gives the layers; its weights are
+        not read).
     merged : snapshot
-        The net to correct.
+        The net to correct (not modified).
     endpoints : list of snapshots
         The endpoints (not read when ``statistics`` is given).
     weights : sequence of float
@@ -295,30 +308,36 @@ def repair_snapshot(work, merged, endpoints, weights, X, statistics=None):
     -------
     ``(snapshot, [LayerRepair, ...])``.
     """
-    hidden = symmetry.hidden_layers(work)
+    targets = repaired_layers(work)
     weights = mix_weights(weights, len(endpoints))
     if statistics is None:
         statistics = endpoint_statistics(work, endpoints, X)
-    work.restore(merged)
-    layers, h = [], X
+    snap = [v.copy() for v in merged]
+    layers = []
+
     # One forward walk: each layer's statistics are measured on the output
     # of the layers before it, already corrected.
-    for i, layer in enumerate(work.layers[1:], 1):
-        if not hidden or i > hidden[-1].index:
-            break
-        if i in statistics[0]:
-            mu_t = sum(w * s[i][0] for w, s in zip(weights, statistics))
-            sd_t = sum(w * s[i][1] for w, s in zip(weights, statistics))
-            layers.append(_repair_layer(layer, i, h, mu_t, sd_t))
-        h = layer.forward_batch(h)
-    return work.snapshot(), layers
+    def correct(i, h):
+        layer = work.layers[i]
+        w, b = layer.split(snap[i].data)
+        if i not in targets:
+            return layer.pre_activation(h, w, b)
+        mu_t = sum(c * s[i][0] for c, s in zip(weights, statistics))
+        sd_t = sum(c * s[i][1] for c, s in zip(weights, statistics))
+        repaired, z = _repair_layer(layer, i, h, w, b, mu_t, sd_t)
+        layers.append(repaired)
+        return z
+    if targets:
+        walk(work, snap, X, targets[-1], correct)
+    return snap, layers
 
 
-def _repair_layer(layer, index, h, mu_t, sd_t):
-    """Fold the correction of one hidden layer (inputs ``h``) into its
-    weights and bias; returns its LayerRepair."""
+def _repair_layer(layer, index, h, rows, b, mu_t, sd_t):
+    """Fold the correction of one layer (inputs ``h``) into its weights
+    ``rows`` and bias ``b`` (in place); returns its LayerRepair and its
+    corrected pre-activation."""
     width = layer.neurons
-    mu_m, sd_m = _stats(layer.pre_activation(h), width)
+    mu_m, sd_m = _stats(layer.pre_activation(h, rows, b), width)
     note = ""
     if layer.suppress_bias:
         alone = np.ones(width, bool)
@@ -329,9 +348,7 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
         alone = bad | constant
         s = np.where(alone, 1.0, sd_t / np.where(alone, 1.0, sd_m))
         shift = np.where(alone, 0.0, mu_t - mu_m * s)
-        rows = layer.weights
         rows[~alone] = (rows[~alone].astype(np.float64) * s[~alone, None]).astype(np.float32)
-        b = layer.bias
         b[~alone] = (b[~alone].astype(np.float64) * s[~alone]
                      + shift[~alone]).astype(np.float32)
         parts = [f"{int(n.sum())} {what}" for n, what in
@@ -339,8 +356,9 @@ def _repair_layer(layer, index, h, mu_t, sd_t):
                   (bad, "with NaN or infinite statistics")) if n.any()]
         if parts:
             note = ", ".join(parts) + ", left alone"
-    mu_a, sd_a = _stats(layer.pre_activation(h), width)
-    return LayerRepair(index, width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a, alone, note)
+    z = layer.pre_activation(h, rows, b)
+    mu_a, sd_a = _stats(z, width)
+    return LayerRepair(index, width, mu_t, sd_t, mu_m, sd_m, mu_a, sd_a, alone, note), z
 
 
 def repaired_sweep(work, snap_a, snap_b, X, EX, EY, k, exact, linear):
@@ -434,15 +452,16 @@ def repair(merged, endpoints, samples, weights=None, *, in_place=False):
         ``endpoints`` is not a sequence (a str is not one), or samples in a
         form REPAIR does not take.
     """
-    work = new_net_like(merged)             # one state of merged, read once
+    out = new_net_like(merged)              # one state of merged, read once
+    work = interp.work_copy(out)
     snaps = _endpoint_snapshots(work, endpoints)
     X = _inputs(samples, work)
     if X is None:
         raise ValueError("repair: samples is nil or empty")
     w = mix_weights(weights, len(snaps))
     snap, layers = repair_snapshot(work, work.snapshot(), snaps, w, X)
-    work.restore(snap)
+    out.restore(snap)
     if in_place:
         merged.restore(snap)
-        work = merged
-    return RepairResult(work, snap, layers, len(X), tuple(float(v) for v in w))
+        out = merged
+    return RepairResult(out, snap, layers, len(X), tuple(float(v) for v in w))

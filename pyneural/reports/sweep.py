@@ -72,7 +72,7 @@ class SweepResult:
     None when the sweep ran without alignment. ``repaired`` (with
     ``repair=True``) holds the REPAIR'd path's barrier of each pair, after
     alignment when there is one, else None. ``permutations[(i, j)]``
-    (i < j) holds one permutation per hidden layer (``perm[u]`` = net j's
+    (i < j) holds one permutation per permutation group (``perm[u]`` = net j's
     unit placed at net i's position u).
     """
     names: list
