@@ -20,11 +20,17 @@ are groups of their own. The original's report can permute only the dense
 layer. It prints the original's report, pyneural's default with its
 REPAIR'd path, and the merged nets' accuracy; it saves the loss curves.
 
+.. code-block:: bash
+
     pip install 'pyneural[examples,plot]'
-    python examples/mnist_resnet.py            # trains the two nets the first time
+    python examples/mnist_resnet.py            # trains the two nets the first time; saves mnist_resnet.png
     python examples/mnist_resnet.py --no-plot --seeds 3,4
 
-``benchmarks.branches`` imports the nets and the split from here.
+The nets are cached in ``~/.cache/pyneural/mnist_rebasin`` beside the
+LeNets of ``mnist_cnn.py`` (``--cache DIR`` elsewhere, ``--no-cache`` none;
+``rm -r ~/.cache/pyneural`` frees the space). ``python -m
+benchmarks.branches`` imports the nets and the split from here and times
+the reports with their CPU seconds and the load.
 """
 import argparse
 import os

@@ -172,7 +172,17 @@ def test_the_trace_nets_keep_their_function_under_every_symmetry(case):
         2: [((1,), (2, 6), 4, False), ((2,), (6,), 3, False), ((6,), (8,), 5, True),
             ((8,), (9,), 6, True)],
         # the flat concatenation: the channel max's 3 and the branch's 2x2x2
-        3: [((1,), (5,), 3, True), ((3,), (5,), 2, True), ((5,), (7,), 5, True)]}[case]
+        3: [((1,), (5,), 3, True), ((3,), (5,), 2, True), ((5,), (7,), 5, True)],
+        # a chain: scale only through the leaky ReLU, not ReLU6, swish, SELU
+        4: [((1,), (3,), 8, True), ((3,), (5,), 7, False), ((5,), (7,), 7, False),
+            ((7,), (9,), 6, False), ((9,), (12,), 6, False)],
+        # the convolution's channels through the channel-std normalisation
+        # (its shift: no scale), the depth concatenation and the pool, read
+        # by the pointwise convolution and, in the flat concatenation, by
+        # the dense layer; the pointwise channels through both channel pools
+        5: [((1,), (6, 10), 3, False), ((6,), (10,), 4, True), ((10,), (12,), 6, True)],
+        # both sums read the input: every unit is tied to it and stays fixed
+        6: []}[case]
 
 
 def test_units_tied_to_the_input_or_mixed_by_a_pool_are_fixed():

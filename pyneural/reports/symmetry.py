@@ -215,7 +215,7 @@ def _reads_flat(layer):
     position without padding: its columns are then the input's values in
     their raw order, as a fully-connected layer's."""
     sx, sy, _ = layer.input_shape
-    return (layer.input_padding == 0 and layer.feature_size == sx == sy
+    return (layer.input_padding == 0 and (layer.feature_size_x, layer.feature_size_y) == (sx, sy)
             and layer.output.size == layer.neurons)
 
 
@@ -351,7 +351,8 @@ def _group(net, producers, classes, roots, layer_roots, present, live):
         depth = net.layers[j].output.shape[2]
         if is_unit_layer(layer):
             if is_conv(layer) and not _reads_flat(layer):
-                cols = np.tile(_by_channel(lab, depth)[0], layer.feature_size ** 2)
+                cols = np.tile(_by_channel(lab, depth)[0],
+                               layer.feature_size_x * layer.feature_size_y)
             else:
                 cols = lab
             found = _by_class(cols, classes)
