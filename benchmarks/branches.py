@@ -31,39 +31,27 @@ wall and CPU seconds, load) against torch on one thread (per-sample SGD
 with momentum on the same architecture; left out, and said so, without
 torch), and the original's speed, a stated constant.
 
-A full run writes ``benchmarks/results/branches.json``: the date, the
-machine, the load average at the start and the end, the wall and CPU
-seconds of the run, the figures and the printed output; and the printed
-output alone as ``branches.txt``, which ``docs/guide/branches.md``
-includes.
+A full run writes ``benchmarks/results/branches.json`` (the figures the
+docs quote, the table of the pairs and the printed output, which
+``docs/guide/branches-align.md`` shows).
 """
 import argparse
-import datetime
-import io
-import json
-import os
-import pathlib
 import sys
-import time
 
 import numpy as np
 
 from .harness import load_example, machine_summary
+from .results import Run, add_results_option, results_path, timed
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "branches.json"
 TARGETS = {"linear": 0.60, "repaired": 0.90, "merge": -0.025, "seconds": 10.0}
-# The original's per-sample training speed of this net: measured by the
-# author of issue 23 on this machine class (not re-measured here).
+# The original's per-sample training speed of this net (it cannot be run
+# here: pyneural does not build the Pascal library).
 PASCAL_SAMPLES_PER_S = 115
+PASCAL_SOURCE = ("the original's per-sample training rate of this net: 115 samples/s, the figure "
+                 "of issue 23 (2026-12), measured by its author on a 2-core machine of this "
+                 "class; not re-measured by this benchmark")
 TRAIN_SAMPLES = 500
-
-
-def timed(call):
-    """``(call(), wall seconds, CPU seconds of this process, 1-minute load
-    average at the end)``."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = call()
-    return out, time.perf_counter() - wall, time.process_time() - cpu, os.getloadavg()[0]
+PAIRS = [(1, 2), (3, 4), (5, 6)]
 
 
 def plain_matching(a, b, X):
@@ -216,13 +204,14 @@ def run_pair(ex, seeds, data, cache):
                                           **{"check_scale": False, **options})
     rows = {}
     for mode in (0, 1):
-        r, wall, _, _ = timed(lambda: report(score_mode=mode, **ORIGINAL_OPTIONS))
-        rows[f"the original, mode {mode}"] = (r.post_barrier, wall)
+        r, t = timed(lambda: report(score_mode=mode, **ORIGINAL_OPTIONS))
+        rows[f"the original, mode {mode}"] = (r.post_barrier, t.wall)
     pre = r.pre_barrier
-    yard, wall, _, _ = timed(lambda: a.mode_connectivity_report(plain_matching(a, b, probe[0]),
-                                                                held).barrier)
-    rows["plain matching (numpy yardstick)"] = (yard, wall)
-    default, wall, cpu, load = timed(report)
+    yard, t = timed(lambda: a.mode_connectivity_report(plain_matching(a, b, probe[0]),
+                                                       held).barrier)
+    rows["plain matching (numpy yardstick)"] = (yard, t.wall)
+    default, t = timed(report)
+    wall, cpu, load = t.wall, t.cpu, t.load
     rows["default"] = (default.post_barrier, wall)
     fixed = report(repair=True)
     rows["default, REPAIR'd path (before each sum)"] = (fixed.repaired_barrier, None)
@@ -230,8 +219,9 @@ def run_pair(ex, seeds, data, cache):
                                       pn.permute(b, fixed.permutations).snapshot(), probe[0],
                                       held[0], held[1], fixed.post)
     rows["default, REPAIR'd path (after each sum)"] = (after.barrier, None)
-    merge, merge_wall, _, _ = timed(lambda: a.merge_with(b, probe, repair=True,
-                                                         eval_samples=held, progress=False))
+    merge, merge_time = timed(lambda: a.merge_with(b, probe, repair=True, eval_samples=held,
+                                                    progress=False))
+    merge_wall = merge_time.wall
     gap = merge.final.accuracy - merge.mean_endpoint_accuracy
     print(f"seeds {seeds}: held-out accuracy {100 * ex.accuracy(a, held):.1f}% / "
           f"{100 * ex.accuracy(b, held):.1f}%, barrier before alignment {pre:.5f}")
@@ -294,10 +284,10 @@ def torch_training(X, Y):
                 loss.backward()
                 opt.step()
         train(range(20))                                  # warm-up
-        _, wall, cpu, load = timed(lambda: train(range(len(X))))
+        _, t = timed(lambda: train(range(len(X))))
     finally:
         torch.set_num_threads(threads)
-    return len(X) / wall, wall, cpu, load
+    return len(X) / t.wall, t.wall, t.cpu, t.load
 
 
 def training_speed(ex, data, n=TRAIN_SAMPLES):
@@ -306,7 +296,8 @@ def training_speed(ex, data, n=TRAIN_SAMPLES):
     X, Y = (v[:n] for v in data["train"])
     net = ex.build_resnet(1)
     net.fit_samples(X[:20], Y[:20])                       # warm-up
-    _, wall, cpu, load = timed(lambda: net.fit_samples(X, Y))
+    _, t = timed(lambda: net.fit_samples(X, Y))
+    wall, cpu, load = t.wall, t.cpu, t.load
     ours = {"rate": n / wall, "wall": wall, "cpu": cpu, "load": load}
     theirs = torch_training(X, Y)
     print(f"Per-sample training of the net on {n} images:")
@@ -318,7 +309,7 @@ def training_speed(ex, data, n=TRAIN_SAMPLES):
         print(f"   torch, one thread          {theirs[0]:8.0f} samples/s  ({theirs[1]:.2f} s "
               f"wall, {theirs[2]:.2f} s CPU, load average {theirs[3]:.2f})")
     print(f"   the original (Pascal)      {PASCAL_SAMPLES_PER_S:8d} samples/s  (a constant: "
-          f"measured by the author of issue 23 on this machine class, not here)")
+          f"{PASCAL_SOURCE})")
     ratio = ours["rate"] / PASCAL_SAMPLES_PER_S
     print(f"   pyneural / the original: {ratio:.1f}x (target >= 3x)"
           + ("" if theirs is None else f"; pyneural / torch: {ours['rate'] / theirs[0]:.2f}x "
@@ -335,10 +326,9 @@ def _share(v):
     return f"{100 * v:.1f}%"
 
 
-def summarise(pairs):
-    """The mean, the worst pair and how many pairs meet each target;
-    returns the figures as a dict key -> (text, value)."""
-    figures = {}
+def summarise(run, pairs):
+    """Print the mean, the worst pair and how many pairs meet each target;
+    record them, and the table of the pairs, in ``run``."""
     print(f"Over {len(pairs)} pair(s) (mean / worst / pairs meeting the target):")
     for key, label, show, target in (
             ("linear", "default linear reduction (target >= 60%, above the yardstick)", _share,
@@ -360,48 +350,30 @@ def summarise(pairs):
             met = f", {sum(ok)} of {len(values)} meet it"
         mean = float(np.mean(values))
         print(f"   {label}: {show(mean)} / {show(worst)}{met}")
-        figures[f"{key}_mean"] = (show(mean), mean)
-        figures[f"{key}_worst"] = (show(worst), float(worst))
+        run.figure(f"{key}_mean", show(mean), mean)
+        run.figure(f"{key}_worst", show(worst), float(worst))
     above = sum(p["linear"] > p["yardstick"] for p in pairs)
     print(f"   default above the yardstick on {above} of {len(pairs)} pairs")
     cpus, loads = [p["cpu"] for p in pairs], [p["load"] for p in pairs]
     print(f"   default report CPU seconds {min(cpus):.1f}-{max(cpus):.1f}, load average "
-          f"{min(loads):.1f}-{max(loads):.1f} (2 cores shared with other jobs)\n")
-    figures["above_yardstick"] = (f"{above} of {len(pairs)}", above)
-    return figures
-
-
-def write_results(path, argv, started, figures, pairs, training, output):
-    """``benchmarks/results/branches.json``: what ran, when, on what, how
-    long, the figures and the printed output."""
-    wall0, cpu0, load0, date = started
-    record = {"benchmark": "branches",
-              "command": " ".join(["python -m benchmarks.branches", *argv]),
-              "date": date, "machine": machine_summary(),
-              "load_average": {"start": load0, "end": list(os.getloadavg())},
-              "wall_seconds": round(time.perf_counter() - wall0, 2),
-              "cpu_seconds": round(time.process_time() - cpu0, 2),
-              "figures": {k: {"text": t, "value": v} for k, (t, v) in figures.items()},
-              "pairs": pairs, "training": training, "output": output}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for where, text in ((path, json.dumps(record, indent=1, default=float) + "\n"),
-                        (path.with_suffix(".txt"), output)):
-        tmp = where.with_name(where.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, where)
-    print(f"(results written to {path.relative_to(RESULTS.parents[2])} and its .txt)")
-
-
-class _Tee(io.StringIO):
-    """stdout that also keeps what was printed."""
-
-    def __init__(self, stream):
-        super().__init__()
-        self.stream = stream
-
-    def write(self, text):
-        self.stream.write(text)
-        return super().write(text)
+          f"{min(loads):.1f}-{max(loads):.1f}\n")
+    run.figure("above_yardstick", f"{above} of {len(pairs)}", above)
+    originals = [p["shares"][f"the original, mode {m}"] for p in pairs for m in (0, 1)]
+    run.figure("original_range", f"{100 * min(originals):.1f}-{100 * max(originals):.1f}%",
+               None)
+    run.figure("cpu_range", f"{min(cpus):.1f}-{max(cpus):.1f} s", max(cpus))
+    run.figure("load_range", f"{min(loads):.1f}-{max(loads):.1f}", max(loads))
+    run.table("pairs", ["seed pair", "before", "the original (mode 0 / 1)",
+                        "plain matching (numpy yardstick)", "default",
+                        "default's time: wall / CPU / load", "default, REPAIR'd",
+                        "merge + REPAIR vs endpoints"],
+              [[f"({p['seeds'][0]}, {p['seeds'][1]})", f"{p['pre']:.4f}",
+                f"{_share(p['shares']['the original, mode 0'])} / "
+                f"{_share(p['shares']['the original, mode 1'])}",
+                _share(p["yardstick"]), _share(p["linear"]),
+                f"{p['seconds']:.1f} s / {p['cpu']:.1f} s / {p['load']:.1f}",
+                _share(p["repaired"]),
+                f"{100 * p['merged']:.2f}% vs {100 * p['endpoints']:.2f}%"] for p in pairs])
 
 
 def _pairs(text):
@@ -412,38 +384,35 @@ def _pairs(text):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.branches",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=_pairs, default=[(1, 2), (3, 4), (5, 6)],
+    parser.add_argument("--pairs", type=_pairs, default=PAIRS,
                         help="seed pairs, e.g. 1,2,3,4 (default 1,2,3,4,5,6)")
     parser.add_argument("--no-training", action="store_true",
                         help="leave out the training speed")
     parser.add_argument("--no-cache", action="store_true", help="always train the nets")
+    add_results_option(parser)
     args = parser.parse_args(argv)
-    full = args.pairs == [(1, 2), (3, 4), (5, 6)] and not args.no_training
-    started = (time.perf_counter(), time.process_time(), list(os.getloadavg()),
-               datetime.datetime.now().astimezone().isoformat(timespec="seconds"))
-    tee = _Tee(sys.stdout)
-    stdout, sys.stdout = sys.stdout, tee
-    try:
+    partial = args.pairs != PAIRS or args.no_training
+    ex = load_example("mnist_resnet")
+    with Run("branches", results_path(args, "branches", partial),
+             argv if argv is not None else sys.argv[1:]) as run:
         print(machine_summary() + "\n")
-        ex = load_example("mnist_resnet")
         data = ex.load_split()
         cache = None if args.no_cache else ex.DEFAULT_CACHE
         pairs = [run_pair(ex, seeds, data, cache) for seeds in args.pairs]
-        figures = summarise(pairs)
-        training = None if args.no_training else training_speed(ex, data)
-        if training:
-            figures["train_rate"] = (f"{training['pyneural']['rate']:.0f}",
-                                     training["pyneural"]["rate"])
-            if training["torch"]:
-                figures["torch_rate"] = (f"{training['torch']['rate']:.0f}",
-                                         training["torch"]["rate"])
-    finally:
-        sys.stdout = stdout
-    if full:
-        write_results(RESULTS, argv, started, figures, pairs, training, tee.getvalue())
+        summarise(run, pairs)
+        if not args.no_training:
+            training = training_speed(ex, data)
+            ours, theirs = training["pyneural"], training["torch"]
+            run.figure("train_rate", f"{ours['rate']:,.0f}", ours["rate"])
+            run.figure("train_vs_original", f"{ours['rate'] / PASCAL_SAMPLES_PER_S:.1f}x",
+                       ours["rate"] / PASCAL_SAMPLES_PER_S)
+            if theirs is not None:
+                run.figure("torch_rate", f"{theirs['rate']:,.0f}", theirs["rate"])
+                run.figure("train_vs_torch", f"{ours['rate'] / theirs['rate']:.2f}x",
+                           ours["rate"] / theirs["rate"])
+            run.note("original_speed", PASCAL_SOURCE)
     return 0
 
 

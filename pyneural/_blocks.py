@@ -15,6 +15,7 @@ another size. ``compute_batch(exact=True)`` is the per-sample kernel on
 every row, the bits of ``compute`` whatever the blocking.
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,11 +32,29 @@ def rows_per_block(widest):
     return max(1, min(SPATIAL_CHUNK, BLOCK_BYTES // (4 * max(widest, 1))))
 
 
+# One pool for the process, started at the first batched pass: a report
+# makes hundreds of these calls, and starting threads for each cost more
+# than a small block's work. A call made from one of its own threads (a
+# block whose work itself runs in blocks) runs serially, so the pool's
+# threads never wait on each other.
+_pool = None
+_pool_lock = threading.Lock()
+_in_pool = threading.local()
+
+
+def _executor():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pyneural-rows",
+                                       initializer=lambda: setattr(_in_pool, "flag", True))
+        return _pool
+
+
 def map_row_blocks(fn, X, block=SPATIAL_CHUNK):
     """``fn`` (rows -> array of one row per input row) over blocks of the
     rows of ``X``, in threads, concatenated in order."""
     starts = range(0, len(X), block)
-    if len(starts) < 2:
-        return fn(X)
-    with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
-        return np.concatenate(list(pool.map(lambda i: fn(X[i:i + block]), starts)))
+    if len(starts) < 2 or getattr(_in_pool, "flag", False):
+        return fn(X) if len(starts) < 2 else np.concatenate([fn(X[i:i + block]) for i in starts])
+    return np.concatenate(list(_executor().map(lambda i: fn(X[i:i + block]), starts)))
