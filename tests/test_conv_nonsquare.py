@@ -5,7 +5,7 @@ against a float64 numpy transcription of the forward pass written from
 the rules (docs/SEMANTICS.md, "Convolutional layers"), not from pyneural's
 code: through ``compute``, both batched passes, one training step's weight
 change and input error, and the torch conversion. (The original's own
-trace of a clamped kernel is case 4 of test_conv_traces.py.)"""
+trace of a clamped kernel is case conv4 of test_traces.py.)"""
 import numpy as np
 import pytest
 

@@ -1,10 +1,16 @@
-"""The original's nets with branches (fixtures/branches/README.md),
-regenerated from their seeds and checked bit for bit against its traces:
-residual sums, a depth and a flat concatenation, a branch from the input,
-pointwise convolutions, dropout drawing from the global generator while
-training, the moving-std normalisation, average and channel pooling.
-Every line: STRUCT, INIT, OUT (dropout on), TRAINED, POST (dropout off)
-and FILE."""
+"""The original's traces, regenerated from their seeds and checked bit for
+bit: its convolutional nets (fixtures/conv/README.md; case 4: a kernel
+clamped to its non-square input) and its nets with branches
+(fixtures/branches/README.md: residual sums, depth and flat
+concatenations, branches from the input, pointwise convolutions, dropout
+drawing from the global generator while training, the normalisations,
+average and channel pooling, the activations). Every line of every case:
+STRUCT and INIT (the structure and the initial weights drawn from the
+seed), OUT (each output during the training pass, dropout on, before that
+sample's backpropagation), TRAINED (the weights after the pass), POST (each
+output after training, dropout off) and FILE (the whole `.nn` text);
+through compute/backpropagate, fit_samples and the exact batch on both
+instruction sets, loaded files, clones and snapshots."""
 import numpy as np
 import pytest
 
@@ -12,6 +18,15 @@ import pyneural as pn
 from pyneural import rng
 from pyneural._kernels import dense as _dense
 from conftest import bits, read_trace
+
+
+def _chain(layers):
+    """A builder adding the layers ``layers()`` makes, in order (the conv
+    traces are chains)."""
+    def build(net):
+        for layer in layers():
+            net.add_layer(layer)
+    return build
 
 
 def _case1(net):
@@ -106,14 +121,35 @@ def _case6(net):
     net.add_layer(pn.TNNetFullConnectLinear(2))
 
 
-CASES = {1: (1101, _case1), 2: (2202, _case2), 3: (3303, _case3), 4: (4404, _case4),
-         5: (5505, _case5), 6: (6606, _case6)}
+# Fixture folder, trace file, seed and builder of each case, as the trace
+# programs (trace.lpr, trace_more.lpr) build them.
+CASES = {
+    "conv1": ("conv", "trace_case1.txt", 101, _chain(lambda: [
+        pn.TNNetInput(8, 8, 2), pn.TNNetConvolutionReLU(4, 3, 1, 1, 0), pn.TNNetMaxPool(2),
+        pn.TNNetConvolutionReLU(6, 3, 0, 1, 0), pn.TNNetFullConnectReLU(8),
+        pn.TNNetFullConnectLinear(3)])),
+    "conv2": ("conv", "trace_case2.txt", 7, _chain(lambda: [
+        pn.TNNetInput(28, 28, 1), pn.TNNetConvolutionReLU(8, 5, 0, 1, 0), pn.TNNetMaxPool(2),
+        pn.TNNetConvolutionReLU(16, 5, 0, 1, 0), pn.TNNetMaxPool(2),
+        pn.TNNetFullConnectReLU(32), pn.TNNetFullConnectLinear(10)])),
+    "conv3": ("conv", "trace_case3.txt", 555, _chain(lambda: [
+        pn.TNNetInput(9, 9, 3), pn.TNNetConvolutionLinear(5, 5, 2, 2, 1),
+        pn.TNNetMaxPool(3, 2, 0), pn.TNNetConvolution(4, 1, 0, 1, 0), pn.TNNetFullConnect(6),
+        pn.TNNetFullConnectLinear(2)])),
+    # a kernel larger than the unpadded input along y: clamped to 3x2
+    "conv4": ("conv", "trace_case4.txt", 8088, _chain(lambda: [
+        pn.TNNetInput(10, 2, 1), pn.TNNetConvolutionReLU(2, 3, 1, 1, 0),
+        pn.TNNetFullConnectLinear(2)])),
+    **{f"res{n}": ("branches", f"trace_res{n}.txt", seed, build) for n, seed, build in (
+        (1, 1101, _case1), (2, 2202, _case2), (3, 3303, _case3), (4, 4404, _case4),
+        (5, 5505, _case5), (6, 6606, _case6))},
+}
 
 
 def _built(case):
     """The case's net after ``RandSeed := seed``: building draws the initial
     weights from the global generator, training draws the dropout masks."""
-    seed, build = CASES[case]
+    seed, build = CASES[case][2:]
     rng.set_seed(seed)
     net = pn.TNNet()
     build(net)
@@ -121,9 +157,10 @@ def _built(case):
     return net
 
 
-@pytest.fixture(params=sorted(CASES), ids=lambda c: f"res{c}")
+@pytest.fixture(params=sorted(CASES))
 def case(request):
-    return request.param, read_trace("branches", f"trace_res{request.param}.txt")
+    folder, name = CASES[request.param][:2]
+    return request.param, read_trace(folder, name)
 
 
 def test_structure_and_initial_weights(case):
@@ -173,13 +210,14 @@ def test_loaded_file_computes_the_post_outputs(case):
     assert net.save_to_string() == t["FILE"]
     net.enable_dropouts(False)        # loading rebuilds dropout enabled, as the original
     np.testing.assert_array_equal(bits(net.compute_batch(t["IN"], exact=True)), bits(t["POST"]))
+    # the numpy batched pass agrees closely
     np.testing.assert_allclose(net.compute_batch(t["IN"]), t["POST"], rtol=1e-5, atol=1e-6)
     outs = net.layer_outputs(t["IN"][:3])
     assert [o.shape for o in outs] == [(3, layer.output.size) for layer in net.layers]
     np.testing.assert_allclose(outs[-1], t["POST"][:3], rtol=1e-5, atol=1e-6)
 
 
-def test_a_clone_and_a_restored_snapshot_compute_the_samebits(case):
+def test_a_clone_and_a_restored_snapshot_compute_the_same_bits(case):
     number, t = case
     net = pn.TNNet.from_string(t["FILE"], generator=rng.FPCRandom())
     net.enable_dropouts(False)
