@@ -63,10 +63,10 @@ def test_a_layer_fed_into_two_branches_gets_both_errors_before_it_steps():
     net.add_layer(pn.TNNetReLU())
     net.add_layer(pn.TNNetSum([net.layers[2], net.layers[1]]))
     net.add_layer(pn.TNNetFullConnectLinear(2))
-    _gradient_check(net)
+    _assert_input_error_is_the_gradient(net)
 
 
-def _gradient_check(net, rtol=2e-2, atol=2e-4):
+def _assert_input_error_is_the_gradient(net, rtol=2e-2, atol=2e-4):
     """With a vanishing learning rate, the error at a collecting input is the
     gradient of 0.5 * sum((y - t)^2): compare it with central differences.
     (Not 0: a convolution passes error back only where its step is nonzero.)"""
@@ -102,7 +102,7 @@ def _gradient_check(net, rtol=2e-2, atol=2e-4):
     lambda: [pn.TNNetPointwiseConvLinear(3), pn.TNNetAvgChannel(), pn.TNNetFullConnectLinear(2)],
 ], ids=["leaky", "swish", "selu", "relu6", "avgpool", "maxchannel", "avgchannel"])
 def test_the_error_each_layer_passes_back_is_its_gradient(layers):
-    _gradient_check(_net(*layers(), collect=1))
+    _assert_input_error_is_the_gradient(_net(*layers(), collect=1))
 
 
 def test_concatenations_pass_the_gradient_and_make_the_input_collect_error():
@@ -113,7 +113,7 @@ def test_concatenations_pass_the_gradient_and_make_the_input_collect_error():
     assert net.layers[0].struct_ints()[3] == 1      # the original's EnableErrorCollection
     assert net.save_structure_to_string().startswith("-1)TNNetInput:3;2;2;1;")
     assert net.layers[3].output.shape == (24 + 12, 1, 1)
-    _gradient_check(net)
+    _assert_input_error_is_the_gradient(net)
 
 
 # ------------------------------------------------------------ the layers --
