@@ -18,6 +18,7 @@ import numpy as np
 
 from . import rng as _rng
 from ._blocks import map_row_blocks, rows_per_block
+from .batched import walk
 from ._kernels import dense as _dense
 from .layers import LAYER_CLASSES, TNNetDropout, TNNetInput, TNNetLayer
 from .reports.interpolation import DEFAULT_K
@@ -184,16 +185,6 @@ def _backward_order(layers):
     return order
 
 
-def _last_readers(layers):
-    """For each layer, the index of the last layer that reads it (its own
-    index when none does): the batched pass frees an output after it."""
-    last = list(range(len(layers)))
-    for layer in layers[1:]:
-        for j in layer.input_indices():
-            last[j] = layer.index
-    return last
-
-
 def _check_build_memory(layers, layer, prev):
     """ValueError, naming ``layer``, when appending it to the attached
     ``layers``, reading ``prev`` (or its links), would take their memory
@@ -207,34 +198,6 @@ def _check_build_memory(layers, layer, prev):
     if total > BUILD_MEMORY_LIMIT:
         raise ValueError(f"layer {len(layers)}: " + _memory_error(
             layer, prev_shape, cost, total, BUILD_MEMORY_LIMIT, _BUILD_RULE))
-
-
-def _chain(layers, snap, X, keep_all, masks=None):
-    """The batched forward pass of ``layers`` with the weights of ``snap``
-    over rows X: every layer's output (``keep_all``) or just the last.
-    ``masks`` maps a dropout layer's index to its kept values (see
-    ``TNNet._dropout_masks``)."""
-    outs = [X] + [None] * (len(layers) - 1)
-    last = None if keep_all else _last_readers(layers)
-    # Overflow and NaN are results here, as in the exact kernels (which
-    # do not warn): no RuntimeWarnings from the numpy chain.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for i in range(1, len(layers)):
-            layer, reads = layers[i], layers[i].input_indices()
-            if layer.merges:
-                h = layer.forward_batch([outs[j] for j in reads])
-            elif layer.has_weights:
-                h = layer.forward_batch(outs[reads[0]], *layer.split(snap[i].data))
-            elif masks and i in masks:
-                h = layer.forward_batch(outs[reads[0]], masks[i])
-            else:
-                h = layer.forward_batch(outs[reads[0]])
-            outs[i] = np.ascontiguousarray(h, dtype=np.float32)
-            if last is not None:
-                for j in reads:
-                    if last[j] == i:
-                        outs[j] = None
-    return outs if keep_all else [outs[-1]]
 
 
 def _data_block(layer, params):
@@ -775,9 +738,12 @@ class TNNet:
             raise ValueError(f"the net was reloaded with another input size "
                              f"({layers[0].output.size}) while rows of {X.shape[1]} were given")
         if not keep_all and not masks and any(hasattr(l, "input_shape") for l in layers):
-            return [map_row_blocks(lambda rows: _chain(layers, snap, rows, False)[-1], X,
+            return [map_row_blocks(lambda rows: walk(layers, snap, rows), X,
                                    rows_per_block(max(layer.output.size for layer in layers)))]
-        return _chain(layers, snap, X, keep_all, masks)
+        if keep_all:
+            outs = walk(layers, snap, X, keep=range(len(layers)), masks=masks)
+            return [outs[i] for i in range(len(layers))]
+        return [walk(layers, snap, X, masks=masks)]
 
     def _dropout_masks(self, layers, rows):
         """The kept values of every enabled dropout layer for ``rows``
