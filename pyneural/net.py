@@ -602,10 +602,8 @@ class TNNet:
         self.lock.acquire()
         try:
             prog = self._program
-            if prog is None:
+            if prog is None or self._draws:         # (_prog reseeds a net that draws)
                 prog = self._prog()
-            if self._draws:
-                self.generator.kernel_state()       # RandSeed may have changed
             # Fast path (no conversion, no copy): a volume's array or a float32
             # ndarray of the right size is read in place by the kernel.
             if not prog.forward_vec(x._data if type(x) is TNNetVolume else x):

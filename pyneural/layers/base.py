@@ -368,6 +368,17 @@ class TNNetLayer:
         (samples x inputs), float32."""
         return self.activate(h)
 
+    def _kernel_rows(self, h, size, params=None):
+        """The per-sample kernel of this layer's kind (ext/_graph.pxi) run
+        over the rows of ``h``, ``size`` outputs a row: the same bits as
+        ``compute``, for the kinds numpy would round otherwise. ``params``:
+        the flat parameters, for a kind that has them."""
+        h = np.ascontiguousarray(h, dtype=_F32).reshape(len(h), -1)
+        out = np.empty((len(h), size), dtype=_F32)
+        _dense.graph_rows(KERNEL_KINDS[self.kind], h, out, self._kernel_geometry(None),
+                          self._kernel_consts(), params)
+        return out
+
     def __repr__(self):
         return f"{self.class_name}({', '.join(str(i) for i in self._ints[:4])})"
 

@@ -10,9 +10,8 @@ the original does: ``fan_in`` is the volume's size.
 """
 import numpy as np
 
-from .._kernels import dense as _dense
 from ..volume import TNNetVolume, as_f32_scalar
-from .base import KERNEL_KINDS, TNNetLayer, _Weighted, _check_elements, _sizes, _F32
+from .base import TNNetLayer, _Weighted, _check_elements, _sizes, _F32
 
 __all__ = [
     "TNNetFullConnectLinear", "TNNetFullConnectReLU", "TNNetFullConnect",
@@ -258,11 +257,7 @@ class _Kernelwise(_Activation):
 
     def activate(self, z):
         """The activation of ``z`` (samples x units), as a new array."""
-        z = np.ascontiguousarray(z, dtype=_F32)
-        out = np.empty_like(z)
-        _dense.graph_rows(KERNEL_KINDS[self.kind], z.reshape(len(z), -1),
-                          out.reshape(len(z), -1), None, self._kernel_consts())
-        return out
+        return self._kernel_rows(z, np.size(z) // max(len(z), 1)).reshape(np.shape(z))
 
     def _kernel_consts(self):
         return self._consts

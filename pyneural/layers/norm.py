@@ -14,8 +14,7 @@ docs/SEMANTICS.md ("Nets with branches") gives their update rules.
 """
 import numpy as np
 
-from .._kernels import dense as _dense
-from .base import KERNEL_KINDS, _Weighted, _F32
+from .base import _Weighted, _F32
 
 __all__ = ["TNNetMovingStdNormalization", "TNNetChannelStdNormalization"]
 
@@ -53,11 +52,7 @@ class _Normalization(_Weighted):
         w = self.weights if weights is None else weights
         b = self.bias if bias is None else bias
         params = np.ascontiguousarray(np.concatenate([np.ravel(w), np.ravel(b)]), dtype=_F32)
-        h = np.ascontiguousarray(h, dtype=_F32).reshape(len(h), -1)
-        out = np.empty_like(h)
-        _dense.graph_rows(KERNEL_KINDS[self.kind], h, out, self._kernel_geometry(None), None,
-                          params)
-        return out
+        return self._kernel_rows(h, self.output.size, params)
 
     def __repr__(self):
         return f"{self.class_name}()"

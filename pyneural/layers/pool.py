@@ -13,10 +13,7 @@
 The two channel poolings write ``2;2;0`` as their structure integers, as
 the original does; their real window is set when they are attached.
 """
-import numpy as np
-
-from .._kernels import dense as _dense
-from .base import KERNEL_KINDS, TNNetLayer, _F32
+from .base import TNNetLayer
 from .conv import _Spatial, _int_arg, _rows
 
 __all__ = ["TNNetAvgPool", "TNNetAvgChannel", "TNNetMaxChannel"]
@@ -44,10 +41,7 @@ class _KernelPool(_Spatial, TNNetLayer):
     def forward_batch(self, h):
         """The pooled rows (samples x output volume, raw order) of rows
         ``h``, by the per-sample kernel (the same bits)."""
-        h = _rows(self, h)
-        out = np.empty((h.shape[0], self.output.size), dtype=_F32)
-        _dense.graph_rows(KERNEL_KINDS[self.kind], h, out, self._kernel_geometry(None))
-        return out
+        return self._kernel_rows(_rows(self, h), self.output.size)
 
 
 class TNNetAvgPool(_KernelPool):
